@@ -1,0 +1,33 @@
+/* gemm.h: the one GEMM core shared by inference kernels and training (packing, micro-kernels
+ * chosen by CPU features at run time, optional parallel-for). Row-major throughout. */
+#ifndef KILN_KERNELS_GEMM_GEMM_H
+#define KILN_KERNELS_GEMM_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/kiln_rt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major, op(X) = X or X^T.
+ * lda/ldb/ldc are row strides in elements. par may be NULL (serial). beta == 0 ignores C's
+ * prior contents (NaNs included). Results do not depend on the thread count. */
+void kiln_sgemm(const kiln_parallel *par, int trans_a, int trans_b, int64_t m, int64_t n,
+                int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* The plain triple loop the optimized paths are tested against. */
+void kiln_sgemm_ref(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                    float *c, int64_t ldc);
+
+/* Name of the micro-kernel kiln_sgemm uses on this CPU (e.g. "f32_gemm_6x16__avx2"). */
+const char *kiln_sgemm_kernel_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

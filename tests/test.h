@@ -1,0 +1,65 @@
+/* test.h: a tiny test harness. Each test program prints one line per failed check and ends
+ * with "N passed, N failed" (exit 1 on any failure, 77 when it skipped everything). */
+#ifndef KILN_TESTS_TEST_H
+#define KILN_TESTS_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int t_pass, t_fail;
+
+#define CHECK(cond)                                                                            \
+    do {                                                                                       \
+        if (cond) {                                                                            \
+            t_pass++;                                                                          \
+        } else {                                                                               \
+            t_fail++;                                                                          \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
+        }                                                                                      \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                                   \
+    do {                                                                                       \
+        if (cond) {                                                                            \
+            t_pass++;                                                                          \
+        } else {                                                                               \
+            t_fail++;                                                                          \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);         \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fputc('\n', stderr);                                                               \
+        }                                                                                      \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                                     \
+    CHECK_MSG((long long)(a) == (long long)(b), "%lld != %lld", (long long)(a), (long long)(b))
+
+#define CHECK_NEAR(a, b, tol)                                                                  \
+    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%.9g vs %.9g (tol %g)", (double)(a), \
+              (double)(b), (double)(tol))
+
+/* The directory of ../shared (models, oracle), or NULL when absent. */
+static inline const char *test_shared_dir(void) {
+    const char *d = getenv("KILN_SHARED");
+    static char buf[4096];
+    if (!d) d = "../shared";
+    snprintf(buf, sizeof buf, "%s/models/README.md", d);
+    FILE *f = fopen(buf, "r");
+    if (!f) return NULL;
+    fclose(f);
+    return d;
+}
+
+static inline int test_done(void) {
+    printf("%d passed, %d failed\n", t_pass, t_fail);
+    return t_fail ? 1 : 0;
+}
+
+#define TEST_SKIP(why)                                                                         \
+    do {                                                                                       \
+        printf("SKIP: %s\n", why);                                                             \
+        return 77;                                                                             \
+    } while (0)
+
+#endif
