@@ -88,6 +88,8 @@ int32_t kiln_model_num_signatures(const kiln_model *m);
 const char *kiln_model_signature_key(const kiln_model *m, int32_t i);
 const char *kiln_model_description(const kiln_model *m);
 uint32_t kiln_model_schema_version(const kiln_model *m);
+/* Quirks accepted while loading (as TFLite Micro accepts them), one per line; "" if none. */
+const char *kiln_model_warnings(const kiln_model *m);
 
 /* A parallel-for supplied by the embedder (libkiln's thread pool, or an RTOS's): runs
  * fn(arg, 0..ntasks-1), possibly concurrently, and returns when all are done. */

@@ -1,4 +1,4 @@
-/* families.h: the op family files (src/kernels/ref/*.c), one resolver array each. */
+/* families.h: the op family files (src/kernels/ref/<family>.c), one resolver array each. */
 #ifndef KILN_KERNELS_FAMILIES_H
 #define KILN_KERNELS_FAMILIES_H
 #include "kernels/kernel.h"

@@ -22,7 +22,10 @@ typedef struct kiln_quant {
 } kiln_quant;
 
 typedef struct kiln_tensor {
-    void *data; /* NULL until planned; constants point into the model buffer */
+    /* NULL until planned; constants point into the model buffer, where 8-byte types are only
+     * guaranteed 4-byte alignment (as real files have it): read int64/double constants with
+     * memcpy or copy them in prepare. Arena tensors are 16-byte aligned. */
+    void *data;
     int32_t type;
     int32_t rank;
     int32_t dims[KILN_MAX_RANK];

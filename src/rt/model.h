@@ -87,8 +87,9 @@ struct kiln_model {
     kiln__signature_def *signatures;
     int32_t n_metadata;
     kiln__metadata_def *metadata;
+    void *blocks; /* the model's own memory: a chain of blocks freed together */
     /* Warnings accepted while loading (quirks TFLite Micro accepts), one per line. */
-    char warnings[512];
+    char warnings[1024];
 };
 
 /* The default allocator (malloc/free) and helpers over any allocator. */

@@ -27,6 +27,18 @@ void kiln_sgemm_ref(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
 /* Name of the micro-kernel kiln_sgemm uses on this CPU (e.g. "f32_gemm_6x16__avx2"). */
 const char *kiln_sgemm_kernel_name(void);
 
+/* Internal, for tests and benchmarks: the micro-kernel variants compiled in (best first),
+ * their names, whether this CPU runs them, and kiln_sgemm forced onto variant v (an
+ * unsupported v falls back to the best one). path: 0 = automatic, 1 = always the packed
+ * blocked path, 2 = always the small-shape direct path. */
+int kiln__sgemm_num_variants(void);
+const char *kiln__sgemm_variant_name(int v);
+int kiln__sgemm_variant_supported(int v);
+void kiln__sgemm_variant(int v, int path, const kiln_parallel *par, int trans_a, int trans_b,
+                         int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                         int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                         int64_t ldc);
+
 #ifdef __cplusplus
 }
 #endif

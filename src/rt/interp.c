@@ -1,0 +1,1142 @@
+/* interp.c: libkiln-rt's interpreter: op resolver, prepare (with constant folding of shape
+ * chains), one-arena planner (TFLite Micro's greedy-by-size with lifetimes, offline plans) and
+ * invoke. Semantics follow TFLite's interpreter; no libc beyond string.h. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "kernels/kernel.h"
+#include "kernels/ops.h"
+#include "rt/interp.h"
+#include "rt/model.h"
+
+#define ALIGN 16
+#define MAX_SCRATCH 4
+/* Outputs up to this size whose inputs are all known at prepare are computed at prepare
+ * (SHAPE -> STRIDED_SLICE -> PACK chains), so value-dependent shapes become static. */
+#define FOLD_MAX_BYTES 4096
+
+enum { PH_PREPARE, PH_FOLD, PH_INVOKE };
+enum { MEM_NONE, MEM_CONST, MEM_PERSIST, MEM_ARENA };
+
+struct kiln_kctx {
+    kiln_interp *it;
+    int32_t node;
+    int32_t phase;
+};
+
+typedef struct node_ext {
+    const kiln_kernel_reg *reg;
+    int32_t nscr;
+    uint8_t folded;
+    size_t scr_bytes[MAX_SCRATCH];
+    size_t scr_off[MAX_SCRATCH];
+} node_ext;
+
+typedef struct tensor_ext {
+    int64_t off; /* arena offset, -1 when not in the arena */
+    int32_t first, last;
+    uint8_t known, kind, offline;
+} tensor_ext;
+
+/* One subgraph made runnable: its tensors, nodes and plan. An interpreter owns one now; WHILE,
+ * IF and CALL_ONCE will own one per called subgraph and run them with run_subgraph(). */
+typedef struct sg_run {
+    int32_t index;
+    const kiln__subgraph_def *def;
+    int32_t nt, nn;
+    kiln_tensor *t;
+    tensor_ext *tx;
+    kiln_node *nodes;
+    node_ext *nx;
+} sg_run;
+
+struct kiln_interp {
+    const kiln_model *m;
+    kiln_allocator alloc;
+    /* Caller arena: [base, base + cap); structures and persistent data are bumped up from the
+     * start, planner temporaries down from the end, the planned arena follows the structures. */
+    uint8_t *cbase;
+    size_t ccap, ctmp, cgiven;
+    void *blocks; /* malloc mode: list of allocations to free */
+    size_t used;  /* bytes of structures + persistent data (16-byte units) */
+    size_t persist;
+    size_t need_peak; /* largest used + temporaries seen */
+    sg_run run;
+    const kiln__signature_def *sig;
+    uint8_t *arena;
+    int own_arena;
+    size_t arena_size, lower_bound;
+    int32_t nplanned;
+    int offline;
+    kiln_arith arith;
+    kiln_parallel par;
+    int has_par;
+    kiln_op_hook hook;
+    void *hook_ud;
+    struct kiln_kctx ctx;
+    uint8_t dummy[ALIGN]; /* data of zero-byte tensors */
+    char err[KILN_ERRLEN];
+};
+
+static size_t round16(size_t n) { return (n + (ALIGN - 1)) & ~(size_t)(ALIGN - 1); }
+
+/* ---------------------------------------------------------------------------------------- */
+/* messages */
+
+static void msg_set(kiln_interp *it, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    kiln__vfmt(it->err, sizeof it->err, fmt, ap);
+    va_end(ap);
+}
+
+static void msg_app(char *dst, size_t cap, const char *fmt, ...) {
+    size_t len = strlen(dst);
+    if (len + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    kiln__vfmt(dst + len, cap - len, fmt, ap);
+    va_end(ap);
+}
+
+static const char *op_name(const kiln__op_def *op) {
+    if (op->builtin == KILN_OP_CUSTOM && op->custom_code) return op->custom_code;
+    return kiln_builtin_name(op->builtin);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* memory */
+
+static void *it_alloc(kiln_interp *it, size_t n) {
+    size_t r = round16(n ? n : 1);
+    void *p;
+    if (it->cbase) {
+        if (r > it->ccap || it->used + r > it->ccap - it->ctmp) return NULL;
+        p = it->cbase + it->used;
+        memset(p, 0, r);
+    } else {
+        uint8_t *b = kiln__calloc(&it->alloc, r + ALIGN, ALIGN);
+        if (!b) return NULL;
+        memcpy(b, &it->blocks, sizeof(void *));
+        it->blocks = b;
+        p = b + ALIGN;
+    }
+    it->used += r;
+    return p;
+}
+
+static void *tmp_alloc(kiln_interp *it, size_t n) {
+    size_t r = round16(n ? n : 1);
+    void *p;
+    if (it->cbase) {
+        if (r > it->ccap || it->used + it->ctmp + r > it->ccap) return NULL;
+        it->ctmp += r;
+        p = it->cbase + it->ccap - it->ctmp;
+    } else {
+        p = kiln__alloc(&it->alloc, r, ALIGN);
+        if (!p) return NULL;
+    }
+    if (it->used + r > it->need_peak) it->need_peak = it->used + r;
+    return p;
+}
+
+static void tmp_free(kiln_interp *it, void *p) {
+    if (it->cbase)
+        it->ctmp = 0;
+    else
+        kiln__free(&it->alloc, p);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* resolver */
+
+static int32_t in_type(const kiln__subgraph_def *sg, const kiln__op_def *op, int32_t k) {
+    if (k >= op->n_in || op->inputs[k] < 0 || op->inputs[k] >= sg->n_tensors) return -2;
+    return sg->tensors[op->inputs[k]].type;
+}
+
+static const char *second_input_word(int32_t code) {
+    switch (code) {
+    case KILN_OP_CONV_2D:
+    case KILN_OP_DEPTHWISE_CONV_2D:
+    case KILN_OP_FULLY_CONNECTED:
+    case KILN_OP_TRANSPOSE_CONV:
+    case KILN_OP_CONV_3D:
+        return "filter";
+    default:
+        return "input 1";
+    }
+}
+
+/* Picks the kernel for op, or writes why there is none into msg (one clause, no prefix). */
+static const kiln_kernel_reg *resolve(const kiln__subgraph_def *sg, const kiln__op_def *op,
+                                      char *msg, size_t cap) {
+    const int32_t t0 = in_type(sg, op, 0), t1 = in_type(sg, op, 1);
+    size_t nfam = 0;
+    const kiln_kernel_reg *const *fams = kiln__kernel_families(&nfam);
+    const kiln_kernel_reg *best = NULL;
+    int best_score = -1, any_op = 0, any_type = 0, w_specific = 0;
+    int32_t vmin = INT32_MAX, vmax = INT32_MIN;
+    if (msg && cap) msg[0] = 0;
+    if (op->builtin == KILN_OP_CUSTOM) {
+        if (msg) kiln__fmt(msg, cap, "custom op '%s' is not supported",
+                           op->custom_code ? op->custom_code : "");
+        return NULL;
+    }
+    for (size_t f = 0; f < nfam; f++) {
+        for (const kiln_kernel_reg *e = fams[f]; e && e->op != -1; e++) {
+            if (e->op != op->builtin) continue;
+            any_op = 1;
+            if (e->w_type != KILN_ANY) w_specific = 1;
+            if (!(e->in_type == KILN_ANY || e->in_type == t0)) continue;
+            if (!(e->w_type == KILN_ANY || e->w_type == t1)) continue;
+            any_type = 1;
+            if (e->min_version < vmin) vmin = e->min_version;
+            if (e->max_version > vmax) vmax = e->max_version;
+            if (op->version < e->min_version || op->version > e->max_version) continue;
+            const int score = (e->in_type != KILN_ANY) * 2 + (e->w_type != KILN_ANY);
+            if (score > best_score) {
+                best_score = score;
+                best = e;
+            }
+        }
+    }
+    if (best || !msg) return best;
+    const char *name = kiln_builtin_name(op->builtin);
+    if (!any_op) {
+        if (!strcmp(name, "UNKNOWN"))
+            kiln__fmt(msg, cap, "op %d is not supported", op->builtin);
+        else
+            kiln__fmt(msg, cap, "op %s is not supported", name);
+    } else if (!any_type) {
+        const char *n0 = t0 == -2 ? "none" : kiln_dtype_name(t0);
+        if (w_specific && t1 != -2)
+            kiln__fmt(msg, cap, "op %s with input %s and %s %s has no kernel", name, n0,
+                      second_input_word(op->builtin), kiln_dtype_name(t1));
+        else
+            kiln__fmt(msg, cap, "op %s with input %s has no kernel", name, n0);
+    } else if (vmin == vmax) {
+        kiln__fmt(msg, cap, "op %s version %d is not supported (supported: %d)", name,
+                  op->version, vmin);
+    } else {
+        kiln__fmt(msg, cap, "op %s version %d is not supported (supported: %d-%d)", name,
+                  op->version, vmin, vmax);
+    }
+    return NULL;
+}
+
+kiln_status kiln__interp_check_op(const kiln_model *m, int32_t subgraph, int32_t op, char *msg,
+                                  size_t msglen) {
+    char tmp[160];
+    if (!m || subgraph < 0 || subgraph >= m->n_subgraphs) return KILN_ERR_ARG;
+    const kiln__subgraph_def *sg = &m->subgraphs[subgraph];
+    if (op < 0 || op >= sg->n_ops) return KILN_ERR_ARG;
+    if (resolve(sg, &sg->ops[op], tmp, sizeof tmp)) {
+        if (msg && msglen) msg[0] = 0;
+        return KILN_OK;
+    }
+    if (msg && msglen) kiln__fmt(msg, msglen, "%s", tmp);
+    return KILN_ERR_UNSUPPORTED;
+}
+
+kiln_status kiln__interp_check_ops(const kiln_model *m, int32_t subgraph, char *msg,
+                                   size_t msglen) {
+    char a[160], b[160];
+    if (!m || subgraph < 0 || subgraph >= m->n_subgraphs || !msg || !msglen) return KILN_ERR_ARG;
+    const kiln__subgraph_def *sg = &m->subgraphs[subgraph];
+    msg[0] = 0;
+    int any = 0;
+    for (int32_t i = 0; i < sg->n_ops; i++) {
+        if (resolve(sg, &sg->ops[i], a, sizeof a)) continue;
+        /* Group operators failing for the same reason: one clause per reason. */
+        int seen = 0;
+        for (int32_t j = 0; j < i && !seen; j++)
+            if (!resolve(sg, &sg->ops[j], b, sizeof b) && !strcmp(a, b)) seen = 1;
+        if (seen) continue;
+        int32_t count = 1;
+        for (int32_t j = i + 1; j < sg->n_ops; j++)
+            if (!resolve(sg, &sg->ops[j], b, sizeof b) && !strcmp(a, b)) count++;
+        msg_app(msg, msglen, "%s%s %d", any ? "; " : "unsupported: ",
+                count > 1 ? "operators" : "operator", i);
+        int32_t shown = 1;
+        for (int32_t j = i + 1; j < sg->n_ops && count > 1; j++) {
+            if (resolve(sg, &sg->ops[j], b, sizeof b) || strcmp(a, b)) continue;
+            if (shown == 8) {
+                msg_app(msg, msglen, " and %d more", count - shown);
+                break;
+            }
+            msg_app(msg, msglen, ", %d", j);
+            shown++;
+        }
+        msg_app(msg, msglen, ": %s", a);
+        any = 1;
+    }
+    return any ? KILN_ERR_UNSUPPORTED : KILN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* kernel services */
+
+kiln_status kiln_kerr(kiln_kctx *ctx, kiln_status s, const char *fmt, ...) {
+    kiln_interp *it = ctx->it;
+    const kiln__op_def *op = &it->run.def->ops[ctx->node];
+    int n = kiln__fmt(it->err, sizeof it->err, "%s: operator %d (%s): ", it->m->name, ctx->node,
+                      op_name(op));
+    if (n >= 0 && (size_t)n < sizeof it->err) {
+        va_list ap;
+        va_start(ap, fmt);
+        kiln__vfmt(it->err + n, sizeof it->err - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+void *kiln_kalloc(kiln_kctx *ctx, size_t bytes) {
+    kiln_interp *it = ctx->it;
+    if (ctx->phase != PH_PREPARE) return NULL;
+    void *p = it_alloc(it, bytes);
+    if (p) it->persist += round16(bytes ? bytes : 1);
+    return p;
+}
+
+int32_t kiln_kscratch_request(kiln_kctx *ctx, size_t bytes) {
+    kiln_interp *it = ctx->it;
+    if (ctx->phase != PH_PREPARE) return -1;
+    node_ext *x = &it->run.nx[ctx->node];
+    if (x->nscr >= MAX_SCRATCH) return -1;
+    x->scr_bytes[x->nscr] = bytes;
+    return x->nscr++;
+}
+
+void *kiln_kscratch(kiln_kctx *ctx, int32_t index) {
+    kiln_interp *it = ctx->it;
+    const node_ext *x = &it->run.nx[ctx->node];
+    if (index < 0 || index >= x->nscr || !it->arena) return NULL;
+    return it->arena + x->scr_off[index];
+}
+
+kiln_arith kiln_karith(const kiln_kctx *ctx) { return ctx->it->arith; }
+
+kiln_status kiln_kresize(kiln_kctx *ctx, kiln_tensor *t, int32_t rank, const int32_t *dims) {
+    if (rank < 0 || rank > KILN_MAX_RANK)
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "tensor %d: rank %d exceeds %d", t->index, rank,
+                         KILN_MAX_RANK);
+    const size_t es = kiln_dtype_size(t->type);
+    size_t n = 1;
+    for (int32_t i = 0; i < rank; i++) {
+        if (dims[i] < 0)
+            return kiln_kerr(ctx, KILN_ERR_SHAPE, "tensor %d: dimension %d is negative (%d)",
+                             t->index, i, dims[i]);
+        if (dims[i] && n > SIZE_MAX / (size_t)dims[i])
+            return kiln_kerr(ctx, KILN_ERR_SHAPE, "tensor %d: shape overflows", t->index);
+        n *= (size_t)dims[i];
+    }
+    if (es && n > SIZE_MAX / es)
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "tensor %d: shape overflows", t->index);
+    const size_t bytes = n * es;
+    int same = rank == t->rank;
+    for (int32_t i = 0; same && i < rank; i++) same = dims[i] == t->dims[i];
+    if (same) return KILN_OK;
+    kiln_interp *it = ctx->it;
+    if (t->index >= 0 && t->index < it->run.nt && it->run.tx[t->index].kind == MEM_CONST)
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "tensor %d ('%s') is a constant; its shape "
+                         "cannot change", t->index, t->name ? t->name : "");
+    if (ctx->phase != PH_PREPARE && bytes > t->bytes)
+        return kiln_kerr(ctx, KILN_ERR_RUNTIME, "tensor %d: output grows at invoke (%zu bytes "
+                         "planned, %zu needed)", t->index, t->bytes, bytes);
+    if (ctx->phase == PH_PREPARE && t->index >= 0 && t->index < it->run.nt &&
+        it->run.tx[t->index].kind == MEM_PERSIST && bytes != t->bytes)
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "tensor %d is a variable of %zu bytes; cannot "
+                         "resize to %zu", t->index, t->bytes, bytes);
+    t->rank = rank;
+    for (int32_t i = 0; i < rank; i++) t->dims[i] = dims[i];
+    t->bytes = bytes;
+    return KILN_OK;
+}
+
+int kiln_kknown(const kiln_kctx *ctx, const kiln_tensor *t) {
+    const kiln_interp *it = ctx->it;
+    if (!t || t->index < 0 || t->index >= it->run.nt) return 0;
+    return it->run.tx[t->index].known;
+}
+
+void kiln_kparallel(kiln_kctx *ctx, int32_t ntasks, kiln_task_fn fn, void *arg) {
+    kiln_interp *it = ctx->it;
+    if (ntasks <= 0) return;
+    if (it->has_par && it->par.run && it->par.threads > 1 && ntasks > 1) {
+        it->par.run(it->par.ud, ntasks, fn, arg);
+        return;
+    }
+    for (int32_t i = 0; i < ntasks; i++) fn(arg, i);
+}
+
+int32_t kiln_kthreads(const kiln_kctx *ctx) {
+    const kiln_interp *it = ctx->it;
+    return it->has_par && it->par.run && it->par.threads > 1 ? it->par.threads : 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* building a subgraph */
+
+static kiln_status build(kiln_interp *it, sg_run *r, int32_t index) {
+    const kiln_model *m = it->m;
+    const kiln__subgraph_def *sg = &m->subgraphs[index];
+    r->index = index;
+    r->def = sg;
+    r->nt = sg->n_tensors;
+    r->nn = sg->n_ops;
+    r->t = it_alloc(it, sizeof(kiln_tensor) * (size_t)r->nt);
+    r->tx = it_alloc(it, sizeof(tensor_ext) * (size_t)r->nt);
+    r->nodes = it_alloc(it, sizeof(kiln_node) * (size_t)r->nn);
+    r->nx = it_alloc(it, sizeof(node_ext) * (size_t)r->nn);
+    size_t nptr = 0;
+    for (int32_t i = 0; i < r->nn; i++)
+        nptr += (size_t)sg->ops[i].n_in + (size_t)sg->ops[i].n_out + (size_t)sg->ops[i].n_tmp;
+    kiln_tensor **ptrs = it_alloc(it, sizeof(kiln_tensor *) * nptr);
+    if (!r->t || !r->tx || !r->nodes || !r->nx || !ptrs) return KILN_ERR_NOMEM;
+
+    for (int32_t i = 0; i < r->nt; i++) {
+        const kiln__tensor_def *d = &sg->tensors[i];
+        kiln_tensor *t = &r->t[i];
+        tensor_ext *x = &r->tx[i];
+        t->type = d->type;
+        t->rank = d->rank;
+        for (int32_t k = 0; k < d->rank && k < KILN_MAX_RANK; k++) t->dims[k] = d->dims[k];
+        t->q = d->q;
+        t->name = d->name;
+        t->index = i;
+        x->off = -1;
+        const size_t es = kiln_dtype_size(d->type);
+        int64_t n = kiln_numel(t);
+        if (n < 0) n = 0;
+        t->bytes = (size_t)n * es;
+        if (d->data && d->data_len) {
+            /* A tensor with buffer data is a constant, used in place (zero copy). */
+            t->data = (void *)(uintptr_t)d->data;
+            if (es == 0 || d->type == KILN_INT4) t->bytes = d->data_len;
+            t->is_const = 1;
+            x->kind = MEM_CONST;
+            x->known = 1;
+        } else if (d->is_variable) {
+            t->is_variable = 1;
+            x->kind = MEM_PERSIST;
+            t->data = it_alloc(it, t->bytes);
+            if (!t->data) return KILN_ERR_NOMEM;
+            it->persist += round16(t->bytes ? t->bytes : 1);
+            if (d->data) memcpy(t->data, d->data, d->data_len < t->bytes ? d->data_len : t->bytes);
+        }
+    }
+    for (int32_t i = 0; i < r->nn; i++) {
+        const kiln__op_def *op = &sg->ops[i];
+        kiln_node *n = &r->nodes[i];
+        n->op = op->builtin;
+        n->version = op->version;
+        n->index = i;
+        n->n_in = op->n_in;
+        n->n_out = op->n_out;
+        n->n_tmp = op->n_tmp;
+        n->in = ptrs;
+        ptrs += op->n_in;
+        n->out = ptrs;
+        ptrs += op->n_out;
+        n->tmp = ptrs;
+        ptrs += op->n_tmp;
+        for (int32_t k = 0; k < op->n_in; k++)
+            n->in[k] = op->inputs[k] >= 0 && op->inputs[k] < r->nt ? &r->t[op->inputs[k]] : NULL;
+        for (int32_t k = 0; k < op->n_out; k++)
+            n->out[k] =
+                op->outputs[k] >= 0 && op->outputs[k] < r->nt ? &r->t[op->outputs[k]] : NULL;
+        for (int32_t k = 0; k < op->n_tmp; k++)
+            n->tmp[k] = op->intermediates[k] >= 0 && op->intermediates[k] < r->nt
+                            ? &r->t[op->intermediates[k]]
+                            : NULL;
+        n->opts = op->opts;
+        n->opts_type = op->opts_type;
+        n->opts2 = op->opts2;
+        n->opts2_type = op->opts2_type;
+        n->custom = op->custom;
+        n->custom_len = op->custom_len;
+        n->custom_code = op->custom_code;
+        n->fb = m->buf;
+        n->fb_len = m->len;
+        n->variant = "ref";
+    }
+    return KILN_OK;
+}
+
+/* Ops whose result is not a pure function of their inputs' values: never folded. */
+static int foldable_op(int32_t code) {
+    switch (code) {
+    case KILN_OP_CUSTOM:
+    case KILN_OP_CALL:
+    case KILN_OP_CALL_ONCE:
+    case KILN_OP_IF:
+    case KILN_OP_WHILE:
+    case KILN_OP_VAR_HANDLE:
+    case KILN_OP_READ_VARIABLE:
+    case KILN_OP_ASSIGN_VARIABLE:
+    case KILN_OP_RANDOM_STANDARD_NORMAL:
+    case KILN_OP_RANDOM_UNIFORM:
+    case KILN_OP_MULTINOMIAL:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static int is_graph_input(const sg_run *r, int32_t t) {
+    for (int32_t i = 0; i < r->def->n_inputs; i++)
+        if (r->def->inputs[i] == t) return 1;
+    return 0;
+}
+
+static kiln_status prepare(kiln_interp *it, sg_run *r) {
+    char why[160];
+    int bad = 0;
+    for (int32_t i = 0; i < r->nn; i++) {
+        r->nx[i].reg = resolve(r->def, &r->def->ops[i], why, sizeof why);
+        if (!r->nx[i].reg) bad = 1;
+    }
+    if (bad) {
+        char list[KILN_ERRLEN];
+        kiln__interp_check_ops(it->m, r->index, list, sizeof list);
+        msg_set(it, "%s: %s", it->m->name, list);
+        return KILN_ERR_UNSUPPORTED;
+    }
+    for (int32_t i = 0; i < r->nn; i++) {
+        kiln_node *n = &r->nodes[i];
+        node_ext *x = &r->nx[i];
+        const kiln__op_def *op = &r->def->ops[i];
+        for (int32_t k = 0; k < n->n_out; k++) {
+            if (!n->out[k]) continue;
+            const tensor_ext *ox = &r->tx[n->out[k]->index];
+            if (ox->kind == MEM_CONST || ox->known) {
+                msg_set(it, "%s: operator %d (%s): output %d is tensor %d, which is a constant",
+                        it->m->name, i, op_name(op), k, n->out[k]->index);
+                return KILN_ERR_MODEL;
+            }
+            for (int32_t j = 0; j < n->n_in; j++) {
+                if (n->in[j] == n->out[k]) {
+                    msg_set(it, "%s: operator %d (%s): output %d is also its input %d (tensor "
+                            "%d)", it->m->name, i, op_name(op), k, j, n->out[k]->index);
+                    return KILN_ERR_MODEL;
+                }
+            }
+        }
+        it->ctx.node = i;
+        it->ctx.phase = PH_PREPARE;
+        if (x->reg->prepare) {
+            it->err[0] = 0;
+            kiln_status s = x->reg->prepare(&it->ctx, n);
+            if (s != KILN_OK) {
+                if (!it->err[0]) kiln_kerr(&it->ctx, s, "prepare failed (%s)", kiln_status_str(s));
+                return s;
+            }
+        }
+        /* Constant folding: all inputs known, small outputs, no scratch. */
+        int fold = foldable_op(n->op) && x->nscr == 0 && n->n_out > 0;
+        int nknown = 0;
+        for (int32_t k = 0; fold && k < n->n_in; k++) {
+            if (!n->in[k]) continue;
+            if (!r->tx[n->in[k]->index].known) fold = 0;
+            nknown++;
+        }
+        if (nknown == 0) fold = 0;
+        for (int32_t k = 0; fold && k < n->n_out; k++) {
+            const kiln_tensor *o = n->out[k];
+            if (!o || o->is_variable || o->bytes > FOLD_MAX_BYTES || is_graph_input(r, o->index))
+                fold = 0;
+        }
+        if (!fold) continue;
+        for (int32_t k = 0; k < n->n_out; k++) {
+            kiln_tensor *o = n->out[k];
+            o->data = it_alloc(it, o->bytes);
+            if (!o->data) {
+                msg_set(it, "%s: out of memory", it->m->name);
+                return KILN_ERR_NOMEM;
+            }
+            it->persist += round16(o->bytes ? o->bytes : 1);
+        }
+        it->ctx.phase = PH_FOLD;
+        it->err[0] = 0;
+        kiln_status s = x->reg->invoke(&it->ctx, n);
+        if (s != KILN_OK) {
+            if (!it->err[0]) kiln_kerr(&it->ctx, s, "failed (%s)", kiln_status_str(s));
+            return s;
+        }
+        x->folded = 1;
+        for (int32_t k = 0; k < n->n_out; k++) {
+            n->out[k]->is_const = 1;
+            r->tx[n->out[k]->index].known = 1;
+            r->tx[n->out[k]->index].kind = MEM_PERSIST;
+        }
+    }
+    return KILN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* arena planner */
+
+typedef struct pbuf {
+    size_t size, off;
+    int32_t first, last;
+    int32_t tensor; /* -1: scratch of node `node`, index k */
+    int32_t node, k;
+    uint8_t fixed;
+} pbuf;
+
+static uint32_t rd_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* TFLite's OfflineMemoryAllocation metadata: int32 version, subgraph, count, then one int32
+ * arena offset per tensor (-1: plan online). Returns the offsets (NULL when absent). */
+static kiln_status offline_plan(kiln_interp *it, const sg_run *r, const uint8_t **offs) {
+    const kiln_model *m = it->m;
+    *offs = NULL;
+    for (int32_t i = 0; i < m->n_metadata; i++) {
+        const kiln__metadata_def *md = &m->metadata[i];
+        if (!md->name || strcmp(md->name, "OfflineMemoryAllocation")) continue;
+        if (!md->data || md->len < 12) {
+            msg_set(it, "%s: metadata OfflineMemoryAllocation: %zu bytes, need at least 12",
+                    m->name, md->data ? md->len : (size_t)0);
+            return KILN_ERR_MODEL;
+        }
+        const uint32_t count = rd_u32(md->data + 8);
+        if ((int32_t)rd_u32(md->data + 4) != r->index) return KILN_OK;
+        if (count != (uint32_t)r->nt || md->len < 12 + 4 * (size_t)count) {
+            msg_set(it, "%s: metadata OfflineMemoryAllocation: plans %u tensors in %zu bytes, "
+                    "subgraph %d has %d tensors", m->name, count, md->len, r->index, r->nt);
+            return KILN_ERR_MODEL;
+        }
+        for (uint32_t k = 0; k < count; k++) {
+            const int32_t o = (int32_t)rd_u32(md->data + 12 + 4 * k);
+            if (o < -1) {
+                msg_set(it, "%s: metadata OfflineMemoryAllocation: tensor %u has offset %d",
+                        m->name, k, o);
+                return KILN_ERR_MODEL;
+            }
+        }
+        *offs = md->data + 12;
+        return KILN_OK;
+    }
+    return KILN_OK;
+}
+
+static int overlap_t(const pbuf *a, const pbuf *b) {
+    return a->first <= b->last && b->first <= a->last;
+}
+
+/* Order keys of the greedy heuristics; each returns nonzero when a goes before b. */
+static int before(const pbuf *a, const pbuf *b, int h) {
+    const int32_t la = a->last - a->first, lb = b->last - b->first;
+    switch (h) {
+    case 0: /* TFLite Micro: largest first */
+        if (a->size != b->size) return a->size > b->size;
+        return a->first < b->first;
+    case 1: /* largest first, longer lifetimes first among equals */
+        if (a->size != b->size) return a->size > b->size;
+        if (la != lb) return la > lb;
+        return a->first < b->first;
+    case 2: /* by first use (linear scan), larger first */
+        if (a->first != b->first) return a->first < b->first;
+        return a->size > b->size;
+    default: { /* largest area (bytes x steps) first */
+        const double aa = (double)a->size * (la + 1), ab = (double)b->size * (lb + 1);
+        if (aa != ab) return aa > ab;
+        return a->size > b->size;
+    }
+    }
+}
+
+/* Places every non-fixed buffer at the lowest offset that overlaps no placed buffer live at
+ * the same time. `order` and `placed` are scratch arrays of nb entries. Returns the total. */
+static size_t greedy(pbuf *b, int32_t nb, int h, int32_t *order, int32_t *placed) {
+    int32_t n = 0, np = 0;
+    for (int32_t i = 0; i < nb; i++)
+        if (!b[i].fixed) order[n++] = i;
+    for (int32_t i = 1; i < n; i++) { /* insertion sort: nb is small and this stays libc-free */
+        const int32_t v = order[i];
+        int32_t j = i - 1;
+        while (j >= 0 && before(&b[v], &b[order[j]], h)) {
+            order[j + 1] = order[j];
+            j--;
+        }
+        order[j + 1] = v;
+    }
+    /* placed: kept sorted by offset */
+    for (int32_t i = 0; i < nb; i++) {
+        if (!b[i].fixed) continue;
+        int32_t j = np++;
+        while (j > 0 && b[placed[j - 1]].off > b[i].off) {
+            placed[j] = placed[j - 1];
+            j--;
+        }
+        placed[j] = i;
+    }
+    size_t total = 0;
+    for (int32_t i = 0; i < nb; i++)
+        if (b[i].fixed && b[i].off + b[i].size > total) total = b[i].off + b[i].size;
+    for (int32_t oi = 0; oi < n; oi++) {
+        pbuf *c = &b[order[oi]];
+        size_t cand = 0;
+        for (int32_t pi = 0; pi < np; pi++) {
+            const pbuf *p = &b[placed[pi]];
+            if (!overlap_t(c, p)) continue;
+            if (p->off >= cand + c->size) break;
+            if (p->off + p->size > cand) cand = p->off + p->size;
+        }
+        c->off = cand;
+        int32_t j = np++;
+        while (j > 0 && b[placed[j - 1]].off > cand) {
+            placed[j] = placed[j - 1];
+            j--;
+        }
+        placed[j] = order[oi];
+        if (cand + c->size > total) total = cand + c->size;
+    }
+    return total;
+}
+
+static kiln_status plan(kiln_interp *it, sg_run *r) {
+    const int32_t steps = r->nn > 0 ? r->nn : 1;
+    /* Lifetimes in op steps. */
+    for (int32_t i = 0; i < r->nt; i++) {
+        r->tx[i].first = INT32_MAX;
+        r->tx[i].last = -1;
+    }
+    for (int32_t i = 0; i < r->def->n_inputs; i++) {
+        const int32_t t = r->def->inputs[i];
+        if (t < 0 || t >= r->nt) continue;
+        r->tx[t].first = 0;
+        if (r->tx[t].last < 0) r->tx[t].last = 0;
+    }
+    for (int32_t i = 0; i < r->nn; i++) {
+        const kiln_node *n = &r->nodes[i];
+        if (r->nx[i].folded) continue;
+        for (int32_t s = 0; s < 3; s++) {
+            kiln_tensor **v = s == 0 ? n->in : s == 1 ? n->out : n->tmp;
+            const int32_t cnt = s == 0 ? n->n_in : s == 1 ? n->n_out : n->n_tmp;
+            for (int32_t k = 0; k < cnt; k++) {
+                if (!v[k]) continue;
+                tensor_ext *x = &r->tx[v[k]->index];
+                if (i < x->first) x->first = i;
+                if (i > x->last) x->last = i;
+            }
+        }
+    }
+    for (int32_t i = 0; i < r->def->n_outputs; i++) {
+        const int32_t t = r->def->outputs[i];
+        if (t < 0 || t >= r->nt) continue;
+        if (r->tx[t].first == INT32_MAX) r->tx[t].first = 0;
+        r->tx[t].last = steps - 1;
+    }
+    int32_t nb = 0;
+    for (int32_t i = 0; i < r->nt; i++) {
+        tensor_ext *x = &r->tx[i];
+        if (x->kind != MEM_NONE || x->last < 0) continue;
+        if (r->t[i].bytes == 0) {
+            r->t[i].data = it->dummy;
+            continue;
+        }
+        x->kind = MEM_ARENA;
+        nb++;
+    }
+    for (int32_t i = 0; i < r->nn; i++)
+        for (int32_t k = 0; k < r->nx[i].nscr; k++) nb += r->nx[i].scr_bytes[k] > 0;
+
+    const uint8_t *offs = NULL;
+    kiln_status s = offline_plan(it, r, &offs);
+    if (s != KILN_OK) return s;
+    it->offline = offs != NULL;
+
+    const size_t need = sizeof(pbuf) * (size_t)nb + 2 * sizeof(int32_t) * (size_t)nb +
+                        sizeof(size_t) * ((size_t)steps + 1) + 4 * ALIGN;
+    uint8_t *tmp = tmp_alloc(it, need);
+    if (!tmp) {
+        msg_set(it, "%s: out of memory planning the arena (%zu bytes)", it->m->name, need);
+        return KILN_ERR_NOMEM;
+    }
+    pbuf *b = (pbuf *)tmp;
+    size_t *live = (size_t *)(tmp + round16(sizeof(pbuf) * (size_t)nb));
+    int32_t *order = (int32_t *)((uint8_t *)live + round16(sizeof(size_t) * ((size_t)steps + 1)));
+    int32_t *placed = order + nb;
+    int32_t j = 0;
+    for (int32_t i = 0; i < r->nt; i++) {
+        if (r->tx[i].kind != MEM_ARENA) continue;
+        pbuf *p = &b[j++];
+        memset(p, 0, sizeof *p);
+        p->size = round16(r->t[i].bytes);
+        p->first = r->tx[i].first;
+        p->last = r->tx[i].last;
+        p->tensor = i;
+        if (offs) {
+            const int32_t o = (int32_t)rd_u32(offs + 4 * (size_t)i);
+            if (o >= 0) {
+                p->fixed = 1;
+                p->off = (size_t)o;
+                r->tx[i].offline = 1;
+            }
+        }
+    }
+    for (int32_t i = 0; i < r->nn; i++) {
+        for (int32_t k = 0; k < r->nx[i].nscr; k++) {
+            if (!r->nx[i].scr_bytes[k]) continue;
+            pbuf *p = &b[j++];
+            memset(p, 0, sizeof *p);
+            p->size = round16(r->nx[i].scr_bytes[k]);
+            p->first = p->last = i;
+            p->tensor = -1;
+            p->node = i;
+            p->k = k;
+        }
+    }
+    /* An offline plan is trusted only where it keeps simultaneously live tensors apart. */
+    for (int32_t a = 0; offs && a < nb; a++) {
+        for (int32_t c = a + 1; c < nb; c++) {
+            if (!b[a].fixed || !b[c].fixed || !overlap_t(&b[a], &b[c])) continue;
+            if (b[a].off < b[c].off + b[c].size && b[c].off < b[a].off + b[a].size) {
+                msg_set(it, "%s: metadata OfflineMemoryAllocation places tensors %d and %d at "
+                        "overlapping bytes while both are live", it->m->name, b[a].tensor,
+                        b[c].tensor);
+                tmp_free(it, tmp);
+                return KILN_ERR_MODEL;
+            }
+        }
+    }
+    /* Lower bound: the largest sum of bytes live at one op step. */
+    memset(live, 0, sizeof(size_t) * ((size_t)steps + 1));
+    for (int32_t i = 0; i < nb; i++)
+        for (int32_t st = b[i].first; st <= b[i].last && st < steps; st++) live[st] += b[i].size;
+    size_t lb = 0;
+    for (int32_t st = 0; st < steps; st++)
+        if (live[st] > lb) lb = live[st];
+    /* Several greedy orders; keep the smallest arena. The winner's offsets are recomputed. */
+    int best_h = 0;
+    size_t best = SIZE_MAX;
+    for (int h = 0; h < 4; h++) {
+        const size_t tot = greedy(b, nb, h, order, placed);
+        if (tot < best) {
+            best = tot;
+            best_h = h;
+        }
+        if (best == lb) break;
+    }
+    if (nb == 0) best = 0;
+    else best = greedy(b, nb, best_h, order, placed);
+    for (int32_t i = 0; i < nb; i++) {
+        if (b[i].tensor >= 0)
+            r->tx[b[i].tensor].off = (int64_t)b[i].off;
+        else
+            r->nx[b[i].node].scr_off[b[i].k] = b[i].off;
+    }
+    it->arena_size = best;
+    it->lower_bound = lb;
+    it->nplanned = nb;
+    tmp_free(it, tmp);
+    return KILN_OK;
+}
+
+static kiln_status place_arena(kiln_interp *it, sg_run *r) {
+    if (it->cbase) {
+        if (it->used + it->arena_size > it->ccap) {
+            msg_set(it, "%s: arena too small: %zu bytes given, %zu needed", it->m->name,
+                    it->cgiven, kiln_rt_required_arena(it));
+            return KILN_ERR_NOMEM;
+        }
+        it->arena = it->cbase + it->used;
+    } else {
+        it->arena = kiln__alloc(&it->alloc, it->arena_size ? it->arena_size : ALIGN, ALIGN);
+        if (!it->arena) {
+            msg_set(it, "%s: out of memory: arena of %zu bytes", it->m->name, it->arena_size);
+            return KILN_ERR_NOMEM;
+        }
+        it->own_arena = 1;
+    }
+    for (int32_t i = 0; i < r->nt; i++)
+        if (r->tx[i].kind == MEM_ARENA) r->t[i].data = it->arena + r->tx[i].off;
+    return KILN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* public API */
+
+void kiln_interp_options_init(kiln_interp_options *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->arith = KILN_ARITH_TFLM;
+}
+
+static void set_err(char *err, size_t errlen, const char *msg) {
+    if (err && errlen) kiln__fmt(err, errlen, "%s", msg);
+}
+
+kiln_status kiln_interp_create(const kiln_model *m, const kiln_interp_options *opt,
+                               kiln_interp **out, char *err, size_t errlen) {
+    kiln_interp_options defaults;
+    if (out) *out = NULL;
+    if (err && errlen) err[0] = 0;
+    if (!m || !out) {
+        set_err(err, errlen, "kiln_interp_create: model and out must not be NULL");
+        return KILN_ERR_ARG;
+    }
+    if (!opt) {
+        kiln_interp_options_init(&defaults);
+        opt = &defaults;
+    }
+    if (opt->arith != KILN_ARITH_TFLM && opt->arith != KILN_ARITH_LITERT) {
+        set_err(err, errlen, "kiln_interp_create: unknown arith dialect");
+        return KILN_ERR_ARG;
+    }
+    /* Which subgraph. */
+    int32_t sgi = opt->subgraph;
+    const kiln__signature_def *sig = NULL;
+    if (opt->signature) {
+        for (int32_t i = 0; i < m->n_signatures && !sig; i++)
+            if (m->signatures[i].key && !strcmp(m->signatures[i].key, opt->signature))
+                sig = &m->signatures[i];
+        if (!sig) {
+            char list[160] = "";
+            for (int32_t i = 0; i < m->n_signatures; i++)
+                msg_app(list, sizeof list, "%s'%s'", i ? ", " : "",
+                        m->signatures[i].key ? m->signatures[i].key : "");
+            if (err && errlen)
+                kiln__fmt(err, errlen, "%s: no signature '%s' (signatures: %s)", m->name,
+                          opt->signature, m->n_signatures ? list : "none");
+            return KILN_ERR_ARG;
+        }
+        sgi = sig->subgraph;
+    }
+    if (sgi < 0 || sgi >= m->n_subgraphs) {
+        if (err && errlen)
+            kiln__fmt(err, errlen, "%s: subgraph %d does not exist (%d subgraphs)", m->name, sgi,
+                      m->n_subgraphs);
+        return KILN_ERR_ARG;
+    }
+    if (!sig) /* the signature of this subgraph, for input/output aliases */
+        for (int32_t i = 0; i < m->n_signatures && !sig; i++)
+            if (m->signatures[i].subgraph == sgi) sig = &m->signatures[i];
+
+    /* The interpreter itself: first allocation of the caller arena, or of the allocator. */
+    kiln_interp *it;
+    const size_t isz = round16(sizeof(kiln_interp));
+    if (opt->arena) {
+        uint8_t *base = (uint8_t *)opt->arena;
+        const size_t pad = (size_t)((ALIGN - ((uintptr_t)base & (ALIGN - 1))) & (ALIGN - 1));
+        if (opt->arena_bytes < pad + isz) {
+            if (err && errlen)
+                kiln__fmt(err, errlen, "%s: arena too small: %zu bytes given", m->name,
+                          opt->arena_bytes);
+            return KILN_ERR_NOMEM;
+        }
+        it = (kiln_interp *)(base + pad);
+        memset(it, 0, sizeof *it);
+        it->cbase = base + pad;
+        it->ccap = opt->arena_bytes - pad;
+        it->cgiven = opt->arena_bytes;
+    } else {
+        const kiln_allocator *a = m->alloc.alloc ? &m->alloc : kiln__default_allocator();
+        it = kiln__calloc(a, sizeof(kiln_interp), ALIGN);
+        if (!it) {
+            set_err(err, errlen, "out of memory");
+            return KILN_ERR_NOMEM;
+        }
+        it->alloc = *a;
+    }
+    it->used = isz;
+    it->need_peak = isz;
+    it->m = m;
+    it->sig = sig;
+    it->arith = opt->arith;
+    if (opt->parallel) {
+        it->par = *opt->parallel;
+        it->has_par = 1;
+    }
+    it->ctx.it = it;
+
+    kiln_status s = build(it, &it->run, sgi);
+    if (s == KILN_ERR_NOMEM)
+        msg_set(it, "%s: %s", m->name, it->cbase ? "arena too small for the interpreter's "
+                "tensors and nodes" : "out of memory");
+    if (s == KILN_OK) s = prepare(it, &it->run);
+    if (s == KILN_ERR_NOMEM && it->cbase && !it->err[0])
+        msg_set(it, "%s: arena too small: %zu bytes given", m->name, opt->arena_bytes);
+    if (s == KILN_OK) s = plan(it, &it->run);
+    if (s == KILN_OK) s = place_arena(it, &it->run);
+    if (s == KILN_OK && it->used + it->arena_size > it->need_peak)
+        it->need_peak = it->used + it->arena_size;
+    if (s != KILN_OK) {
+        if (!it->err[0]) msg_set(it, "%s: %s", m->name, kiln_status_str(s));
+        set_err(err, errlen, it->err);
+        kiln_interp_destroy(it);
+        return s;
+    }
+    it->err[0] = 0;
+    *out = it;
+    return KILN_OK;
+}
+
+void kiln_interp_destroy(kiln_interp *it) {
+    if (!it || it->cbase) return;
+    kiln_allocator a = it->alloc;
+    if (it->own_arena) kiln__free(&a, it->arena);
+    void *b = it->blocks;
+    while (b) {
+        void *next;
+        memcpy(&next, b, sizeof next);
+        kiln__free(&a, b);
+        b = next;
+    }
+    kiln__free(&a, it);
+}
+
+const char *kiln_interp_error(const kiln_interp *it) { return it ? it->err : ""; }
+
+static kiln_status run_subgraph(kiln_interp *it, sg_run *r) {
+    for (int32_t i = 0; i < r->nn; i++) {
+        node_ext *x = &r->nx[i];
+        if (x->folded) continue;
+        if (it->hook) it->hook(it->hook_ud, i, 0);
+        it->ctx.node = i;
+        it->ctx.phase = PH_INVOKE;
+        const kiln_status s = x->reg->invoke(&it->ctx, &r->nodes[i]);
+        if (it->hook) it->hook(it->hook_ud, i, 1);
+        if (s != KILN_OK) {
+            /* The kernel's message (kiln_kerr) is already prefixed; add one if it gave none. */
+            const kiln__op_def *op = &r->def->ops[i];
+            if (!it->err[0])
+                msg_set(it, "%s: operator %d (%s): %s", it->m->name, i, op_name(op),
+                        kiln_status_str(s));
+            return s;
+        }
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_interp_invoke(kiln_interp *it) {
+    if (!it) return KILN_ERR_ARG;
+    it->err[0] = 0;
+    return run_subgraph(it, &it->run);
+}
+
+kiln_status kiln_interp_reset(kiln_interp *it) {
+    if (!it) return KILN_ERR_ARG;
+    sg_run *r = &it->run;
+    for (int32_t i = 0; i < r->nt; i++) {
+        kiln_tensor *t = &r->t[i];
+        if (!t->is_variable || !t->data) continue;
+        const kiln__tensor_def *d = &r->def->tensors[i];
+        size_t n = 0;
+        if (d->data) {
+            n = d->data_len < t->bytes ? d->data_len : t->bytes;
+            memcpy(t->data, d->data, n);
+        }
+        memset((uint8_t *)t->data + n, 0, t->bytes - n);
+    }
+    it->err[0] = 0;
+    return KILN_OK;
+}
+
+size_t kiln_rt_arena_size(const kiln_interp *it) { return it ? it->arena_size : 0; }
+size_t kiln_rt_arena_lower_bound(const kiln_interp *it) { return it ? it->lower_bound : 0; }
+size_t kiln_rt_persistent_size(const kiln_interp *it) { return it ? it->persist : 0; }
+size_t kiln_rt_required_arena(const kiln_interp *it) {
+    if (!it) return 0;
+    size_t n = it->used + it->arena_size;
+    if (it->need_peak > n) n = it->need_peak;
+    return n + (ALIGN - 1);
+}
+
+static void fill_info(const kiln_tensor *t, kiln_tensor_info *o) {
+    memset(o, 0, sizeof *o);
+    o->name = t->name ? t->name : "";
+    o->dtype = t->type;
+    o->rank = t->rank;
+    for (int32_t i = 0; i < t->rank && i < KILN_MAX_RANK; i++) o->dims[i] = t->dims[i];
+    o->bytes = t->bytes;
+    o->data = t->data;
+    o->num_quant = t->q.n;
+    o->scale = t->q.scale;
+    o->zero_point = t->q.zero_point;
+    o->quantized_dimension = t->q.dim;
+}
+
+int32_t kiln_interp_num_inputs(const kiln_interp *it) { return it ? it->run.def->n_inputs : 0; }
+int32_t kiln_interp_num_outputs(const kiln_interp *it) { return it ? it->run.def->n_outputs : 0; }
+
+kiln_status kiln_interp_input(const kiln_interp *it, int32_t i, kiln_tensor_info *out) {
+    if (!it || !out || i < 0 || i >= it->run.def->n_inputs) return KILN_ERR_ARG;
+    const int32_t t = it->run.def->inputs[i];
+    if (t < 0 || t >= it->run.nt) return KILN_ERR_ARG;
+    fill_info(&it->run.t[t], out);
+    return KILN_OK;
+}
+
+kiln_status kiln_interp_output(const kiln_interp *it, int32_t i, kiln_tensor_info *out) {
+    if (!it || !out || i < 0 || i >= it->run.def->n_outputs) return KILN_ERR_ARG;
+    const int32_t t = it->run.def->outputs[i];
+    if (t < 0 || t >= it->run.nt) return KILN_ERR_ARG;
+    fill_info(&it->run.t[t], out);
+    return KILN_OK;
+}
+
+static const char *alias(const kiln_interp *it, int input, int32_t i) {
+    if (!it || !it->sig) return NULL;
+    const kiln__subgraph_def *sg = it->run.def;
+    if (i < 0 || i >= (input ? sg->n_inputs : sg->n_outputs)) return NULL;
+    const int32_t t = input ? sg->inputs[i] : sg->outputs[i];
+    const int32_t n = input ? it->sig->n_inputs : it->sig->n_outputs;
+    const kiln__tensor_map *map = input ? it->sig->inputs : it->sig->outputs;
+    for (int32_t k = 0; k < n; k++)
+        if (map[k].tensor == t) return map[k].name;
+    return NULL;
+}
+
+const char *kiln_interp_input_alias(const kiln_interp *it, int32_t i) { return alias(it, 1, i); }
+const char *kiln_interp_output_alias(const kiln_interp *it, int32_t i) { return alias(it, 0, i); }
+
+int32_t kiln_interp_num_tensors(const kiln_interp *it) { return it ? it->run.nt : 0; }
+
+kiln_status kiln_interp_tensor(const kiln_interp *it, int32_t index, kiln_tensor_info *out) {
+    if (!it || !out || index < 0 || index >= it->run.nt) return KILN_ERR_ARG;
+    fill_info(&it->run.t[index], out);
+    return KILN_OK;
+}
+
+int32_t kiln_interp_num_ops(const kiln_interp *it) { return it ? it->run.nn : 0; }
+
+kiln_status kiln_interp_op(const kiln_interp *it, int32_t i, kiln_op_info *out) {
+    if (!it || !out || i < 0 || i >= it->run.nn) return KILN_ERR_ARG;
+    const kiln__op_def *op = &it->run.def->ops[i];
+    memset(out, 0, sizeof *out);
+    out->builtin_code = op->builtin;
+    out->name = op_name(op);
+    out->version = op->version;
+    out->num_inputs = op->n_in;
+    out->num_outputs = op->n_out;
+    out->inputs = op->inputs;
+    out->outputs = op->outputs;
+    out->kernel = it->run.nx[i].folded ? "folded" : it->run.nodes[i].variant;
+    if (!out->kernel) out->kernel = "ref";
+    return KILN_OK;
+}
+
+void kiln_interp_set_op_hook(kiln_interp *it, kiln_op_hook hook, void *ud) {
+    if (!it) return;
+    it->hook = hook;
+    it->hook_ud = ud;
+}
+
+int32_t kiln__interp_num_planned(const kiln_interp *it) { return it ? it->nplanned : 0; }
+int kiln__interp_offline_plan(const kiln_interp *it) { return it ? it->offline : 0; }
+int kiln__interp_op_folded(const kiln_interp *it, int32_t i) {
+    return it && i >= 0 && i < it->run.nn ? it->run.nx[i].folded : 0;
+}
+int64_t kiln__interp_tensor_offset(const kiln_interp *it, int32_t i, int32_t *first,
+                                   int32_t *last) {
+    if (!it || i < 0 || i >= it->run.nt) return -1;
+    const tensor_ext *x = &it->run.tx[i];
+    if (first) *first = x->first;
+    if (last) *last = x->last;
+    return x->kind == MEM_ARENA ? x->off : -1;
+}
