@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kiln/data.h"
 #include "kiln/kiln_rt.h"
 
 #ifdef __cplusplus
@@ -41,18 +42,18 @@ typedef enum kiln_layer_kind {
     KILN_L_COUNT
 } kiln_layer_kind;
 
-typedef enum kiln_act {
-    KILN_ACT_NONE = 0,
-    KILN_ACT_RELU,
-    KILN_ACT_RELU6,
-    KILN_ACT_LEAKY_RELU,
-    KILN_ACT_SIGMOID,
-    KILN_ACT_TANH,
-    KILN_ACT_SOFTMAX,
-    KILN_ACT_HARD_SWISH,
-    KILN_ACT_GELU, /* exact (erf) form, as Keras' default */
-    KILN_ACT_COUNT
-} kiln_act;
+typedef enum kiln_actfn {
+    KILN_AF_NONE = 0,
+    KILN_AF_RELU,
+    KILN_AF_RELU6,
+    KILN_AF_LEAKY_RELU,
+    KILN_AF_SIGMOID,
+    KILN_AF_TANH,
+    KILN_AF_SOFTMAX,
+    KILN_AF_HARD_SWISH,
+    KILN_AF_GELU, /* exact (erf) form, as Keras' default */
+    KILN_AF_COUNT
+} kiln_actfn;
 
 typedef enum kiln_padding { KILN_PAD_VALID = 0, KILN_PAD_SAME = 1 } kiln_padding;
 
@@ -78,7 +79,7 @@ typedef struct kiln_layer_attrs {
     kiln_padding padding;     /* conv and pools */
     int32_t depth_multiplier; /* depthwise, separable */
     int32_t use_bias;         /* dense, conv (default 1) */
-    kiln_act activation;      /* fused activation of dense/conv/…; the activation layer's */
+    kiln_actfn activation;      /* fused activation of dense/conv/…; the activation layer's */
     float alpha;              /* leaky_relu slope (default 0.3, as Keras) */
     float rate;               /* dropout rate */
     float momentum, epsilon;  /* batch norm (0.99, 0.001) */
@@ -111,9 +112,9 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
 /* Convenience builders (same checks as kiln_graph_add). */
 kiln_status kiln_input(kiln_graph *g, const char *name, int32_t rank, const int32_t *dims,
                        int32_t *out);
-kiln_status kiln_dense(kiln_graph *g, int32_t x, int32_t units, kiln_act act, int32_t *out);
+kiln_status kiln_dense(kiln_graph *g, int32_t x, int32_t units, kiln_actfn act, int32_t *out);
 kiln_status kiln_conv2d(kiln_graph *g, int32_t x, int32_t filters, int32_t kernel,
-                        int32_t stride, kiln_padding pad, kiln_act act, int32_t *out);
+                        int32_t stride, kiln_padding pad, kiln_actfn act, int32_t *out);
 kiln_status kiln_max_pool2d(kiln_graph *g, int32_t x, int32_t pool, int32_t *out);
 kiln_status kiln_flatten(kiln_graph *g, int32_t x, int32_t *out);
 kiln_status kiln_dropout(kiln_graph *g, int32_t x, float rate, int32_t *out);
@@ -187,7 +188,7 @@ int32_t kiln_graph_output(const kiln_graph *g);
 int32_t kiln_graph_input(const kiln_graph *g); /* the (first) input tensor */
 kiln_loss kiln_graph_loss(const kiln_graph *g, int32_t *from_logits);
 const char *kiln_layer_kind_name(kiln_layer_kind k);
-const char *kiln_act_name(kiln_act a);
+const char *kiln_actfn_name(kiln_actfn a);
 const char *kiln_loss_name(kiln_loss l);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -279,14 +280,7 @@ void kiln_metric_precision_recall(const int64_t *confusion, int32_t k, float *pr
 /* ROC AUC of binary scores (ties count half), as the trapezoid area. */
 double kiln_metric_auc(const float *scores, const int32_t *labels, int64_t n);
 
-/* ---- the fit loop ---- */
-typedef struct kiln_dataset {
-    const void *x; /* n samples of the input shape */
-    const int32_t *labels;
-    const float *y;
-    int64_t n;
-} kiln_dataset;
-
+/* ---- the fit loop (datasets and batching: kiln/data.h) ---- */
 typedef struct kiln_epoch_stats {
     int32_t epoch; /* 1-based */
     int64_t step;
@@ -311,6 +305,7 @@ typedef struct kiln_fit_options {
     int32_t batch;
     int32_t shuffle;         /* default 1: permutation per epoch from (seed, epoch) */
     int32_t early_stop;      /* patience in epochs on val_loss (or loss); 0: off */
+    const kiln_augment *augment; /* NULL: none */
     const char *checkpoint;  /* path: saved after each epoch and on interruption (may be NULL) */
     const volatile int *stop; /* set non-zero (e.g. by a SIGINT handler) to stop after the
                                  current step: a checkpoint is saved, KILN_ERR_STATE returned */
