@@ -217,7 +217,7 @@ typedef struct kiln_train_config {
     float beta1, beta2; /* adam/adamw (0.9, 0.999) */
     float eps;          /* adam/adamw/rmsprop/adagrad (1e-7, Keras' default) */
     float rho;          /* rmsprop (0.9) */
-    float weight_decay; /* adamw (0.004, Keras' default); sgd: L2 added to the gradient */
+    float weight_decay; /* adamw: decoupled decay (Keras uses 0.004); sgd: L2 on the gradient */
     kiln_schedule schedule;
     int64_t step_size; /* step/exponential: steps per decay; cosine: total steps (0: auto) */
     float gamma;       /* step/exponential factor */

@@ -48,10 +48,10 @@ typedef enum kiln_tfl_opt_type {
 /* One field of an options table. The value is always written, even when it equals the
  * schema's default: leave out a field to get the default (and the shortest encoding). */
 typedef struct kiln_tfl_opt {
-    int32_t id;   /* 0-based field index in the options table of schema.fbs */
-    int32_t type; /* kiln_tfl_opt_type */
-    int64_t i;    /* integer types */
-    float f;      /* KILN_TFL_OPT_F32 */
+    int32_t id;          /* 0-based field index in the options table of schema.fbs */
+    int32_t type;        /* kiln_tfl_opt_type */
+    int64_t i;           /* integer types */
+    float f;             /* KILN_TFL_OPT_F32 */
     const int32_t *ivec; /* KILN_TFL_OPT_IVEC: n entries */
     int32_t n;
     const char *str; /* KILN_TFL_OPT_STR */
@@ -75,7 +75,7 @@ typedef struct kiln_tfl_tensor {
 } kiln_tfl_tensor;
 
 typedef struct kiln_tfl_op {
-    int32_t opcode; /* index from kiln_tfl_add_opcode */
+    int32_t opcode;        /* index from kiln_tfl_add_opcode */
     const int32_t *inputs; /* tensor indices; -1 = absent optional input */
     int32_t n_inputs;
     const int32_t *outputs;
@@ -117,8 +117,7 @@ int32_t kiln_tfl_add_tensor(kiln_tfl_writer *w, int32_t sg, const kiln_tfl_tenso
 /* An operator appended to subgraph sg (execution order); returns its index. */
 int32_t kiln_tfl_add_operator(kiln_tfl_writer *w, int32_t sg, const kiln_tfl_op *op);
 kiln_status kiln_tfl_set_subgraph_io(kiln_tfl_writer *w, int32_t sg, const int32_t *inputs,
-                                     int32_t n_inputs, const int32_t *outputs,
-                                     int32_t n_outputs);
+                                     int32_t n_inputs, const int32_t *outputs, int32_t n_outputs);
 
 /* A SignatureDef: names of the inputs/outputs mapped to tensor indices of subgraph sg. */
 int32_t kiln_tfl_add_signature(kiln_tfl_writer *w, const char *key, int32_t sg,
@@ -128,8 +127,7 @@ int32_t kiln_tfl_add_signature(kiln_tfl_writer *w, const char *key, int32_t sg,
 
 /* A metadata entry (e.g. "min_runtime_version"): its bytes go to a new buffer (not shared
  * with constants, as TFLite's converter does). */
-int32_t kiln_tfl_add_metadata(kiln_tfl_writer *w, const char *name, const void *data,
-                              size_t len);
+int32_t kiln_tfl_add_metadata(kiln_tfl_writer *w, const char *name, const void *data, size_t len);
 kiln_status kiln_tfl_set_description(kiln_tfl_writer *w, const char *description);
 
 /* Serializes the model (identifier "TFL3", version 3). On success *bytes is a malloc'd

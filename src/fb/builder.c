@@ -41,7 +41,9 @@ static void fail(kiln_fb_builder *b, kiln_status s, const char *fmt, ...) {
     va_end(ap);
 }
 
-static int ok(kiln_fb_builder *b) { return b->st == KILN_OK; }
+static int ok(kiln_fb_builder *b) {
+    return b->st == KILN_OK;
+}
 
 kiln_status kiln_fb_builder_create(size_t initial_capacity, kiln_fb_builder **out) {
     if (!out) return KILN_ERR_ARG;
@@ -80,9 +82,15 @@ void kiln_fb_builder_reset(kiln_fb_builder *b) {
     b->err[0] = 0;
 }
 
-kiln_status kiln_fb_status(const kiln_fb_builder *b) { return b ? b->st : KILN_ERR_ARG; }
-const char *kiln_fb_error(const kiln_fb_builder *b) { return b ? b->err : "no builder"; }
-size_t kiln_fb_size(const kiln_fb_builder *b) { return b ? b->size : 0; }
+kiln_status kiln_fb_status(const kiln_fb_builder *b) {
+    return b ? b->st : KILN_ERR_ARG;
+}
+const char *kiln_fb_error(const kiln_fb_builder *b) {
+    return b ? b->err : "no builder";
+}
+size_t kiln_fb_size(const kiln_fb_builder *b) {
+    return b ? b->size : 0;
+}
 
 /* Makes room for n more bytes in front of the data. */
 static int reserve(kiln_fb_builder *b, size_t n) {
@@ -98,7 +106,8 @@ static int reserve(kiln_fb_builder *b, size_t n) {
     }
     if (b->cap - b->size >= n) return 1;
     size_t need = b->size + n, cap = b->cap < 1024 ? 1024 : b->cap;
-    while (cap < need) cap = cap > FB_MAX_SIZE / 2 ? FB_MAX_SIZE + 1 : cap * 2;
+    while (cap < need)
+        cap = cap > FB_MAX_SIZE / 2 ? FB_MAX_SIZE + 1 : cap * 2;
     cap = (cap + FB_BUF_ALIGN - 1) & ~(size_t)(FB_BUF_ALIGN - 1);
     uint8_t *nb = aligned_alloc(FB_BUF_ALIGN, cap);
     if (!nb) {
@@ -112,7 +121,9 @@ static int reserve(kiln_fb_builder *b, size_t n) {
     return 1;
 }
 
-static uint8_t *front(kiln_fb_builder *b) { return b->buf + b->cap - b->size; }
+static uint8_t *front(kiln_fb_builder *b) {
+    return b->buf + b->cap - b->size;
+}
 
 static void pad(kiln_fb_builder *b, size_t n) {
     if (!n || !reserve(b, n)) return;
@@ -132,11 +143,13 @@ static void push_le(kiln_fb_builder *b, uint64_t v, size_t size) {
     if (!reserve(b, size)) return;
     b->size += size;
     uint8_t *p = front(b);
-    for (size_t i = 0; i < size; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (size_t i = 0; i < size; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void store_le(uint8_t *p, uint64_t v, size_t size) {
-    for (size_t i = 0; i < size; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (size_t i = 0; i < size; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static int no_table(kiln_fb_builder *b, const char *what) {
@@ -176,8 +189,8 @@ kiln_fb_ref kiln_fb_create_string(kiln_fb_builder *b, const char *s) {
 static uint8_t *vec_begin(kiln_fb_builder *b, size_t n, size_t elem, size_t align) {
     if (!b || !no_table(b, "vector")) return NULL;
     if (align == 0 || (align & (align - 1)) || align > FB_BUF_ALIGN) {
-        fail(b, KILN_ERR_ARG, "flatbuffer builder: vector alignment %zu is not a power of two <= 64",
-             align);
+        fail(b, KILN_ERR_ARG,
+             "flatbuffer builder: vector alignment %zu is not a power of two <= 64", align);
         return NULL;
     }
     if (n > UINT32_MAX || (elem && n > FB_MAX_SIZE / elem)) {
@@ -197,8 +210,7 @@ static kiln_fb_ref vec_end(kiln_fb_builder *b, size_t n) {
     return ok(b) ? (kiln_fb_ref)b->size : 0;
 }
 
-kiln_fb_ref kiln_fb_create_vec_bytes(kiln_fb_builder *b, const void *data, size_t n,
-                                     size_t align) {
+kiln_fb_ref kiln_fb_create_vec_bytes(kiln_fb_builder *b, const void *data, size_t n, size_t align) {
     if (b && ok(b) && n && !data) {
         fail(b, KILN_ERR_ARG, "flatbuffer builder: NULL vector data");
         return 0;
@@ -210,20 +222,20 @@ kiln_fb_ref kiln_fb_create_vec_bytes(kiln_fb_builder *b, const void *data, size_
 }
 
 /* Typed vectors: elements stored little-endian whatever the host order. */
-#define FB_VEC(name, T, UT, SZ)                                                                \
-    kiln_fb_ref kiln_fb_create_vec_##name(kiln_fb_builder *b, const T *v, size_t n) {          \
-        if (b && ok(b) && n && !v) {                                                           \
-            fail(b, KILN_ERR_ARG, "flatbuffer builder: NULL vector data");                     \
-            return 0;                                                                          \
-        }                                                                                      \
-        uint8_t *p = vec_begin(b, n, SZ, SZ);                                                  \
-        if (!p) return 0;                                                                      \
-        for (size_t i = 0; i < n; i++) {                                                       \
-            UT u;                                                                              \
-            memcpy(&u, &v[i], SZ);                                                             \
-            store_le(p + i * SZ, (uint64_t)u, SZ);                                             \
-        }                                                                                      \
-        return vec_end(b, n);                                                                  \
+#define FB_VEC(name, T, UT, SZ)                                                                    \
+    kiln_fb_ref kiln_fb_create_vec_##name(kiln_fb_builder *b, const T *v, size_t n) {              \
+        if (b && ok(b) && n && !v) {                                                               \
+            fail(b, KILN_ERR_ARG, "flatbuffer builder: NULL vector data");                         \
+            return 0;                                                                              \
+        }                                                                                          \
+        uint8_t *p = vec_begin(b, n, SZ, SZ);                                                      \
+        if (!p) return 0;                                                                          \
+        for (size_t i = 0; i < n; i++) {                                                           \
+            UT u;                                                                                  \
+            memcpy(&u, &v[i], SZ);                                                                 \
+            store_le(p + i * SZ, (uint64_t)u, SZ);                                                 \
+        }                                                                                          \
+        return vec_end(b, n);                                                                      \
     }
 FB_VEC(i8, int8_t, uint8_t, 1)
 FB_VEC(i16, int16_t, uint16_t, 2)
@@ -396,8 +408,10 @@ kiln_fb_ref kiln_fb_table_end(kiln_fb_builder *b) {
     size_t vt_len = 4 + 2 * (size_t)(max_id + 1);
     size_t obj_len = obj - b->table_start;
     if (obj_len > 0xffff) {
-        fail(b, KILN_ERR_ARG, "flatbuffer builder: table of %zu bytes exceeds 64 KiB of inline "
-                              "fields", obj_len);
+        fail(b, KILN_ERR_ARG,
+             "flatbuffer builder: table of %zu bytes exceeds 64 KiB of inline "
+             "fields",
+             obj_len);
         return 0;
     }
     uint8_t vt[4 + 2 * (FB_MAX_FIELD + 1)];

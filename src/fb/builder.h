@@ -42,8 +42,7 @@ kiln_fb_ref kiln_fb_create_string_len(kiln_fb_builder *b, const char *s, size_t 
 /* Vectors of scalars, written little-endian. `align` for kiln_fb_create_vec_bytes is the
  * alignment of the first element in the finished buffer (1, or 16 for TFLite's
  * Buffer.data (force_align: 16)); it must be a power of two <= 64. */
-kiln_fb_ref kiln_fb_create_vec_bytes(kiln_fb_builder *b, const void *data, size_t n,
-                                     size_t align);
+kiln_fb_ref kiln_fb_create_vec_bytes(kiln_fb_builder *b, const void *data, size_t n, size_t align);
 kiln_fb_ref kiln_fb_create_vec_i8(kiln_fb_builder *b, const int8_t *v, size_t n);
 kiln_fb_ref kiln_fb_create_vec_i16(kiln_fb_builder *b, const int16_t *v, size_t n);
 kiln_fb_ref kiln_fb_create_vec_i32(kiln_fb_builder *b, const int32_t *v, size_t n);

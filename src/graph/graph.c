@@ -12,13 +12,13 @@ static const char *const kind_names[KILN_L_COUNT] = {
     "avgpool2d", "global_avgpool2d", "batchnorm", "dropout", "flatten", "reshape", "add",
     "concat",  "embedding", "lstm",    "zeropad2d",        "activation"};
 
-static const char *const act_names[KILN_ACT_COUNT] = {
+static const char *const act_names[KILN_AF_COUNT] = {
     "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_swish", "gelu"};
 
 const char *kiln_layer_kind_name(kiln_layer_kind k) {
     return (unsigned)k < KILN_L_COUNT ? kind_names[k] : "?";
 }
-const char *kiln_act_name(kiln_act a) { return (unsigned)a < KILN_ACT_COUNT ? act_names[a] : "?"; }
+const char *kiln_actfn_name(kiln_actfn a) { return (unsigned)a < KILN_AF_COUNT ? act_names[a] : "?"; }
 
 const char *kiln_loss_name(kiln_loss l) {
     switch (l) {
@@ -55,11 +55,11 @@ int kiln__layer_kind_from_name(const char *s) {
     return -1;
 }
 
-int kiln__act_from_name(const char *s) {
-    for (int i = 0; i < KILN_ACT_COUNT; i++)
+int kiln__actfn_from_name(const char *s) {
+    for (int i = 0; i < KILN_AF_COUNT; i++)
         if (!strcmp(s, act_names[i])) return i;
-    if (!strcmp(s, "none")) return KILN_ACT_NONE;
-    if (!strcmp(s, "swish_hard") || !strcmp(s, "hardswish")) return KILN_ACT_HARD_SWISH;
+    if (!strcmp(s, "none")) return KILN_AF_NONE;
+    if (!strcmp(s, "swish_hard") || !strcmp(s, "hardswish")) return KILN_AF_HARD_SWISH;
     return -1;
 }
 
@@ -543,7 +543,7 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
         return kiln__graph_fail(g, KILN_ERR_ARG, "bad layer kind");
     }
 #undef SHAPE_FAIL
-    if ((unsigned)a.activation >= KILN_ACT_COUNT)
+    if ((unsigned)a.activation >= KILN_AF_COUNT)
         return kiln__graph_fail(g, KILN_ERR_ARG, "%s (%s): bad activation", lname, kn);
     int64_t osz = shape_size(&o);
     if (osz <= 0 || osz > ((int64_t)1 << 31))
@@ -592,7 +592,7 @@ kiln_status kiln_input(kiln_graph *g, const char *name, int32_t rank, const int3
     return kiln_graph_add(g, KILN_L_INPUT, name, NULL, 0, &a, out);
 }
 
-kiln_status kiln_dense(kiln_graph *g, int32_t x, int32_t units, kiln_act act, int32_t *out) {
+kiln_status kiln_dense(kiln_graph *g, int32_t x, int32_t units, kiln_actfn act, int32_t *out) {
     kiln_layer_attrs a;
     kiln_layer_attrs_init(&a);
     a.units = units;
@@ -601,7 +601,7 @@ kiln_status kiln_dense(kiln_graph *g, int32_t x, int32_t units, kiln_act act, in
 }
 
 kiln_status kiln_conv2d(kiln_graph *g, int32_t x, int32_t filters, int32_t kernel, int32_t stride,
-                        kiln_padding pad, kiln_act act, int32_t *out) {
+                        kiln_padding pad, kiln_actfn act, int32_t *out) {
     kiln_layer_attrs a;
     kiln_layer_attrs_init(&a);
     a.filters = filters;

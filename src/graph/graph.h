@@ -64,7 +64,7 @@ kiln_status kiln__graph_fail(kiln_graph *g, kiln_status st, const char *fmt, ...
 void kiln__shape_str(const int32_t *dims, int32_t rank, char *buf, size_t n);
 /* Looks a layer kind up by its spec keyword (-1 when unknown). */
 int kiln__layer_kind_from_name(const char *s);
-int kiln__act_from_name(const char *s);
+int kiln__actfn_from_name(const char *s);
 int32_t kiln__graph_find_tensor(const kiln_graph *g, const char *name);
 kiln_status kiln__graph_set_spec(kiln_graph *g, const char *text, size_t len);
 

@@ -378,6 +378,12 @@ int32_t kiln_kthreads(const kiln_kctx *ctx) {
 /* ---------------------------------------------------------------------------------------- */
 /* building a subgraph */
 
+static int is_input(const kiln__subgraph_def *sg, int32_t t) {
+    for (int32_t i = 0; i < sg->n_inputs; i++)
+        if (sg->inputs[i] == t) return 1;
+    return 0;
+}
+
 static kiln_status build(kiln_interp *it, sg_run *r, int32_t index) {
     const kiln_model *m = it->m;
     const kiln__subgraph_def *sg = &m->subgraphs[index];
@@ -410,8 +416,9 @@ static kiln_status build(kiln_interp *it, sg_run *r, int32_t index) {
         int64_t n = kiln_numel(t);
         if (n < 0) n = 0;
         t->bytes = (size_t)n * es;
-        if (d->data && d->data_len) {
-            /* A tensor with buffer data is a constant, used in place (zero copy). */
+        if (d->data && d->data_len && !is_input(sg, i)) {
+            /* A tensor with buffer data is a constant, used in place (zero copy). A graph
+             * input never is: the caller writes it. */
             t->data = (void *)(uintptr_t)d->data;
             if (es == 0 || d->type == KILN_INT4) t->bytes = d->data_len;
             t->is_const = 1;
@@ -484,12 +491,6 @@ static int foldable_op(int32_t code) {
     }
 }
 
-static int is_graph_input(const sg_run *r, int32_t t) {
-    for (int32_t i = 0; i < r->def->n_inputs; i++)
-        if (r->def->inputs[i] == t) return 1;
-    return 0;
-}
-
 static kiln_status prepare(kiln_interp *it, sg_run *r) {
     char why[160];
     int bad = 0;
@@ -536,15 +537,17 @@ static kiln_status prepare(kiln_interp *it, sg_run *r) {
         /* Constant folding: all inputs known, small outputs, no scratch. */
         int fold = foldable_op(n->op) && x->nscr == 0 && n->n_out > 0;
         int nknown = 0;
+        /* SHAPE and RANK read only their input's shape, which is static. */
+        const int shape_only = n->op == KILN_OP_SHAPE || n->op == KILN_OP_RANK;
         for (int32_t k = 0; fold && k < n->n_in; k++) {
             if (!n->in[k]) continue;
-            if (!r->tx[n->in[k]->index].known) fold = 0;
+            if (!shape_only && !r->tx[n->in[k]->index].known) fold = 0;
             nknown++;
         }
         if (nknown == 0) fold = 0;
         for (int32_t k = 0; fold && k < n->n_out; k++) {
             const kiln_tensor *o = n->out[k];
-            if (!o || o->is_variable || o->bytes > FOLD_MAX_BYTES || is_graph_input(r, o->index))
+            if (!o || o->is_variable || o->bytes > FOLD_MAX_BYTES || is_input(r->def, o->index))
                 fold = 0;
         }
         if (!fold) continue;
@@ -708,6 +711,8 @@ static kiln_status plan(kiln_interp *it, sg_run *r) {
     for (int32_t i = 0; i < r->def->n_inputs; i++) {
         const int32_t t = r->def->inputs[i];
         if (t < 0 || t >= r->nt) continue;
+        /* As TFLite Micro: an input lives from the start to its last consumer, so its bytes
+         * may be reused later in the invoke; callers set inputs before every invoke. */
         r->tx[t].first = 0;
         if (r->tx[t].last < 0) r->tx[t].last = 0;
     }
@@ -754,7 +759,10 @@ static kiln_status plan(kiln_interp *it, sg_run *r) {
                         sizeof(size_t) * ((size_t)steps + 1) + 4 * ALIGN;
     uint8_t *tmp = tmp_alloc(it, need);
     if (!tmp) {
-        msg_set(it, "%s: out of memory planning the arena (%zu bytes)", it->m->name, need);
+        if (it->cbase)
+            msg_set(it, "%s: arena too small: %zu bytes given", it->m->name, it->cgiven);
+        else
+            msg_set(it, "%s: out of memory planning the arena (%zu bytes)", it->m->name, need);
         return KILN_ERR_NOMEM;
     }
     pbuf *b = (pbuf *)tmp;
@@ -932,7 +940,7 @@ kiln_status kiln_interp_create(const kiln_model *m, const kiln_interp_options *o
         it = (kiln_interp *)(base + pad);
         memset(it, 0, sizeof *it);
         it->cbase = base + pad;
-        it->ccap = opt->arena_bytes - pad;
+        it->ccap = (opt->arena_bytes - pad) & ~(size_t)(ALIGN - 1); /* temporaries: top-down */
         it->cgiven = opt->arena_bytes;
     } else {
         const kiln_allocator *a = m->alloc.alloc ? &m->alloc : kiln__default_allocator();

@@ -1,11 +1,451 @@
-/* cmd_train.c: kiln train (placeholder until implemented). */
+/* cmd_train.c: kiln train SPEC --data DIR ...: trains a model spec (Keras' fit loop), writing
+ * DIR/model.kckpt, TensorBoard events and summary.json. Interface documented in docs/train.md. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "kiln/data.h"
+#include "kiln/json.h"
+#include "kiln/pool.h"
+#include "kiln/report.h"
+#include "kiln/train.h"
+
+/* Weak until every reader has landed in src/data: a missing one is reported, not a link error. */
+#if defined(__GNUC__)
+extern kiln_status kiln_dataset_load(const char *path, const kiln_load_options *o,
+                                     kiln_dataset *out, char *err, size_t errlen)
+    __attribute__((weak));
+#endif
+
+static volatile sig_atomic_t g_stop; /* set by SIGINT; fit checks it after each step */
+static volatile int g_stop_int;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_stop = 1;
+    g_stop_int = 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: kiln train SPEC.kiln --data PATH --out DIR [options]\n\n"
+            "Trains a model spec. --data is a directory with the four (Fashion-)MNIST IDX files\n"
+            "(train-* for training, t10k-* as the test set), or a .csv/.npz/.npy/IDX/image folder\n"
+            "(then --test PATH gives the test set). DIR gets model.kckpt, events.out.tfevents.*\n"
+            "and summary.json.\n\n"
+            "  --epochs N          epochs (default 1)\n"
+            "  --batch B           batch size (default 32)\n"
+            "  --optimizer NAME    sgd, adam (default), adamw, rmsprop, adagrad\n"
+            "  --lr X              learning rate (default 0.001; sgd 0.01)\n"
+            "  --momentum X        sgd momentum (default 0)   --nesterov\n"
+            "  --weight-decay X    adamw decoupled decay (default 0.004), sgd L2 (default 0)\n"
+            "  --beta1 X --beta2 X --eps X    adam/adamw/rmsprop/adagrad constants\n"
+            "  --schedule NAME     constant (default), step, exponential, cosine\n"
+            "  --step-size N --gamma X        step/exponential decay every N steps by X\n"
+            "  --warmup N --min-lr X          cosine: linear warmup steps, final lr\n"
+            "  --clip-norm X       clip the global gradient norm    --clip-value X\n"
+            "  --seed S            seed of init, shuffling, dropout (default 1)\n"
+            "  --threads T         threads (default 1)\n"
+            "  --val-split F       hold out the last fraction F of the training set\n"
+            "  --early-stop P      stop after P epochs without a better val_loss\n"
+            "  --resume CKPT       continue from a checkpoint (same spec)\n"
+            "  --limit N           use the first N training samples\n"
+            "  --test-limit N      use the first N test samples\n"
+            "  --test PATH         test set (when --data is not an IDX directory)\n"
+            "  --augment LIST      e.g. flip,shift=2,crop=4\n"
+            "  --no-shuffle        keep the data order\n"
+            "  --quiet             no progress bar\n");
+}
+
+typedef struct cli_state {
+    kiln_progress bar;
+    kiln_tfevents *ev;
+    int quiet;
+    int32_t epochs;
+    int64_t samples, batch;
+    double last_flush;
+} cli_state;
+
+static void cb_epoch_begin(void *ud, int32_t epoch, int64_t steps) {
+    cli_state *s = ud;
+    char title[64];
+    snprintf(title, sizeof title, "epoch %d/%d", (int)epoch, (int)s->epochs);
+    (void)steps;
+    kiln_progress_begin(&s->bar, s->quiet ? NULL : stderr, title, s->samples);
+}
+
+static void cb_step_end(void *ud, int32_t epoch, int64_t step_in_epoch, int64_t steps,
+                        int64_t global_step, float loss, double mean_loss, double mean_acc,
+                        float lr) {
+    cli_state *s = ud;
+    (void)epoch;
+    int64_t done = step_in_epoch * s->batch;
+    if (step_in_epoch == steps || done > s->samples) done = s->samples;
+    kiln_progress_metric(&s->bar, "loss", mean_loss);
+    kiln_progress_metric(&s->bar, "acc", mean_acc);
+    kiln_progress_update(&s->bar, done);
+    if (s->ev) {
+        kiln_tfevents_scalar(s->ev, "batch/loss", loss, global_step, -1.0);
+        kiln_tfevents_scalar(s->ev, "batch/learning_rate", lr, global_step, -1.0);
+    }
+}
+
+static void cb_epoch_end(void *ud, const kiln_epoch_stats *e) {
+    cli_state *s = ud;
+    if (!isnan(e->val_loss)) {
+        kiln_progress_metric(&s->bar, "val_loss", e->val_loss);
+        kiln_progress_metric(&s->bar, "val_acc", e->val_accuracy);
+    }
+    kiln_progress_end(&s->bar);
+    if (s->ev) {
+        kiln_tfevents_scalar(s->ev, "epoch/loss", (float)e->loss, e->epoch, -1.0);
+        kiln_tfevents_scalar(s->ev, "epoch/accuracy", (float)e->accuracy, e->epoch, -1.0);
+        kiln_tfevents_scalar(s->ev, "epoch/samples_per_second", (float)e->samples_per_second,
+                             e->epoch, -1.0);
+        if (!isnan(e->val_loss)) {
+            kiln_tfevents_scalar(s->ev, "epoch/val_loss", (float)e->val_loss, e->epoch, -1.0);
+            kiln_tfevents_scalar(s->ev, "epoch/val_accuracy", (float)e->val_accuracy, e->epoch,
+                                 -1.0);
+        }
+        kiln_tfevents_flush(s->ev);
+    }
+}
+
+static int is_idx_dir(const char *dir) {
+    char p[4096];
+    struct stat st;
+    const char *names[] = {"train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        if (stat(p, &st) == 0) return 1;
+    }
+    return 0;
+}
+
+static int parse_augment(const char *s, kiln_augment *a) {
+    memset(a, 0, sizeof *a);
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        char *eq = strchr(tok, '=');
+        int v = eq ? atoi(eq + 1) : 1;
+        if (eq) *eq = 0;
+        if (!strcmp(tok, "flip")) a->flip_horizontal = 1;
+        else if (!strcmp(tok, "vflip")) a->flip_vertical = 1;
+        else if (!strcmp(tok, "shift")) a->shift = v;
+        else if (!strcmp(tok, "crop")) a->crop_pad = v;
+        else return 0;
+    }
+    return 1;
+}
+
+static int limit_set(kiln_dataset *d, int64_t n, char *err, size_t errlen) {
+    if (n <= 0 || n >= d->n) return 0;
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)n);
+    if (!idx) return 1;
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    kiln_dataset sub;
+    memset(&sub, 0, sizeof sub);
+    kiln_status st = kiln_dataset_subset(d, idx, n, &sub, err, errlen);
+    free(idx);
+    if (st) return 1;
+    kiln_dataset_free(d);
+    *d = sub;
+    return 0;
+}
+
+/* The model's input shape, when the data has the same element count (e.g. 784 vs 28x28x1). */
+static int fit_shape(const kiln_graph *g, kiln_dataset *d, char *err, size_t errlen) {
+    if (!d->n) return 0;
+    kiln_tensor_desc t;
+    kiln_graph_tensor(g, kiln_graph_input(g), &t);
+    int64_t sz = 1;
+    for (int32_t i = 0; i < t.rank; i++) sz *= t.dims[i];
+    if (sz != d->sample_size) return 0; /* the trainer reports the mismatch with both shapes */
+    return kiln_dataset_reshape(d, t.rank, t.dims, err, errlen) != KILN_OK;
+}
 
 int kiln_cmd_train(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "kiln train: not implemented yet\n");
-    return 1;
+    const char *spec = NULL, *data = NULL, *out = NULL, *resume = NULL, *testp = NULL;
+    const char *aug = NULL;
+    kiln_train_config cfg;
+    kiln_train_config_init(&cfg);
+    kiln_fit_options fo;
+    kiln_fit_options_init(&fo);
+    int threads = 1, quiet = 0, lr_set = 0, wd_set = 0;
+    double val_split = 0.0;
+    long long limit = 0, test_limit = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEXT()                                                                                 \
+    do {                                                                                       \
+        if (!v) {                                                                              \
+            fprintf(stderr, "kiln train: %s needs a value\n", a);                              \
+            return 2;                                                                          \
+        }                                                                                      \
+        i++;                                                                                   \
+    } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--data")) { NEXT(); data = v; }
+        else if (!strcmp(a, "--out")) { NEXT(); out = v; }
+        else if (!strcmp(a, "--test")) { NEXT(); testp = v; }
+        else if (!strcmp(a, "--resume")) { NEXT(); resume = v; }
+        else if (!strcmp(a, "--augment")) { NEXT(); aug = v; }
+        else if (!strcmp(a, "--epochs")) { NEXT(); fo.epochs = atoi(v); }
+        else if (!strcmp(a, "--batch")) { NEXT(); fo.batch = atoi(v); }
+        else if (!strcmp(a, "--lr")) { NEXT(); cfg.lr = strtof(v, NULL); lr_set = 1; }
+        else if (!strcmp(a, "--momentum")) { NEXT(); cfg.momentum = strtof(v, NULL); }
+        else if (!strcmp(a, "--nesterov")) { cfg.nesterov = 1; }
+        else if (!strcmp(a, "--weight-decay")) { NEXT(); cfg.weight_decay = strtof(v, NULL); wd_set = 1; }
+        else if (!strcmp(a, "--beta1")) { NEXT(); cfg.beta1 = strtof(v, NULL); }
+        else if (!strcmp(a, "--beta2")) { NEXT(); cfg.beta2 = strtof(v, NULL); }
+        else if (!strcmp(a, "--eps")) { NEXT(); cfg.eps = strtof(v, NULL); }
+        else if (!strcmp(a, "--rho")) { NEXT(); cfg.rho = strtof(v, NULL); }
+        else if (!strcmp(a, "--step-size")) { NEXT(); cfg.step_size = atoll(v); }
+        else if (!strcmp(a, "--gamma")) { NEXT(); cfg.gamma = strtof(v, NULL); }
+        else if (!strcmp(a, "--warmup")) { NEXT(); cfg.warmup = atoll(v); }
+        else if (!strcmp(a, "--min-lr")) { NEXT(); cfg.min_lr = strtof(v, NULL); }
+        else if (!strcmp(a, "--clip-norm")) { NEXT(); cfg.clip_norm = strtof(v, NULL); }
+        else if (!strcmp(a, "--clip-value")) { NEXT(); cfg.clip_value = strtof(v, NULL); }
+        else if (!strcmp(a, "--seed")) { NEXT(); cfg.seed = strtoull(v, NULL, 10); }
+        else if (!strcmp(a, "--threads")) { NEXT(); threads = atoi(v); }
+        else if (!strcmp(a, "--val-split")) { NEXT(); val_split = atof(v); }
+        else if (!strcmp(a, "--early-stop")) { NEXT(); fo.early_stop = atoi(v); }
+        else if (!strcmp(a, "--limit")) { NEXT(); limit = atoll(v); }
+        else if (!strcmp(a, "--test-limit")) { NEXT(); test_limit = atoll(v); }
+        else if (!strcmp(a, "--no-shuffle")) { fo.shuffle = 0; }
+        else if (!strcmp(a, "--quiet")) { quiet = 1; }
+        else if (!strcmp(a, "--optimizer")) {
+            NEXT();
+            if (!strcmp(v, "sgd")) cfg.optimizer = KILN_OPT_SGD;
+            else if (!strcmp(v, "adam")) cfg.optimizer = KILN_OPT_ADAM;
+            else if (!strcmp(v, "adamw")) cfg.optimizer = KILN_OPT_ADAMW;
+            else if (!strcmp(v, "rmsprop")) cfg.optimizer = KILN_OPT_RMSPROP;
+            else if (!strcmp(v, "adagrad")) cfg.optimizer = KILN_OPT_ADAGRAD;
+            else {
+                fprintf(stderr, "kiln train: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, "
+                                "adagrad)\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--schedule")) {
+            NEXT();
+            if (!strcmp(v, "constant")) cfg.schedule = KILN_SCHED_CONSTANT;
+            else if (!strcmp(v, "step")) cfg.schedule = KILN_SCHED_STEP;
+            else if (!strcmp(v, "exponential")) cfg.schedule = KILN_SCHED_EXPONENTIAL;
+            else if (!strcmp(v, "cosine")) cfg.schedule = KILN_SCHED_COSINE;
+            else {
+                fprintf(stderr, "kiln train: unknown schedule '%s' (constant, step, "
+                                "exponential, cosine)\n", v);
+                return 2;
+            }
+        } else if (a[0] == '-' || spec) {
+            fprintf(stderr, "kiln train: unexpected argument '%s' (see kiln train --help)\n", a);
+            return 2;
+        } else {
+            spec = a;
+        }
+#undef NEXT
+    }
+    if (!spec || !data || !out) {
+        fprintf(stderr, "kiln train: SPEC, --data and --out are required\n");
+        usage(stderr);
+        return 2;
+    }
+    if (fo.epochs <= 0 || fo.batch <= 0 || threads <= 0 || threads > 256 || !(cfg.lr >= 0) ||
+        val_split < 0 || val_split >= 1 || fo.early_stop < 0) {
+        fprintf(stderr, "kiln train: --epochs, --batch and --threads must be > 0, --lr >= 0, "
+                        "--val-split in [0, 1)\n");
+        return 2;
+    }
+    if (!lr_set && cfg.optimizer == KILN_OPT_SGD) cfg.lr = 0.01f;
+    if (!lr_set && cfg.optimizer == KILN_OPT_ADAGRAD) cfg.lr = 0.001f;
+    if (!wd_set && cfg.optimizer == KILN_OPT_ADAMW) cfg.weight_decay = 0.004f;
+    kiln_augment augment;
+    if (aug && !parse_augment(aug, &augment)) {
+        fprintf(stderr, "kiln train: bad --augment '%s' (flip, vflip, shift=N, crop=N)\n", aug);
+        return 2;
+    }
+
+    char err[1024];
+    int rc = 1;
+    kiln_graph *g = NULL;
+    kiln_trainer *t = NULL;
+    kiln_pool *pool = NULL;
+    kiln_tfevents *ev = NULL;
+    kiln_dataset train, val, test;
+    memset(&train, 0, sizeof train);
+    memset(&val, 0, sizeof val);
+    memset(&test, 0, sizeof test);
+    if (kiln_graph_load(spec, &g, err, sizeof err)) {
+        fprintf(stderr, "kiln train: %s\n", err);
+        return 1;
+    }
+    kiln_status st;
+    if (is_idx_dir(data)) {
+        st = kiln_dataset_load_fashion_mnist(data, &train, &test, err, sizeof err);
+    } else if (!kiln_dataset_load) {
+        snprintf(err, sizeof err, "%s: only IDX directories can be read in this build", data);
+        st = KILN_ERR_UNSUPPORTED;
+    } else {
+        st = kiln_dataset_load(data, NULL, &train, err, sizeof err);
+        if (!st && testp) st = kiln_dataset_load(testp, NULL, &test, err, sizeof err);
+    }
+    if (st) {
+        fprintf(stderr, "kiln train: %s\n", err);
+        goto done;
+    }
+    if (limit_set(&train, limit, err, sizeof err) || limit_set(&test, test_limit, err, sizeof err) ||
+        fit_shape(g, &train, err, sizeof err) || fit_shape(g, &test, err, sizeof err)) {
+        fprintf(stderr, "kiln train: %s\n", err);
+        goto done;
+    }
+    if (val_split > 0 && kiln_dataset_split(&train, val_split, &val, err, sizeof err)) {
+        fprintf(stderr, "kiln train: %s\n", err);
+        goto done;
+    }
+    if (threads > 1) {
+        pool = kiln_pool_create(threads);
+        if (!pool) {
+            fprintf(stderr, "kiln train: cannot start %d threads\n", threads);
+            goto done;
+        }
+        cfg.parallel = kiln_pool_parallel(pool);
+    }
+    cfg.batch = fo.batch;
+    if (kiln_trainer_create(g, &cfg, &t, err, sizeof err)) {
+        fprintf(stderr, "kiln train: %s\n", err);
+        goto done;
+    }
+    if (resume && kiln_trainer_load(t, resume)) {
+        fprintf(stderr, "kiln train: %s\n", kiln_trainer_error(t));
+        goto done;
+    }
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "kiln train: cannot create %s: %s\n", out, strerror(errno));
+        goto done;
+    }
+    if (kiln_tfevents_open(out, &ev, err, sizeof err)) {
+        fprintf(stderr, "kiln train: %s\n", err);
+        goto done;
+    }
+    char ckpt[4096], sumpath[4096];
+    snprintf(ckpt, sizeof ckpt, "%s/model.kckpt", out);
+    snprintf(sumpath, sizeof sumpath, "%s/summary.json", out);
+    cli_state cs;
+    memset(&cs, 0, sizeof cs);
+    cs.ev = ev;
+    cs.quiet = quiet;
+    cs.epochs = fo.epochs;
+    cs.samples = train.n;
+    cs.batch = fo.batch;
+    fo.cb.ud = &cs;
+    fo.cb.epoch_begin = cb_epoch_begin;
+    fo.cb.step_end = cb_step_end;
+    fo.cb.epoch_end = cb_epoch_end;
+    fo.checkpoint = ckpt;
+    fo.stop = &g_stop_int;
+    fo.augment = aug ? &augment : NULL;
+    if (!quiet)
+        fprintf(stderr, "kiln train: %s, %lld parameters, %lld training samples%s%s, batch %d, "
+                        "%d thread%s\n", kiln_graph_name(g), (long long)kiln_graph_param_count(g),
+                (long long)train.n, val.n ? ", validation " : "", val.n ? "split" : "",
+                (int)fo.batch, threads, threads > 1 ? "s" : "");
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    double t0 = kiln_now_seconds();
+    int64_t step0 = kiln_trainer_step_count(t);
+    int32_t done_epochs = 0;
+    st = kiln_fit(t, &train, val.n ? &val : NULL, &fo, &done_epochs);
+    double secs = kiln_now_seconds() - t0;
+    sigaction(SIGINT, &old, NULL);
+    if (st == KILN_ERR_STATE && g_stop) {
+        if (cs.bar.out) fputc('\n', stderr);
+        fprintf(stderr, "kiln train: %s\n", kiln_trainer_error(t));
+        rc = 130;
+        goto done;
+    }
+    if (st) {
+        if (cs.bar.out) fputc('\n', stderr);
+        fprintf(stderr, "kiln train: %s\n", kiln_trainer_error(t));
+        if (done_epochs > 0)
+            fprintf(stderr, "kiln train: the last good checkpoint (epoch %d) is %s\n",
+                    (int)done_epochs, ckpt);
+        goto done;
+    }
+    int64_t trained = (kiln_trainer_step_count(t) - step0);
+    double test_loss = NAN, test_acc = NAN, val_loss = NAN, val_acc = NAN;
+    if (test.n && kiln_evaluate(t, &test, &test_loss, &test_acc)) {
+        fprintf(stderr, "kiln train: test set: %s\n", kiln_trainer_error(t));
+        goto done;
+    }
+    if (val.n && kiln_evaluate(t, &val, &val_loss, &val_acc)) {
+        fprintf(stderr, "kiln train: %s\n", kiln_trainer_error(t));
+        goto done;
+    }
+    /* samples actually stepped over, whole batches except a partial last one */
+    double samples = 0;
+    {
+        int64_t per_epoch = (train.n + fo.batch - 1) / fo.batch;
+        samples = per_epoch > 0 ? (double)trained / (double)per_epoch * (double)train.n : 0;
+    }
+    if (kiln_trainer_save(t, ckpt)) {
+        fprintf(stderr, "kiln train: %s\n", kiln_trainer_error(t));
+        goto done;
+    }
+    kiln_json w;
+    kiln_json_init_buffer(&w, 2);
+    kiln_json_obj_begin(&w);
+    kiln_json_kv_str(&w, "model", kiln_graph_name(g));
+    kiln_json_kv_str(&w, "spec", spec);
+    kiln_json_kv_num(&w, "test_accuracy", test_acc);
+    kiln_json_kv_num(&w, "test_loss", test_loss);
+    kiln_json_kv_num(&w, "val_accuracy", val_acc);
+    kiln_json_kv_num(&w, "val_loss", val_loss);
+    kiln_json_kv_int(&w, "epochs", done_epochs);
+    kiln_json_kv_int(&w, "steps", kiln_trainer_step_count(t));
+    kiln_json_kv_int(&w, "params", kiln_graph_param_count(g));
+    kiln_json_kv_int(&w, "train_samples", train.n);
+    kiln_json_kv_int(&w, "test_samples", test.n);
+    kiln_json_kv_int(&w, "batch", fo.batch);
+    kiln_json_kv_int(&w, "threads", threads);
+    kiln_json_kv_int(&w, "seed", (int64_t)cfg.seed);
+    kiln_json_kv_num(&w, "samples_per_second", secs > 0 ? samples / secs : 0.0);
+    kiln_json_kv_num(&w, "seconds", secs);
+    kiln_json_kv_str(&w, "checkpoint", ckpt);
+    kiln_json_kv_str(&w, "events", kiln_tfevents_path(ev));
+    kiln_json_obj_end(&w);
+    if (kiln_json_finish(&w) || kiln_json_save(&w, sumpath, err, sizeof err)) {
+        fprintf(stderr, "kiln train: %s: %s\n", sumpath, err);
+        kiln_json_free(&w);
+        goto done;
+    }
+    kiln_json_free(&w);
+    if (!quiet) {
+        if (test.n)
+            fprintf(stderr, "test: loss %.4f, accuracy %.4f (%lld samples)\n", test_loss,
+                    test_acc, (long long)test.n);
+        fprintf(stderr, "wrote %s, %s (%.1f s, %.0f samples/s)\n", ckpt, sumpath, secs,
+                secs > 0 ? samples / secs : 0.0);
+    }
+    rc = 0;
+done:
+    if (ev) kiln_tfevents_close(ev);
+    kiln_trainer_destroy(t);
+    kiln_pool_destroy(pool);
+    kiln_graph_destroy(g);
+    kiln_dataset_free(&train);
+    kiln_dataset_free(&val);
+    kiln_dataset_free(&test);
+    return rc;
 }

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# regen.sh: regenerates the single-op goldens in tests/golden/ops/ from tests/golden/cases/*.txt:
+# builds each model with `kiln opmodel`, runs it in the official LiteRT runtime (expected_litert)
+# and in TFLite Micro's reference kernels (expected_tflm; integer models only). See README.md.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+usage() {
+  cat <<'USAGE'
+usage: tests/golden/regen.sh [--kiln PATH] [--only NAME,...] [--seed S] [CASES.txt...]
+
+Regenerates tests/golden/ops/<case>/ for every case of the given case files (default: all of
+tests/golden/cases/*.txt; then folders of cases that no longer exist are removed too).
+  --kiln PATH    the kiln CLI (default: $KILN_BIN, else build/kiln or build-*/kiln)
+  --only LIST    only these cases (comma-separated; NAME* is a prefix)
+  --seed S       seed of the random inputs (default 0; keep 0 for committed goldens)
+Environment: KILN_ORACLE (folder with tflite-run and tflm-run; default ../shared/oracle).
+USAGE
+}
+
+kiln=${KILN_BIN:-}
+only=""
+seed=0
+files=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --kiln) kiln=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) echo "regen.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    *) files+=("$1"); shift ;;
+  esac
+done
+full=0
+if [ ${#files[@]} -eq 0 ]; then
+  files=("$here"/cases/*.txt)
+  [ -z "$only" ] && full=1
+fi
+if [ -z "$kiln" ]; then
+  for k in "$root"/build/kiln "$root"/build-*/kiln; do
+    [ -x "$k" ] && { kiln=$k; break; }
+  done
+fi
+[ -n "$kiln" ] && [ -x "$kiln" ] || { echo "regen.sh: kiln CLI not found (build it, or --kiln PATH)" >&2; exit 2; }
+
+oracle=${KILN_ORACLE:-$root/../shared/oracle}
+tflite_run=$oracle/tflite-run
+tflm_run=$oracle/tflm-run
+[ -x "$tflite_run" ] && [ -x "$tflm_run" ] ||
+  { echo "regen.sh: no tflite-run/tflm-run in $oracle (set KILN_ORACLE)" >&2; exit 2; }
+if [ ! -d "$oracle/node_modules" ]; then
+  echo "regen.sh: $oracle/node_modules is missing: run $oracle/install.sh, or copy the oracle" \
+       "folder somewhere writable, install it there and set KILN_ORACLE" >&2
+  exit 2
+fi
+
+ops=$here/ops
+mkdir -p "$ops"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kiln-regen.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# The cases to make, with their kind (float | quant), and a check for duplicate names.
+onlyarg=()
+[ -n "$only" ] && onlyarg=(--only "$only")
+: > "$tmp/list"
+for f in "${files[@]}"; do
+  "$kiln" opmodel "$f" --list "${onlyarg[@]}" | sed "s|\$| $f|" >> "$tmp/list"
+done
+dups=$(awk '{print $1}' "$tmp/list" | sort | uniq -d)
+if [ -n "$dups" ]; then
+  echo "regen.sh: case names defined twice: $dups" >&2
+  exit 1
+fi
+mkdir -p "$tmp/models"
+for f in "${files[@]}"; do
+  "$kiln" opmodel "$f" --out "$tmp/models" --seed "$seed" "${onlyarg[@]}" > /dev/null
+done
+
+made=0 failed=0 no_tflm=0
+while read -r name kind file; do
+  d=$tmp/models/$name
+  ins=()
+  for x in "$d"/input_*.npy; do [ -e "$x" ] && ins+=("$x"); done
+  # input_K.npy sorted by K (numeric) - at most a handful of inputs, so a simple sort works.
+  mapfile -t ins < <(printf '%s\n' "${ins[@]+"${ins[@]}"}" | sed '/^$/d' | sort -V)
+  litargs=()
+  for x in "${ins[@]+"${ins[@]}"}"; do litargs+=(--input "$x"); done
+  if ! "$tflite_run" "$d/model.tflite" "${litargs[@]+"${litargs[@]}"}" --out "$tmp/lit_$name" \
+       > "$tmp/lit_$name.log" 2>&1; then
+    echo "FAIL $name ($file): the official runtime rejects it:" >&2
+    grep -v '^{' "$tmp/lit_$name.log" | grep -iE 'error|rejected|tflite-run' | head -4 | sed 's/^/    /' >&2
+    failed=$((failed + 1))
+    continue
+  fi
+  # LiteRT.js returns stale buffers for outputs a kernel computes at prepare time (e.g. SHAPE,
+  # TRANSPOSE_CONV with a dynamic shape; see ../shared/models/README.md). Cross-check with the
+  # other official build (tfjs-tflite) and take its result where they really disagree.
+  src=$tmp/lit_$name
+  if "$tflite_run" "$d/model.tflite" "${litargs[@]+"${litargs[@]}"}" --runtime tfjs-tflite \
+       --out "$tmp/tfjs_$name" > "$tmp/tfjs_$name.log" 2>&1; then
+    for o in "$tmp/lit_$name"/output_*.npy; do
+      t=$tmp/tfjs_$name/${o##*/}
+      cmp -s "$o" "$t" && continue
+      if node "$oracle/lib/npytool.mjs" show "$o" | grep -q '"dtype":"float'; then tol=rel:1e-4; else tol=1; fi
+      if ! node "$oracle/lib/npytool.mjs" compare "$o" "$t" "$tol" > "$tmp/cmp.log" 2>&1; then
+        echo "warning: $name: LiteRT.js and tfjs-tflite disagree on ${o##*/}" \
+             "($(grep -o '"max_abs_diff":[^,]*' "$tmp/cmp.log")); using tfjs-tflite's outputs" >&2
+        src=$tmp/tfjs_$name
+      fi
+    done
+  fi
+  for o in "$src"/output_*.npy; do
+    k=${o##*/output_}; k=${k%.npy}
+    cp "$o" "$d/expected_litert_$k.npy"
+  done
+  if [ "$kind" = quant ]; then
+    if "$tflm_run" "$d/model.tflite" "${ins[@]+"${ins[@]}"}" --out "$tmp/tflm_$name" \
+         > "$tmp/tflm_$name.log" 2>&1 && ls "$tmp/tflm_$name"/output_*.npy > /dev/null 2>&1; then
+      for o in "$tmp/tflm_$name"/output_*.npy; do
+        k=${o##*/output_}; k=${k%.npy}
+        cp "$o" "$d/expected_tflm_$k.npy"
+      done
+    else
+      echo "note: $name: TFLite Micro cannot run it (no expected_tflm): $(tail -1 "$tmp/tflm_$name.log" | cut -c1-160)"
+      no_tflm=$((no_tflm + 1))
+    fi
+  else
+    # Float results have no integer dialect: the reference dialect expects the same values.
+    for o in "$d"/expected_litert_*.npy; do cp "$o" "${o/expected_litert_/expected_tflm_}"; done
+  fi
+  bytes=$(cat "$d"/* | wc -c)
+  [ "$bytes" -gt 20480 ] && echo "warning: $name: $bytes bytes (keep cases under 20 KB)" >&2
+  rm -rf "${ops:?}/$name"
+  mv "$d" "$ops/$name"
+  made=$((made + 1))
+done < "$tmp/list"
+
+if [ "$full" = 1 ]; then
+  for d in "$ops"/*/; do
+    [ -d "$d" ] || continue
+    n=$(basename "$d")
+    if ! awk -v n="$n" '$1 == n {found = 1} END {exit !found}' "$tmp/list"; then
+      echo "removing stale $n"
+      rm -rf "${ops:?}/$n"
+    fi
+  done
+fi
+echo "regen.sh: $made cases written to $ops, $failed failed, $no_tflm without a TFLite Micro golden"
+[ "$failed" = 0 ]

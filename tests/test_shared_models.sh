@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# test_shared_models.sh: the float models of ../shared/models and every float recipe of the
+# single-op suite (../shared/models/ops/*_f32_*) through `kiln run`, compared by the shared
+# check.sh with the official runtimes' outputs (floats within 1e-5). Skips (77) without
+# KILN_SHARED or node.
+set -uo pipefail
+shared=${KILN_SHARED:-}
+bin=${KILN_BIN:-}
+if [ -z "$shared" ] || [ ! -x "$shared/models/check.sh" ]; then
+  echo "SKIP: KILN_SHARED is not set or has no models/check.sh"; exit 77
+fi
+command -v node >/dev/null || { echo "SKIP: node is not installed (needed by check.sh)"; exit 77; }
+[ -n "$bin" ] && [ -x "$bin" ] || { echo "FAIL: KILN_BIN ($bin) is not an executable"; exit 1; }
+
+fail=0
+run() { # label, check.sh args...
+  local label=$1; shift
+  local out
+  out=$("$shared/models/check.sh" "$@" -- "$bin" run 2>&1)
+  local last
+  last=$(printf '%s\n' "$out" | tail -1)
+  printf '%s\n' "$out" | head -n -1 | grep -v '^PASS' || true
+  echo "$label: $last"
+  case $last in
+    *" 0 failed"*) [[ $last == "0 passed"* ]] && fail=1 ;;
+    *) fail=1 ;;
+  esac
+}
+
+run "float models" --only hello_world_float,dilated_conv
+f32=$(cd "$shared/models/ops" && ls -d *_f32_* 2>/dev/null | tr '\n' ',' | sed 's/,$//')
+if [ -n "$f32" ]; then
+  run "ops *_f32_*" --models "$shared/models/ops" --only "$f32"
+fi
+# --random SEED makes the same bytes as the oracle's --random-seed (the random* cases' inputs).
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+for m in hello_world_float dilated_conv; do
+  for c in "$shared/models/$m/cases"/random*/; do
+    seed=${c%/}; seed=${seed##*/random}
+    rm -rf "$tmp/in"
+    if ! "$bin" run "$shared/models/$m/model.tflite" --random "$seed" --save-inputs "$tmp/in" \
+        --out "$tmp/out" >/dev/null 2>"$tmp/err"; then
+      echo "FAIL $m --random $seed: $(tail -1 "$tmp/err")"; fail=1; continue
+    fi
+    for f in "$c"input_*.npy; do
+      cmp -s "$f" "$tmp/in/$(basename "$f")" ||
+        { echo "FAIL $m --random $seed: $(basename "$f") differs from the oracle's"; fail=1; }
+    done
+  done
+done
+echo "random inputs: checked against the oracle's random* cases"
+
+if [ $fail -eq 0 ]; then echo "1 passed, 0 failed"; exit 0; fi
+echo "0 passed, 1 failed"; exit 1
