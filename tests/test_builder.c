@@ -413,6 +413,48 @@ static void test_writer_errors(void) {
     kiln_tfl_writer_destroy(NULL);
 }
 
+/* kiln_tfl_writer_save: atomic (tmp + rename); on error no file and the old one untouched. */
+static void test_writer_save(void) {
+    char dir[] = "/tmp/kiln_test_save.XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    char path[256], bad[256];
+    snprintf(path, sizeof path, "%s/m.tflite", dir);
+    snprintf(bad, sizeof bad, "%s/no/such/dir/m.tflite", dir);
+    int32_t shp[1] = {2};
+    for (int round = 0; round < 3; round++) {
+        kiln_tfl_writer *w = NULL;
+        kiln_tfl_writer_create(&w);
+        int32_t sg = kiln_tfl_add_subgraph(w, "main");
+        int32_t t = kiln_tfl_add_tensor(w, sg, &(kiln_tfl_tensor){.rank = 1, .shape = shp});
+        kiln_tfl_set_subgraph_io(w, sg, &t, 1, &t, 1);
+        if (round == 2)
+            kiln_tfl_add_tensor(w, sg, &(kiln_tfl_tensor){.rank = 1, .shape = shp, .buffer = 9});
+        kiln_status s = kiln_tfl_writer_save(w, round == 1 ? bad : path);
+        if (round == 0) CHECK(s == KILN_OK);
+        if (round == 1) CHECK(s == KILN_ERR_IO && strstr(kiln_tfl_writer_error(w), "no/such"));
+        if (round == 2) CHECK(s == KILN_ERR_ARG);
+        kiln_tfl_writer_destroy(w);
+    }
+    /* The file of round 0 is still there and loads; no .tmp is left behind. */
+    FILE *f = fopen(path, "rb");
+    static uint8_t buf[4096] __attribute__((aligned(64)));
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    kiln_model *m = NULL;
+    char err[KILN_ERRLEN] = "";
+    CHECK_MSG(n > 0 && kiln_model_load(buf, n, "m.tflite", NULL, &m, err, sizeof err) == KILN_OK,
+              "%s", err);
+    kiln_model_destroy(m);
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CHECK(access(tmp, F_OK) != 0);
+    remove(path);
+    rmdir(dir);
+}
+
 /* flatc (Debian flatbuffers-compiler) as an independent verifier: binary -> JSON -> binary. */
 static void test_flatc(const uint8_t *bytes, size_t len) {
     if (system("command -v flatc > /dev/null 2>&1") != 0) {
@@ -494,5 +536,6 @@ int main(void) {
     free(a);
     free(b);
     test_writer_errors();
+    test_writer_save();
     return test_done();
 }

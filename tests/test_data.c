@@ -35,7 +35,9 @@ static void write_bytes(const char *path, const void *data, size_t n) {
     fclose(f);
 }
 
-static void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
+static void write_text(const char *path, const char *text) {
+    write_bytes(path, text, strlen(text));
+}
 
 static uint8_t *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -61,7 +63,8 @@ static void test_rng(void) {
                                      0x83d2f293u, 0xbfa4784bu, 0xcbed606eu};
     kiln_rng r;
     kiln_rng_seed(&r, 42, 54);
-    for (int i = 0; i < 6; i++) CHECK_EQ_INT(kiln_rng_u32(&r), want[i]);
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ_INT(kiln_rng_u32(&r), want[i]);
     /* splitmix64 reference: the first output of a generator seeded with 0. */
     CHECK(kiln_splitmix64(0) == 0xe220a8397b1dcdafull);
 
@@ -70,12 +73,15 @@ static void test_rng(void) {
     int hist[10] = {0}, inrange = 1;
     for (int i = 0; i < 100000; i++) {
         uint32_t v = kiln_rng_below(&r, 10);
-        if (v >= 10) inrange = 0;
-        else hist[v]++;
+        if (v >= 10)
+            inrange = 0;
+        else
+            hist[v]++;
     }
     CHECK(inrange);
     double chi = 0;
-    for (int i = 0; i < 10; i++) chi += (hist[i] - 10000.0) * (hist[i] - 10000.0) / 10000.0;
+    for (int i = 0; i < 10; i++)
+        chi += (hist[i] - 10000.0) * (hist[i] - 10000.0) / 10000.0;
     CHECK_MSG(chi < 27.9, "chi-square %g (p < 0.001 at 9 dof)", chi);
     float fmin = 1, fmax = 0;
     double nsum = 0, nsq = 0;
@@ -101,8 +107,10 @@ static void test_rng(void) {
     char seen[1000] = {0};
     int valid = 1;
     for (int i = 0; i < 1000; i++) {
-        if (a[i] < 0 || a[i] >= 1000 || seen[a[i]]) valid = 0;
-        else seen[a[i]] = 1;
+        if (a[i] < 0 || a[i] >= 1000 || seen[a[i]])
+            valid = 0;
+        else
+            seen[a[i]] = 1;
     }
     CHECK(valid);
     /* Fisher-Yates over PCG32: the first draw picks a[999] = below(1000) of the stream. */
@@ -143,13 +151,16 @@ static void test_fmnist(void) {
     /* First labels, read from the file with od: 9 (ankle boot) 0 0 3 0 2 7 2 5 5 0 9; the
      * test set starts 9 2 1 1. */
     static const int32_t first[12] = {9, 0, 0, 3, 0, 2, 7, 2, 5, 5, 0, 9};
-    for (int i = 0; i < 12; i++) CHECK_EQ_INT(train.labels[i], first[i]);
+    for (int i = 0; i < 12; i++)
+        CHECK_EQ_INT(train.labels[i], first[i]);
     CHECK_EQ_INT(test.labels[0], 9);
     CHECK_EQ_INT(test.labels[1], 2);
     CHECK_EQ_INT(test.labels[3], 1);
     int64_t htr[10] = {0}, hte[10] = {0};
-    for (int64_t i = 0; i < train.n; i++) htr[train.labels[i]]++;
-    for (int64_t i = 0; i < test.n; i++) hte[test.labels[i]]++;
+    for (int64_t i = 0; i < train.n; i++)
+        htr[train.labels[i]]++;
+    for (int64_t i = 0; i < test.n; i++)
+        hte[test.labels[i]]++;
     for (int k = 0; k < 10; k++) {
         CHECK_EQ_INT(htr[k], 6000);
         CHECK_EQ_INT(hte[k], 1000);
@@ -168,7 +179,8 @@ static void test_fmnist(void) {
     CHECK_NEAR(s0, 76247.0 / 255.0, 1e-3);
     CHECK_NEAR(s1, 16684.0 / 255.0, 1e-3);
     CHECK(mn == 0.0 && mx == 1.0);
-    CHECK(train.x[399] == 0.0f && train.x[404] == (float)(237.0 / 255.0) && train.x[405] == (float)(226.0 / 255.0));
+    CHECK(train.x[399] == 0.0f && train.x[404] == (float)(237.0 / 255.0) &&
+          train.x[405] == (float)(226.0 / 255.0));
 
     /* kiln_dataset_load on the directory, both subsets, raw scale by option. */
     kiln_load_options o;
@@ -196,13 +208,13 @@ static void test_fmnist(void) {
     CHECK_EQ_INT(train.n, 54000);
     CHECK_EQ_INT(val.n, 6000);
     CHECK_EQ_INT(val.num_classes, 10);
-    CHECK_NEAR(
-        ({
-            double s = 0;
-            for (int i = 0; i < 784; i++) s += val.x[(size_t)5999 * 784 + (size_t)i];
-            s;
-        }),
-        16684.0 / 255.0, 1e-3);
+    CHECK_NEAR(({
+                   double s = 0;
+                   for (int i = 0; i < 784; i++)
+                       s += val.x[(size_t)5999 * 784 + (size_t)i];
+                   s;
+               }),
+               16684.0 / 255.0, 1e-3);
     kiln_dataset_free(&val);
 
     /* Statistics and normalisation. */
@@ -252,15 +264,15 @@ static void test_idx_synthetic(void) {
 
     /* A small image/label pair: 5 images of 3x2, labels 0..4 */
     uint8_t img[5 * 6];
-    for (int i = 0; i < 30; i++) img[i] = (uint8_t)(i * 8);
+    for (int i = 0; i < 30; i++)
+        img[i] = (uint8_t)(i * 8);
     uint8_t lab[5] = {0, 1, 2, 3, 4};
     int64_t idims[3] = {5, 3, 2}, ldims[1] = {5};
     kiln_idx_write(tpath("s-images-idx3-ubyte"), KILN_UINT8, 3, idims, img, err, sizeof err);
     kiln_idx_write(tpath("s-labels-idx1-ubyte"), KILN_UINT8, 1, ldims, lab, err, sizeof err);
     kiln_dataset d;
     kiln_status st = kiln_dataset_load_idx(tpath("s-images-idx3-ubyte"),
-                                           tpath("s-labels-idx1-ubyte"), NULL, &d, err,
-                                           sizeof err);
+                                           tpath("s-labels-idx1-ubyte"), NULL, &d, err, sizeof err);
     CHECK_MSG(st == KILN_OK, "%s", err);
     if (st == KILN_OK) {
         CHECK(d.n == 5 && d.rank == 3 && d.dims[0] == 3 && d.dims[1] == 2 && d.dims[2] == 1);
@@ -271,11 +283,11 @@ static void test_idx_synthetic(void) {
     kiln_load_options o;
     kiln_load_options_init(&o);
     o.num_classes = 4;
-    st = kiln_dataset_load_idx(tpath("s-images-idx3-ubyte"), tpath("s-labels-idx1-ubyte"), &o,
-                               &d, err, sizeof err);
+    st = kiln_dataset_load_idx(tpath("s-images-idx3-ubyte"), tpath("s-labels-idx1-ubyte"), &o, &d,
+                               err, sizeof err);
     CHECK_EQ_INT(st, KILN_ERR_SHAPE);
-    CHECK_MSG(strstr(err, "s-labels-idx1-ubyte: label 4 of sample 4 is out of range [0, 4)"),
-              "%s", err);
+    CHECK_MSG(strstr(err, "s-labels-idx1-ubyte: label 4 of sample 4 is out of range [0, 4)"), "%s",
+              err);
     CHECK(d.x == NULL && d.n == 0);
     /* Count mismatch. */
     int64_t l4[1] = {4};
@@ -298,7 +310,8 @@ static void test_idx_synthetic(void) {
         {{0, 0, 8, 1, 0, 0, 0, 1, 7, 7}, 10, "continues after the 1 bytes the header announces"},
         {{0, 0, 8, 1, 0, 0, 0, 3, 7}, 9, "truncated: header says 3 bytes of data, file has 1"},
         {{0, 0, 8, 2, 0, 0, 0}, 7, "truncated: header of rank 2 needs 12 bytes, file has 7"},
-        {{0, 0, 0x0c, 1, 0, 0, 0, 2, 0, 0, 0, 1}, 12,
+        {{0, 0, 0x0c, 1, 0, 0, 0, 2, 0, 0, 0, 1},
+         12,
          "truncated: header says 8 bytes of data, file has 4"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -323,7 +336,8 @@ static void test_truncation(void) {
     } else {
         /* Without the data set, a synthetic gzip file of the same kind. */
         uint8_t lab[2000];
-        for (int i = 0; i < 2000; i++) lab[i] = (uint8_t)(i * 7 % 10);
+        for (int i = 0; i < 2000; i++)
+            lab[i] = (uint8_t)(i * 7 % 10);
         int64_t dims[1] = {2000};
         kiln_idx_write(tpath("syn-labels.gz"), KILN_UINT8, 1, dims, lab, err, sizeof err);
         gz = slurp(tpath("syn-labels.gz"), &glen);
@@ -332,8 +346,7 @@ static void test_truncation(void) {
     write_bytes(tpath("full.gz"), gz, glen);
     kiln_npy full;
     CHECK_EQ_INT(kiln_idx_read(tpath("full.gz"), &full, err, sizeof err), KILN_OK);
-    kiln_idx_write(tpath("full.idx"), full.dtype, full.rank, full.dims, full.data, err,
-                   sizeof err);
+    kiln_idx_write(tpath("full.idx"), full.dtype, full.rank, full.dims, full.data, err, sizeof err);
     plain = slurp(tpath("full.idx"), &plen);
     int tried = 0, failed_right = 0;
     for (size_t cut = 0; cut < plen; cut += cut < 64 ? 1 : 97) {
@@ -346,8 +359,8 @@ static void test_truncation(void) {
         else
             fprintf(stderr, "plain cut at %zu: status %d: %s\n", cut, (int)st, err);
         if (cut == 100)
-            CHECK_MSG(strstr(err, "header says 10000 bytes of data") || full.dims[0] != 10000,
-                      "%s", err);
+            CHECK_MSG(strstr(err, "header says 10000 bytes of data") || full.dims[0] != 10000, "%s",
+                      err);
     }
     CHECK_EQ_INT(failed_right, tried);
     tried = failed_right = 0;
@@ -402,8 +415,8 @@ static void test_csv(void) {
     write_text(tpath("b.csv"), "label,x,y\n3,0.5,1\n1,2,3\n");
     o.csv_label_name = "label";
     st = kiln_dataset_load(tpath("b.csv"), &o, &d, err, sizeof err);
-    CHECK_MSG(st == KILN_OK && d.n == 2 && d.labels[0] == 3 && d.x[0] == 0.5f && d.x[3] == 3,
-              "%s", err);
+    CHECK_MSG(st == KILN_OK && d.n == 2 && d.labels[0] == 3 && d.x[0] == 0.5f && d.x[3] == 3, "%s",
+              err);
     kiln_dataset_free(&d);
     o.csv_label_name = "nope";
     st = kiln_dataset_load_csv(tpath("b.csv"), &o, &d, err, sizeof err);
@@ -430,7 +443,8 @@ static void test_csv(void) {
         const char *text, *msg;
         int32_t num_classes;
     } bad[] = {
-        {"a,b,c,l\n1,2,3,0\n4,5,6,1\n7,8,1\n", "e.csv:4: 3 columns, expected 4 (as the first row)", 0},
+        {"a,b,c,l\n1,2,3,0\n4,5,6,1\n7,8,1\n", "e.csv:4: 3 columns, expected 4 (as the first row)",
+         0},
         {"1,2,3,0\n1,2,3,4,1\n", "e.csv:2: 5 columns, expected 4", 0},
         {"1,2,0\n1,abc,1\n", "e.csv:2: column 2: 'abc' is not a number", 0},
         {"1,2,0\n1,,1\n", "e.csv:2: column 2 is empty", 0},
@@ -457,7 +471,8 @@ static void test_csv(void) {
 
 static void test_npz(void) {
     uint8_t x[4 * 3 * 2];
-    for (int i = 0; i < 24; i++) x[i] = (uint8_t)(i * 10);
+    for (int i = 0; i < 24; i++)
+        x[i] = (uint8_t)(i * 10);
     int64_t y[4] = {1, 0, 3, 2};
     float t[8] = {0.5f, 1, 2, 3, 4, 5, 6, -7};
     kiln_npy arr[3] = {
@@ -495,8 +510,8 @@ static void test_npz(void) {
         kiln_load_options_init(&o);
         o.y_key = "t";
         st = kiln_dataset_load_npz(p, &o, &d, err, sizeof err);
-        CHECK_MSG(st == KILN_OK && d.targets && d.target_size == 2 && d.targets[7] == -7.0f,
-                  "%s", err);
+        CHECK_MSG(st == KILN_OK && d.targets && d.target_size == 2 && d.targets[7] == -7.0f, "%s",
+                  err);
         kiln_dataset_free(&d);
         o.x_key = "nope";
         st = kiln_dataset_load_npz(p, &o, &d, err, sizeof err);
@@ -533,8 +548,8 @@ static void test_npz(void) {
     free(b2);
     /* Labels that are not class indices. */
     int64_t yb[4] = {1, -3, 0, 0};
-    kiln_npy arr2[2] = {arr[0], {.dtype = KILN_INT64, .rank = 1, .dims = {4}, .data = yb,
-                                 .bytes = sizeof yb}};
+    kiln_npy arr2[2] = {
+        arr[0], {.dtype = KILN_INT64, .rank = 1, .dims = {4}, .data = yb, .bytes = sizeof yb}};
     kiln_npz_write(tpath("neg.npz"), 2, names, arr2, 0, err, sizeof err);
     kiln_dataset d;
     kiln_status st = kiln_dataset_load(tpath("neg.npz"), NULL, &d, err, sizeof err);
@@ -564,7 +579,8 @@ static void test_npz_zip64_local(void) {
     memcpy(o + n, b + 30, 5);
     n += 5;
     uint8_t extra[20] = {1, 0, 16, 0};
-    for (int i = 0; i < 8; i++) extra[4 + i] = extra[12 + i] = (uint8_t)(dlen >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        extra[4 + i] = extra[12 + i] = (uint8_t)(dlen >> (8 * i));
     memcpy(o + n, extra, 20);
     n += 20;
     memcpy(o + n, b + 35, dlen);
@@ -616,8 +632,11 @@ static void write_png(const char *path, const uint8_t *px, int w, int h, int ct)
         for (size_t i = 0; i < stride; i++) {
             int a = i >= (size_t)bpp ? r[i - bpp] : 0, b = u ? u[i] : 0,
                 c = u && i >= (size_t)bpp ? u[i - bpp] : 0;
-            int pred = ft == 0 ? 0 : ft == 1 ? a : ft == 2 ? b : ft == 3 ? (a + b) / 2
-                                                                         : paeth_t(a, b, c);
+            int pred = ft == 0   ? 0
+                       : ft == 1 ? a
+                       : ft == 2 ? b
+                       : ft == 3 ? (a + b) / 2
+                                 : paeth_t(a, b, c);
             o[1 + i] = (uint8_t)(r[i] - pred);
         }
     }
@@ -657,7 +676,8 @@ static void write_png(const char *path, const uint8_t *px, int w, int h, int ct)
 static void test_images(void) {
     /* PNG: every color type, all five filters, pixels that make the predictors matter. */
     uint8_t px[7 * 9 * 4];
-    for (int i = 0; i < 7 * 9 * 4; i++) px[i] = (uint8_t)((i * 37) ^ (i >> 3) * 11);
+    for (int i = 0; i < 7 * 9 * 4; i++)
+        px[i] = (uint8_t)((i * 37) ^ (i >> 3) * 11);
     const int cts[4] = {0, 2, 4, 6}, outc[4] = {1, 3, 1, 3}, bpp[4] = {1, 3, 2, 4};
     for (int k = 0; k < 4; k++) {
         write_png(tpath("p.png"), px, 9, 7, cts[k]);
@@ -714,7 +734,8 @@ static void test_images(void) {
     if (st == KILN_OK) {
         CHECK(d.n == 3 && d.rank == 3 && d.dims[0] == 2 && d.dims[1] == 3 && d.dims[2] == 1);
         CHECK(d.num_classes == 2 && d.labels[0] == 0 && d.labels[1] == 0 && d.labels[2] == 1);
-        CHECK(d.x[1] == (float)(51.0 / 255.0) && d.x[6 + 5] == 1.0f && d.x[6 + 1] == (float)(17.0 / 255.0));
+        CHECK(d.x[1] == (float)(51.0 / 255.0) && d.x[6 + 5] == 1.0f &&
+              d.x[6 + 1] == (float)(17.0 / 255.0));
         CHECK(d.x[12 + 4] == (float)(204.0 / 255.0));
     }
     kiln_dataset_free(&d);
@@ -736,6 +757,73 @@ static void test_images(void) {
     CHECK_MSG(st == KILN_ERR_IO && strstr(err, "no class sub-folders"), "%s", err);
 }
 
+/* Random byte flips and cuts in valid files of every format: each read must either succeed or
+ * fail with a message; under ASan/UBSan this finds out-of-bounds reads. */
+static void mutate_and_read(const char *src, const char *name, int rounds, uint64_t seed) {
+    size_t len;
+    uint8_t *orig = slurp(src, &len);
+    if (!orig || len == 0) {
+        CHECK_MSG(0, "cannot read %s", src);
+        free(orig);
+        return;
+    }
+    uint8_t *b = malloc(len);
+    kiln_rng r;
+    kiln_rng_seed(&r, seed, 0);
+    int ok = 1;
+    for (int i = 0; i < rounds; i++) {
+        memcpy(b, orig, len);
+        int flips = 1 + (int)kiln_rng_below(&r, 4);
+        for (int k = 0; k < flips; k++)
+            b[kiln_rng_below(&r, (uint32_t)len)] = (uint8_t)kiln_rng_u32(&r);
+        size_t n = kiln_rng_below(&r, 4) == 0 ? kiln_rng_below(&r, (uint32_t)len) : len;
+        write_bytes(tpath(name), b, n);
+        kiln_dataset d;
+        err[0] = 0;
+        kiln_status st = kiln_dataset_load(tpath(name), NULL, &d, err, sizeof err);
+        if (st == KILN_OK)
+            kiln_dataset_free(&d);
+        else if (!err[0])
+            ok = 0;
+    }
+    CHECK_MSG(ok, "%s: an error without a message", name);
+    free(b);
+    free(orig);
+}
+
+static void test_mutations(void) {
+    mutate_and_read(tpath("d.npz"), "m.npz", 300, 1);
+    mutate_and_read(tpath("s.npz"), "m.npz", 300, 2);
+    mutate_and_read(tpath("s-images-idx3-ubyte"), "m-images-idx3-ubyte", 300, 3);
+    kiln_idx_write(tpath("g-images-idx3-ubyte.gz"), KILN_UINT8, 3, (int64_t[3]){5, 3, 2},
+                   (uint8_t[30]){1, 2, 3}, err, sizeof err);
+    mutate_and_read(tpath("g-images-idx3-ubyte.gz"), "m-images-idx3-ubyte.gz", 300, 4);
+    write_text(tpath("f.csv"), "a,b,label\n1,2,0\n\"3\",4.5e1,1\n");
+    mutate_and_read(tpath("f.csv"), "m.csv", 300, 5);
+    mkdir(tpath("mimg"), 0777);
+    mkdir(tpath("mimg/c"), 0777);
+    uint8_t px[5 * 4 * 3];
+    for (int i = 0; i < 60; i++)
+        px[i] = (uint8_t)(i * 13);
+    write_png(tpath("src.png"), px, 5, 4, 2);
+    size_t len;
+    uint8_t *orig = slurp(tpath("src.png"), &len);
+    kiln_rng r;
+    kiln_rng_seed(&r, 6, 0);
+    uint8_t *b = malloc(len);
+    for (int i = 0; i < 300; i++) {
+        memcpy(b, orig, len);
+        b[kiln_rng_below(&r, (uint32_t)len)] = (uint8_t)kiln_rng_u32(&r);
+        write_bytes(tpath("mimg/c/x.png"), b, len);
+        kiln_dataset d;
+        if (kiln_dataset_load(tpath("mimg"), NULL, &d, err, sizeof err) == KILN_OK)
+            kiln_dataset_free(&d);
+    }
+    free(b);
+    free(orig);
+    CHECK(1);
+}
+
 /* ---- dataset operations, batching, augmentation ----------------------------------------- */
 
 /* n samples of 4x4x1 where x[0] holds the sample index, label = index % 3. */
@@ -743,7 +831,8 @@ static void make_indexed(kiln_dataset *d, int64_t n) {
     int32_t dims[3] = {4, 4, 1};
     kiln_dataset_alloc(d, n, 3, dims, 1, 0, err, sizeof err);
     for (int64_t i = 0; i < n; i++) {
-        for (int k = 0; k < 16; k++) d->x[i * 16 + k] = (float)(i * 100 + k);
+        for (int k = 0; k < 16; k++)
+            d->x[i * 16 + k] = (float)(i * 100 + k);
         d->labels[i] = (int32_t)(i % 3);
     }
     d->num_classes = 3;
@@ -811,7 +900,8 @@ static void test_ops(void) {
         total += n;
     }
     CHECK(total == 10 && nb == 3 && sizes[0] == 4 && sizes[2] == 2 && labels_ok);
-    for (int i = 0; i < 10; i++) CHECK_EQ_INT(seen[i], 1);
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ_INT(seen[i], 1);
     int64_t order1[10];
     memcpy(order1, kiln_batcher_order(bt), sizeof order1);
     kiln_batcher_seek(bt, 1, 0);
@@ -819,7 +909,8 @@ static void test_ops(void) {
     int64_t o2[10];
     kiln_permutation(10, 77, 1, o2);
     CHECK(memcmp(o2, kiln_batcher_order(bt), sizeof o2) == 0);
-    for (int k = 0; (n = kiln_batcher_next(bt, first_epoch2 + k * 4 * 16, NULL, NULL)) > 0; k++) {}
+    for (int k = 0; (n = kiln_batcher_next(bt, first_epoch2 + k * 4 * 16, NULL, NULL)) > 0; k++) {
+    }
     kiln_batcher_seek(bt, 1, 2); /* resume epoch 1 at its third batch */
     n = kiln_batcher_next(bt, xb, NULL, NULL);
     CHECK(n == 2 && memcmp(xb, first_epoch2 + 8 * 16, 2 * 16 * sizeof(float)) == 0);
@@ -860,7 +951,8 @@ static void test_ops(void) {
 
     /* The augmentation primitives on a 2x3x2 image. */
     float img[12], scratch[64];
-    for (int i = 0; i < 12; i++) img[i] = (float)i;
+    for (int i = 0; i < 12; i++)
+        img[i] = (float)i;
     kiln_augment flip = {.flip_horizontal = 1};
     kiln_rng r;
     int flipped = 0, kept = 0;
@@ -870,8 +962,10 @@ static void test_ops(void) {
         kiln_rng_seed(&r, (uint64_t)t, 0);
         kiln_augment_apply(&flip, 2, 3, 2, im, scratch, &r);
         /* row 0 mirrored = pixels (2,1,0) -> values 4,5,2,3,0,1 */
-        if (im[0] == 4 && im[1] == 5 && im[2] == 2 && im[4] == 0 && im[6] == 10) flipped++;
-        else if (!memcmp(im, img, sizeof im)) kept++;
+        if (im[0] == 4 && im[1] == 5 && im[2] == 2 && im[4] == 0 && im[6] == 10)
+            flipped++;
+        else if (!memcmp(im, img, sizeof im))
+            kept++;
     }
     CHECK(flipped + kept == 40 && flipped > 5 && kept > 5);
     kiln_augment sh = {.shift = 1, .fill = -1};
@@ -892,8 +986,10 @@ static void test_ops(void) {
                 }
                 int src = (int)v0 / 2, sy = src / 3, sx = src % 3;
                 if (v1 != v0 + 1) shifted_ok = 0;
-                if (dy == 99) dy = y - sy, dx = x - sx;
-                else if (dy != y - sy || dx != x - sx) shifted_ok = 0;
+                if (dy == 99)
+                    dy = y - sy, dx = x - sx;
+                else if (dy != y - sy || dx != x - sx)
+                    shifted_ok = 0;
             }
         if (dy != 0 || dx != 0) any_shift = 1;
         if (dy != 99 && (dy < -1 || dy > 1 || dx < -1 || dx > 1)) shifted_ok = 0;
@@ -926,6 +1022,7 @@ int main(void) {
     test_npz();
     test_npz_zip64_local();
     test_images();
+    test_mutations();
     test_ops();
     if (have_fmnist())
         test_fmnist();

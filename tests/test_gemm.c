@@ -96,14 +96,33 @@ static void random_shape(shape *s, int64_t maxdim) {
     s->beta = betas[next_u32() % 3];
 }
 
-static void test_variant(int v, const kiln_parallel *par2) {
+/* A kiln_parallel that counts the parallel runs it forwards to the pool. */
+typedef struct counting_par {
+    const kiln_parallel *inner;
+    int runs;
+} counting_par;
+
+static void counting_run(void *ud, int32_t ntasks, kiln_task_fn fn, void *arg) {
+    counting_par *cp = (counting_par *)ud;
+    if (ntasks > 1) cp->runs++;
+    cp->inner->run(cp->inner->ud, ntasks, fn, arg);
+}
+
+static void test_variant(int v, const kiln_parallel *pool_par) {
+    counting_par cp = {pool_par, 0};
+    const kiln_parallel par2_s = {counting_run, &cp, pool_par->threads};
+    const kiln_parallel *par2 = &par2_s;
     const char *name = kiln__sgemm_variant_name(v);
     int cases = 0, bad = 0, diff_threads = 0;
-    for (int it = 0; it < 160; it++) {
+    for (int it = 0; it < 131; it++) {
         shape s;
-        random_shape(&s, it < 100 ? 40 : 300);
-        if (it == 150) { /* several K, M and N blocks at once */
-            s.m = 301, s.n = 1100, s.k = 600, s.ta = it & 1, s.tb = 0;
+        random_shape(&s, it < 100 ? 40 : 160);
+        if (it == 129) { /* big enough to be split between threads */
+            s.m = 200, s.n = 90, s.k = 260, s.ta = 0, s.tb = 1;
+            s.lda = s.k + 1, s.ldb = s.k, s.ldc = s.n;
+        }
+        if (it == 130) { /* several K, M and N blocks at once */
+            s.m = 151, s.n = 530, s.k = 300, s.ta = 1, s.tb = 0;
             s.lda = s.ta ? s.m : s.k, s.ldb = s.n, s.ldc = s.n + 1;
         }
         bufs x;
@@ -132,6 +151,7 @@ static void test_variant(int v, const kiln_parallel *par2) {
     CHECK_MSG(bad == 0, "%s: %d of %d cases differ from the reference", name, bad, cases);
     CHECK_MSG(diff_threads == 0, "%s: %d cases differ between 1 and 2 threads", name,
               diff_threads);
+    CHECK_MSG(cp.runs >= 2, "%s: only %d products were split between threads", name, cp.runs);
 }
 
 /* Edge cases: k = 0, alpha = 0 (A and B not read: NaNs there are ignored), beta = 0 with NaN

@@ -27,7 +27,8 @@ static uint32_t crc_bitwise(const uint8_t *p, size_t n) {
     uint32_t v = 0xffffffffu;
     for (size_t i = 0; i < n; i++) {
         v ^= p[i];
-        for (int k = 0; k < 8; k++) v = (v >> 1) ^ (0x82F63B78u & (0u - (v & 1u)));
+        for (int k = 0; k < 8; k++)
+            v = (v >> 1) ^ (0x82F63B78u & (0u - (v & 1u)));
     }
     return ~v;
 }
@@ -41,21 +42,24 @@ static void test_crc32c(void) {
     CHECK_EQ_INT(kiln_crc32c(0, buf, 32), 0x8A9136AAu);
     memset(buf, 0xff, 32);
     CHECK_EQ_INT(kiln_crc32c(0, buf, 32), 0x62A8AB43u);
-    for (int i = 0; i < 32; i++) buf[i] = (uint8_t)i;
+    for (int i = 0; i < 32; i++)
+        buf[i] = (uint8_t)i;
     CHECK_EQ_INT(kiln_crc32c(0, buf, 32), 0x46DD794Eu);
-    for (int i = 0; i < 32; i++) buf[i] = (uint8_t)(31 - i);
+    for (int i = 0; i < 32; i++)
+        buf[i] = (uint8_t)(31 - i);
     CHECK_EQ_INT(kiln_crc32c(0, buf, 32), 0x113FDB5Cu);
-    static const uint8_t iscsi[48] = {
-        0x01, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        0x00, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00,
-        0x00, 0x18, 0x28, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00,
-        0x00, 0x00, 0x00};
+    static const uint8_t iscsi[48] = {0x01, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00,
+                                      0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00,
+                                      0x00, 0x18, 0x28, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                      0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
     CHECK_EQ_INT(kiln_crc32c(0, iscsi, 48), 0xD9963A56u);
     /* Continuation: crc(a ++ b) == crc(crc(a), b); and every table entry via random data. */
     CHECK_EQ_INT(kiln_crc32c(kiln_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
     uint8_t rnd[1000];
     uint32_t s = 12345;
-    for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (uint8_t)((s = s * 1103515245u + 12345u) >> 16);
+    for (size_t i = 0; i < sizeof rnd; i++)
+        rnd[i] = (uint8_t)((s = s * 1103515245u + 12345u) >> 16);
     int same = 1;
     for (size_t n = 0; n <= sizeof rnd; n += 37)
         if (kiln_crc32c(0, rnd, n) != crc_bitwise(rnd, n)) same = 0;
@@ -66,8 +70,8 @@ static void test_crc32c(void) {
     CHECK(same);
     /* TFRecord mask of TensorFlow's crc32c.h: rotate right 15, add 0xa282ead8. */
     CHECK_EQ_INT(kiln_crc32c_mask(0), 0xa282ead8u);
-    CHECK_EQ_INT(kiln_crc32c_mask(0xE3069283u), (uint32_t)(((0xE3069283u >> 15) |
-                                                            (0xE3069283u << 17)) + 0xa282ead8u));
+    CHECK_EQ_INT(kiln_crc32c_mask(0xE3069283u),
+                 (uint32_t)(((0xE3069283u >> 15) | (0xE3069283u << 17)) + 0xa282ead8u));
 }
 
 typedef struct collected {
@@ -227,21 +231,25 @@ static void test_progress(void) {
     kiln_progress_metric(&p, "acc", 0.75);
     kiln_progress_metric(&p, "loss", 0.25); /* replaces */
     CHECK_EQ_INT(p.num_metrics, 2);
-    for (int i = 1; i <= 100; i++) kiln_progress_update_at(&p, i * 10, i * 0.01);
+    for (int i = 1; i <= 100; i++)
+        kiln_progress_update_at(&p, i * 10, i * 0.01);
     kiln_progress_end(&p);
     rewind(f);
     char lines[8][256];
     int n = 0;
-    while (n < 8 && fgets(lines[n], sizeof lines[n], f)) n++;
+    while (n < 8 && fgets(lines[n], sizeof lines[n], f))
+        n++;
     fclose(f);
     /* 25%, 50%, 75% and the end line; no \r when not a terminal */
     CHECK_EQ_INT(n, 4);
     if (n == 4) {
         CHECK_MSG(strstr(lines[0], "epoch 2/10 250/1000  25% 1000/s loss 0.2500 acc 0.7500 "
-                                   "ETA 0:01") == lines[0], "%s", lines[0]);
+                                   "ETA 0:01") == lines[0],
+                  "%s", lines[0]);
         CHECK_MSG(strstr(lines[1], "500/1000  50%") != NULL, "%s", lines[1]);
         CHECK(strstr(lines[3], "1000/1000") != NULL && strstr(lines[3], "ETA") == NULL);
-        for (int i = 0; i < n; i++) CHECK(strchr(lines[i], '\r') == NULL);
+        for (int i = 0; i < n; i++)
+            CHECK(strchr(lines[i], '\r') == NULL);
     }
     /* The terminal form: a bar, percent and ETA. */
     kiln_progress q;
@@ -331,8 +339,8 @@ static void test_json_writer(void) {
     kiln_json_arr_end(&w);
     kiln_json_obj_end(&w);
     CHECK_EQ_INT(kiln_json_finish(&w), KILN_OK);
-    CHECK_MSG(strcmp(kiln_json_text(&w, NULL), "{\n  \"a\": 1,\n  \"b\": [\n    2,\n    3\n  ]\n}\n") ==
-                  0,
+    CHECK_MSG(strcmp(kiln_json_text(&w, NULL),
+                     "{\n  \"a\": 1,\n  \"b\": [\n    2,\n    3\n  ]\n}\n") == 0,
               "%s", kiln_json_text(&w, NULL));
     char path[512];
     snprintf(path, sizeof path, "%s/summary.json", tmpdir);
@@ -388,8 +396,8 @@ static void test_json_reader_errors(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kiln_json_value *v = NULL;
         char err[KILN_ERRLEN] = "";
-        kiln_status st = kiln_json_parse(cases[i].text, strlen(cases[i].text), "t", &v, err,
-                                         sizeof err);
+        kiln_status st =
+            kiln_json_parse(cases[i].text, strlen(cases[i].text), "t", &v, err, sizeof err);
         CHECK(st != KILN_OK && v == NULL);
         CHECK_MSG(strcmp(err, cases[i].msg) == 0, "case %zu: got '%s' want '%s'", i, err,
                   cases[i].msg);

@@ -297,7 +297,7 @@ static void test_errors(void) {
     kiln_graph *g = NULL;
     CHECK(kiln_graph_load(path, &g, err, sizeof err) != KILN_OK);
     char want[600];
-    snprintf(want, sizeof want, "%s:3:13:", path);
+    snprintf(want, sizeof want, "%s:3:21:", path);
     CHECK_MSG(strstr(err, want) == err, "%s", err);
     CHECK(kiln_graph_load("/nonexistent/x.kiln", &g, err, sizeof err) == KILN_ERR_IO);
 
@@ -355,13 +355,23 @@ static void test_errors(void) {
     CHECK(kiln_fit(t, &d, NULL, &fo, NULL) == KILN_OK);
     struct stat st0;
     CHECK(stat(ck, &st0) == 0);
-    /* poison the data: a NaN pixel */
-    d.x[5 * 784 + 100] = NAN;
+    /* poison the data: a NaN pixel in every sample */
+    for (int64_t i = 0; i < d.n; i++) d.x[i * 784 + 100] = NAN;
     fo.epochs = 2;
     kiln_status st = kiln_fit(t, &d, NULL, &fo, NULL);
     CHECK_EQ_INT(st, KILN_ERR_RUNTIME);
-    CHECK_MSG(strstr(kiln_trainer_error(t), "step 9:") &&
-                  strstr(kiln_trainer_error(t), "layer 'dense' (dense)"),
+    CHECK_MSG(strstr(kiln_trainer_error(t), "step 9: sample 0 of the batch has a NaN/Inf input "
+                                            "value (element 100)"),
+              "%s", kiln_trainer_error(t));
+    /* a weight gone bad: the first layer whose output is not finite is named */
+    kiln_param_desc pd;
+    kiln_graph_param(ng, 2, &pd); /* dense_1/kernel */
+    kiln_trainer_params(t)[pd.offset + 3] = INFINITY;
+    kiln_batch nb = {g_test.x, g_test.labels, NULL, 32};
+    st = kiln_trainer_step(t, &nb, NULL, NULL);
+    CHECK_EQ_INT(st, KILN_ERR_RUNTIME);
+    CHECK_MSG(strstr(kiln_trainer_error(t), "step 9: NaN/Inf first appeared in the output of "
+                                            "layer 'dense_1' (dense)"),
               "%s", kiln_trainer_error(t));
     kiln_trainer *t2 = NULL;
     CHECK(kiln_trainer_create(ng, &cfg, &t2, err, sizeof err) == KILN_OK);

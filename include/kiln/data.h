@@ -67,8 +67,8 @@ typedef struct kiln_load_options {
     int32_t as_targets;  /* 1: labels become float targets (regression) */
     const char *subset;  /* IDX directory: "train" (default) or "t10k"/"test" */
     /* CSV */
-    int32_t csv_header;       /* -1: auto (first row has a non-number), 0: none, 1: present */
-    int32_t csv_label_column; /* index; -1 = last column (default); -2 = no label column */
+    int32_t csv_header;         /* -1: auto (first row has a non-number), 0: none, 1: present */
+    int32_t csv_label_column;   /* index; -1 = last column (default); -2 = no label column */
     const char *csv_label_name; /* with a header: the label column by name (overrides index) */
     char csv_delimiter;         /* default ',' */
     /* NPZ: array names; NULL = "x"/"y", then "x_train"/"y_train" (or "x_test"/"y_test" when
@@ -96,14 +96,14 @@ kiln_status kiln_dataset_load_idx(const char *images_path, const char *labels_pa
 kiln_status kiln_dataset_load_fashion_mnist(const char *dir, kiln_dataset *train,
                                             kiln_dataset *test, char *err, size_t errlen);
 
-kiln_status kiln_dataset_load_csv(const char *path, const kiln_load_options *o,
-                                  kiln_dataset *out, char *err, size_t errlen);
-kiln_status kiln_dataset_load_npz(const char *path, const kiln_load_options *o,
-                                  kiln_dataset *out, char *err, size_t errlen);
+kiln_status kiln_dataset_load_csv(const char *path, const kiln_load_options *o, kiln_dataset *out,
+                                  char *err, size_t errlen);
+kiln_status kiln_dataset_load_npz(const char *path, const kiln_load_options *o, kiln_dataset *out,
+                                  char *err, size_t errlen);
 /* Folder of class sub-folders (sorted by name = class index) of 8-bit PGM (P2/P5) or PNG
  * (8-bit gray/gray+alpha/RGB/RGBA, non-interlaced) images, all the same size. */
-kiln_status kiln_dataset_load_images(const char *dir, const kiln_load_options *o,
-                                     kiln_dataset *out, char *err, size_t errlen);
+kiln_status kiln_dataset_load_images(const char *dir, const kiln_load_options *o, kiln_dataset *out,
+                                     char *err, size_t errlen);
 
 /* ---- raw arrays ---------------------------------------------------------------------------
  * Raw readers return a kiln_npy (dtype, dims, data in native byte order); free with
@@ -134,14 +134,14 @@ void kiln_npz_free(kiln_npz *z);
 
 /* Decodes an image file (PGM P2/P5 8-bit, PNG 8-bit non-interlaced) to uint8 HWC; *out is
  * malloc'ed, free() it. */
-kiln_status kiln_image_read(const char *path, uint8_t **out, int32_t *h, int32_t *w,
-                            int32_t *c, char *err, size_t errlen);
+kiln_status kiln_image_read(const char *path, uint8_t **out, int32_t *h, int32_t *w, int32_t *c,
+                            char *err, size_t errlen);
 
 /* ---- dataset operations -------------------------------------------------------------------- */
 
 /* Every label in [0, num_classes), else an error naming `name`, the index and the label. */
-kiln_status kiln_dataset_check_labels(const kiln_dataset *d, int32_t num_classes,
-                                      const char *name, char *err, size_t errlen);
+kiln_status kiln_dataset_check_labels(const kiln_dataset *d, int32_t num_classes, const char *name,
+                                      char *err, size_t errlen);
 /* Reinterprets the sample shape (same element count). */
 kiln_status kiln_dataset_reshape(kiln_dataset *d, int32_t rank, const int32_t *dims, char *err,
                                  size_t errlen);
@@ -181,11 +181,11 @@ void kiln_augment_apply(const kiln_augment *a, int32_t h, int32_t w, int32_t c, 
  * sample at position p of epoch e draws from kiln_rng_seed(seed ^ splitmix(e), p). So a run is
  * reproducible from (seed, epoch, batch index) alone: exact resume needs no RNG state. */
 typedef struct kiln_batch_options {
-    int64_t batch_size;           /* > 0 */
-    int32_t shuffle;              /* 1: reshuffle every epoch */
-    int32_t drop_last;            /* 1: drop the final partial batch */
+    int64_t batch_size; /* > 0 */
+    int32_t shuffle;    /* 1: reshuffle every epoch */
+    int32_t drop_last;  /* 1: drop the final partial batch */
     uint64_t seed;
-    const kiln_augment *augment;  /* NULL: none (copied at create) */
+    const kiln_augment *augment; /* NULL: none (copied at create) */
 } kiln_batch_options;
 
 typedef struct kiln_batcher kiln_batcher;

@@ -21,14 +21,14 @@ extern "C" {
 #define KILN_JSON_MAX_DEPTH 32
 
 typedef struct kiln_json {
-    FILE *f;       /* NULL: writing to buf */
-    char *buf;     /* growing buffer (NUL-terminated), owned */
+    FILE *f;   /* NULL: writing to buf */
+    char *buf; /* growing buffer (NUL-terminated), owned */
     size_t len, cap;
     int32_t indent; /* spaces per level; 0 = compact one line */
     int32_t depth;
     uint8_t stack[KILN_JSON_MAX_DEPTH]; /* 'o' object, 'a' array */
     uint8_t count[KILN_JSON_MAX_DEPTH]; /* 0: no item yet at this level, 1: some */
-    int32_t want_value; /* a key was written, its value is next */
+    int32_t want_value;                 /* a key was written, its value is next */
     kiln_status status;
 } kiln_json;
 
@@ -75,17 +75,16 @@ typedef struct kiln_json_value {
     kiln_json_type type;
     int32_t boolean;
     double number;
-    char *string;   /* STRING: NUL-terminated UTF-8 (may contain NUL; see len) */
-    size_t len;     /* STRING: bytes; ARRAY/OBJECT: number of items */
+    char *string;                  /* STRING: NUL-terminated UTF-8 (may contain NUL; see len) */
+    size_t len;                    /* STRING: bytes; ARRAY/OBJECT: number of items */
     struct kiln_json_value *items; /* ARRAY/OBJECT items */
     char **keys;                   /* OBJECT: len keys */
 } kiln_json_value;
 
 /* Parses text (len bytes). Errors give line:column ("summary.json:3:14: expected ','"). */
-kiln_status kiln_json_parse(const char *text, size_t len, const char *name,
-                            kiln_json_value **out, char *err, size_t errlen);
-kiln_status kiln_json_parse_file(const char *path, kiln_json_value **out, char *err,
-                                 size_t errlen);
+kiln_status kiln_json_parse(const char *text, size_t len, const char *name, kiln_json_value **out,
+                            char *err, size_t errlen);
+kiln_status kiln_json_parse_file(const char *path, kiln_json_value **out, char *err, size_t errlen);
 void kiln_json_value_free(kiln_json_value *v);
 /* Member of an object by key (NULL if absent or v is not an object). */
 const kiln_json_value *kiln_json_get(const kiln_json_value *v, const char *key);

@@ -25,8 +25,8 @@ kiln_status kiln_tfrecord_write(FILE *f, const void *data, size_t len);
 /* Reads one record into *data (malloc'ed, grown as needed; *cap its capacity). Returns KILN_OK
  * with *len set, KILN_ERR_STATE at a clean end of file, KILN_ERR_IO on a short record or a CRC
  * mismatch (message names `name` and the byte offset). */
-kiln_status kiln_tfrecord_read(FILE *f, const char *name, uint8_t **data, size_t *cap,
-                               size_t *len, char *err, size_t errlen);
+kiln_status kiln_tfrecord_read(FILE *f, const char *name, uint8_t **data, size_t *cap, size_t *len,
+                               char *err, size_t errlen);
 
 /* ---- TensorBoard event writer ---------------------------------------------------------- */
 typedef struct kiln_tfevents kiln_tfevents;

@@ -219,7 +219,8 @@ typedef struct kiln_train_config {
     float rho;          /* rmsprop (0.9) */
     float weight_decay; /* adamw: decoupled decay (Keras uses 0.004); sgd: L2 on the gradient */
     kiln_schedule schedule;
-    int64_t step_size; /* step/exponential: steps per decay; cosine: total steps (0: auto) */
+    int64_t step_size; /* step/exponential: steps per decay; cosine: total steps (0: kiln_fit
+                          sets epochs x batches per epoch) */
     float gamma;       /* step/exponential factor */
     int64_t warmup;    /* cosine warmup steps */
     float min_lr;      /* cosine floor */
@@ -231,6 +232,10 @@ typedef struct kiln_train_config {
 } kiln_train_config;
 
 void kiln_train_config_init(kiln_train_config *c);
+/* Fills c (already initialised) with the optimizer settings of the spec's `optimizer` line;
+ * returns 1 when the spec has one, 0 otherwise (c unchanged). batch, seed and parallel are
+ * left as they are. */
+int kiln_graph_train_defaults(const kiln_graph *g, kiln_train_config *c);
 
 typedef struct kiln_trainer kiln_trainer;
 

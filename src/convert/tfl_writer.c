@@ -2,6 +2,7 @@
  * tensors, buffers, operators and subgraphs; field ids are those of TFLite's schema.fbs. */
 #include "convert/tfl_writer.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -927,5 +928,39 @@ done:
         *bytes = NULL;
         *len = 0;
     }
+    return w->st;
+}
+
+kiln_status kiln_tfl_writer_save(kiln_tfl_writer *w, const char *path) {
+    if (!w || !path) return KILN_ERR_ARG;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    kiln_status s = kiln_tfl_writer_finish(w, &bytes, &len);
+    if (s != KILN_OK) return s;
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 5);
+    if (!tmp) {
+        free(bytes);
+        fail(w, KILN_ERR_NOMEM, "tflite writer: out of memory");
+        return w->st;
+    }
+    memcpy(tmp, path, pl);
+    memcpy(tmp + pl, ".tmp", 5);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        fail(w, KILN_ERR_IO, "%s: %s", tmp, strerror(errno));
+    } else {
+        size_t n = fwrite(bytes, 1, len, f);
+        int closed = fclose(f);
+        if (n != len || closed != 0) {
+            fail(w, KILN_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+            remove(tmp);
+        } else if (rename(tmp, path) != 0) {
+            fail(w, KILN_ERR_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+            remove(tmp);
+        }
+    }
+    free(tmp);
+    free(bytes);
     return w->st;
 }

@@ -134,6 +134,10 @@ kiln_status kiln_tfl_set_description(kiln_tfl_writer *w, const char *description
  * buffer (64-byte aligned; free() it) of *len bytes. The writer may be finished again. */
 kiln_status kiln_tfl_writer_finish(kiln_tfl_writer *w, uint8_t **bytes, size_t *len);
 
+/* Finishes and writes the model to `path` through `path.tmp` and a rename, so that on any error
+ * nothing is written and an existing file at `path` is left untouched. */
+kiln_status kiln_tfl_writer_save(kiln_tfl_writer *w, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

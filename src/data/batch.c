@@ -19,7 +19,8 @@ static void fill_order(kiln_batcher *b) {
     if (b->o.shuffle)
         kiln_permutation(b->d->n, b->o.seed, (uint64_t)b->epoch, b->order);
     else
-        for (int64_t i = 0; i < b->d->n; i++) b->order[i] = i;
+        for (int64_t i = 0; i < b->d->n; i++)
+            b->order[i] = i;
 }
 
 kiln_status kiln_batcher_create(const kiln_dataset *d, const kiln_batch_options *o,
@@ -83,7 +84,9 @@ void kiln_batcher_seek(kiln_batcher *b, int64_t epoch, int64_t batch) {
     if (b->pos > b->d->n) b->pos = b->d->n;
 }
 
-const int64_t *kiln_batcher_order(const kiln_batcher *b) { return b->order; }
+const int64_t *kiln_batcher_order(const kiln_batcher *b) {
+    return b->order;
+}
 
 int64_t kiln_batcher_next(kiln_batcher *b, float *x, int32_t *labels, float *targets) {
     const kiln_dataset *d = b->d;
@@ -158,7 +161,8 @@ void kiln_augment_apply(const kiln_augment *a, int32_t h, int32_t w, int32_t c, 
         for (int32_t x = 0; x < w; x++) {
             int32_t ix = x - sx;
             if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-                for (int32_t k = 0; k < c; k++) o[(size_t)x * c + k] = a->fill;
+                for (int32_t k = 0; k < c; k++)
+                    o[(size_t)x * c + k] = a->fill;
             } else {
                 memcpy(o + (size_t)x * c, scratch + (size_t)iy * row + (size_t)ix * c,
                        (size_t)c * sizeof(float));

@@ -14,19 +14,24 @@ static int64_t split_line(const char *p, const char *end, char delim, field *f, 
     int64_t n = 0;
     for (;;) {
         const char *s = p, *e;
-        while (s < end && (*s == ' ' || *s == '\t') && *s != delim) s++;
+        while (s < end && (*s == ' ' || *s == '\t') && *s != delim)
+            s++;
         if (s < end && *s == '"') {
             const char *q = s + 1;
-            while (q < end && !(*q == '"' && (q + 1 >= end || q[1] != '"'))) q += *q == '"' ? 2 : 1;
+            while (q < end && !(*q == '"' && (q + 1 >= end || q[1] != '"')))
+                q += *q == '"' ? 2 : 1;
             e = q < end ? q : end;
             s = s + 1;
             p = q < end ? q + 1 : end;
-            while (p < end && *p != delim) p++;
+            while (p < end && *p != delim)
+                p++;
         } else {
             p = s;
-            while (p < end && *p != delim) p++;
+            while (p < end && *p != delim)
+                p++;
             e = p;
-            while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
+            while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
         }
         if (n < max) {
             f[n].s = s;
@@ -48,7 +53,8 @@ static int parse_num(const field *f, double *out) {
     if (q < e && e - q <= 9) {
         int32_t v = 0;
         const char *r = q;
-        while (r < e && *r >= '0' && *r <= '9') v = v * 10 + (*r++ - '0');
+        while (r < e && *r >= '0' && *r <= '9')
+            v = v * 10 + (*r++ - '0');
         if (r == e) {
             *out = neg ? -(double)v : (double)v;
             return 1;
@@ -87,8 +93,8 @@ static int blank(const char *s, const char *e) {
     return 1;
 }
 
-kiln_status kiln_dataset_load_csv(const char *path, const kiln_load_options *o,
-                                  kiln_dataset *out, char *err, size_t errlen) {
+kiln_status kiln_dataset_load_csv(const char *path, const kiln_load_options *o, kiln_dataset *out,
+                                  char *err, size_t errlen) {
     kiln_load_options defaults;
     if (!o) {
         kiln_load_options_init(&defaults);
@@ -162,13 +168,13 @@ kiln_status kiln_dataset_load_csv(const char *path, const kiln_load_options *o,
     }
     int64_t nfeat = ncol - (label_col >= 0 ? 1 : 0);
     if (nfeat < 1 || nfeat > INT32_MAX) {
-        st = kiln__data_err(err, errlen, KILN_ERR_SHAPE, "%s: rows have no feature columns",
-                            path);
+        st = kiln__data_err(err, errlen, KILN_ERR_SHAPE, "%s: rows have no feature columns", path);
         goto done;
     }
     /* Rows <= newlines + 1: allocate for that, shrink at the end. */
     maxrows = 1;
-    for (const char *q = first; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++) maxrows++;
+    for (const char *q = first; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+        maxrows++;
     int with_labels = label_col >= 0 && !o->as_targets;
     int32_t dim = (int32_t)nfeat;
     st = kiln_dataset_alloc(out, maxrows, 1, &dim, with_labels,

@@ -92,13 +92,15 @@ float kiln__scale_for(const kiln_load_options *o, int32_t dtype) {
     return dtype == KILN_UINT8 ? 1.0f / 255.0f : 1.0f;
 }
 
-#define CONVERT_LOOP(T)                                                                        \
-    do {                                                                                       \
-        const T *s = (const T *)src;                                                           \
-        if (scale == 1.0f && offset == 0.0f)                                                   \
-            for (int64_t i = 0; i < n; i++) out[i] = (float)s[i];                              \
-        else                                                                                   \
-            for (int64_t i = 0; i < n; i++) out[i] = (float)s[i] * scale + offset;             \
+#define CONVERT_LOOP(T)                                                                            \
+    do {                                                                                           \
+        const T *s = (const T *)src;                                                               \
+        if (scale == 1.0f && offset == 0.0f)                                                       \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                out[i] = (float)s[i];                                                              \
+        else                                                                                       \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                out[i] = (float)s[i] * scale + offset;                                             \
     } while (0)
 
 int kiln__to_float(int32_t dtype, const void *src, int64_t n, float scale, float offset,
@@ -113,52 +115,97 @@ int kiln__to_float(int32_t dtype, const void *src, int64_t n, float scale, float
         for (int i = 0; i < 256; i++)
             lut[i] = div255 ? (float)((double)i / 255.0) + offset : (float)i * scale + offset;
         const uint8_t *s = (const uint8_t *)src;
-        for (int64_t i = 0; i < n; i++) out[i] = lut[s[i]];
+        for (int64_t i = 0; i < n; i++)
+            out[i] = lut[s[i]];
         return 1;
     }
-    case KILN_INT8: CONVERT_LOOP(int8_t); return 1;
-    case KILN_INT16: CONVERT_LOOP(int16_t); return 1;
-    case KILN_UINT16: CONVERT_LOOP(uint16_t); return 1;
-    case KILN_INT32: CONVERT_LOOP(int32_t); return 1;
-    case KILN_UINT32: CONVERT_LOOP(uint32_t); return 1;
-    case KILN_INT64: CONVERT_LOOP(int64_t); return 1;
-    case KILN_UINT64: CONVERT_LOOP(uint64_t); return 1;
-    case KILN_FLOAT32: CONVERT_LOOP(float); return 1;
-    case KILN_FLOAT64: CONVERT_LOOP(double); return 1;
-    case KILN_BOOL: CONVERT_LOOP(uint8_t); return 1;
-    default: return 0;
+    case KILN_INT8:
+        CONVERT_LOOP(int8_t);
+        return 1;
+    case KILN_INT16:
+        CONVERT_LOOP(int16_t);
+        return 1;
+    case KILN_UINT16:
+        CONVERT_LOOP(uint16_t);
+        return 1;
+    case KILN_INT32:
+        CONVERT_LOOP(int32_t);
+        return 1;
+    case KILN_UINT32:
+        CONVERT_LOOP(uint32_t);
+        return 1;
+    case KILN_INT64:
+        CONVERT_LOOP(int64_t);
+        return 1;
+    case KILN_UINT64:
+        CONVERT_LOOP(uint64_t);
+        return 1;
+    case KILN_FLOAT32:
+        CONVERT_LOOP(float);
+        return 1;
+    case KILN_FLOAT64:
+        CONVERT_LOOP(double);
+        return 1;
+    case KILN_BOOL:
+        CONVERT_LOOP(uint8_t);
+        return 1;
+    default:
+        return 0;
     }
 }
 
-#define LABEL_LOOP(T, INTEGRAL)                                                                \
-    do {                                                                                       \
-        const T *s = (const T *)src;                                                           \
-        for (int64_t i = 0; i < n; i++) {                                                      \
-            double v = (double)s[i];                                                           \
-            if (!(v >= 0 && v <= 2147483647.0) || (!(INTEGRAL) && v != floor(v))) {           \
-                *bad_value = v;                                                                \
-                return i;                                                                      \
-            }                                                                                  \
-            out[i] = (int32_t)v;                                                               \
-        }                                                                                      \
+#define LABEL_LOOP(T, INTEGRAL)                                                                    \
+    do {                                                                                           \
+        const T *s = (const T *)src;                                                               \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            double v = (double)s[i];                                                               \
+            if (!(v >= 0 && v <= 2147483647.0) || (!(INTEGRAL) && v != floor(v))) {                \
+                *bad_value = v;                                                                    \
+                return i;                                                                          \
+            }                                                                                      \
+            out[i] = (int32_t)v;                                                                   \
+        }                                                                                          \
     } while (0)
 
 int64_t kiln__to_labels(int32_t dtype, const void *src, int64_t n, int32_t *out,
                         double *bad_value) {
     *bad_value = 0;
     switch (dtype) {
-    case KILN_UINT8: LABEL_LOOP(uint8_t, 1); break;
-    case KILN_INT8: LABEL_LOOP(int8_t, 1); break;
-    case KILN_INT16: LABEL_LOOP(int16_t, 1); break;
-    case KILN_UINT16: LABEL_LOOP(uint16_t, 1); break;
-    case KILN_INT32: LABEL_LOOP(int32_t, 1); break;
-    case KILN_UINT32: LABEL_LOOP(uint32_t, 1); break;
-    case KILN_INT64: LABEL_LOOP(int64_t, 1); break;
-    case KILN_UINT64: LABEL_LOOP(uint64_t, 1); break;
-    case KILN_FLOAT32: LABEL_LOOP(float, 0); break;
-    case KILN_FLOAT64: LABEL_LOOP(double, 0); break;
-    case KILN_BOOL: LABEL_LOOP(uint8_t, 1); break;
-    default: return -2;
+    case KILN_UINT8:
+        LABEL_LOOP(uint8_t, 1);
+        break;
+    case KILN_INT8:
+        LABEL_LOOP(int8_t, 1);
+        break;
+    case KILN_INT16:
+        LABEL_LOOP(int16_t, 1);
+        break;
+    case KILN_UINT16:
+        LABEL_LOOP(uint16_t, 1);
+        break;
+    case KILN_INT32:
+        LABEL_LOOP(int32_t, 1);
+        break;
+    case KILN_UINT32:
+        LABEL_LOOP(uint32_t, 1);
+        break;
+    case KILN_INT64:
+        LABEL_LOOP(int64_t, 1);
+        break;
+    case KILN_UINT64:
+        LABEL_LOOP(uint64_t, 1);
+        break;
+    case KILN_FLOAT32:
+        LABEL_LOOP(float, 0);
+        break;
+    case KILN_FLOAT64:
+        LABEL_LOOP(double, 0);
+        break;
+    case KILN_BOOL:
+        LABEL_LOOP(uint8_t, 1);
+        break;
+    default:
+        return -2;
     }
     return -1;
 }
@@ -196,8 +243,8 @@ kiln_status kiln_dataset_alloc(kiln_dataset *d, int64_t n, int32_t rank, const i
                                int with_labels, int64_t target_size, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
     if (n < 0 || rank < 0 || rank > KILN_MAX_RANK || target_size < 0)
-        return kiln__data_err(err, errlen, KILN_ERR_ARG,
-                              "dataset: bad size (n %lld, rank %d)", (long long)n, (int)rank);
+        return kiln__data_err(err, errlen, KILN_ERR_ARG, "dataset: bad size (n %lld, rank %d)",
+                              (long long)n, (int)rank);
     int64_t d64[KILN_MAX_RANK];
     for (int32_t i = 0; i < rank; i++) {
         if (dims[i] <= 0)
@@ -228,16 +275,15 @@ kiln_status kiln_dataset_alloc(kiln_dataset *d, int64_t n, int32_t rank, const i
     return KILN_OK;
 }
 
-kiln_status kiln_dataset_check_labels(const kiln_dataset *d, int32_t num_classes,
-                                      const char *name, char *err, size_t errlen) {
+kiln_status kiln_dataset_check_labels(const kiln_dataset *d, int32_t num_classes, const char *name,
+                                      char *err, size_t errlen) {
     if (!d->labels) return KILN_OK;
     for (int64_t i = 0; i < d->n; i++) {
         int32_t l = d->labels[i];
         if (l < 0 || l >= num_classes)
             return kiln__data_err(err, errlen, KILN_ERR_SHAPE,
                                   "%s: label %d of sample %lld is out of range [0, %d)",
-                                  name ? name : "dataset", (int)l, (long long)i,
-                                  (int)num_classes);
+                                  name ? name : "dataset", (int)l, (long long)i, (int)num_classes);
     }
     return KILN_OK;
 }
@@ -249,8 +295,7 @@ kiln_status kiln_dataset_reshape(kiln_dataset *d, int32_t rank, const int32_t *d
     int64_t p = 1;
     for (int32_t i = 0; i < rank; i++) {
         if (dims[i] <= 0 || p > INT64_MAX / dims[i])
-            return kiln__data_err(err, errlen, KILN_ERR_SHAPE, "reshape: bad dim %d",
-                                  (int)dims[i]);
+            return kiln__data_err(err, errlen, KILN_ERR_SHAPE, "reshape: bad dim %d", (int)dims[i]);
         p *= dims[i];
     }
     if (p != d->sample_size)
@@ -258,7 +303,8 @@ kiln_status kiln_dataset_reshape(kiln_dataset *d, int32_t rank, const int32_t *d
                               "reshape: samples have %lld values, the new shape %lld",
                               (long long)d->sample_size, (long long)p);
     d->rank = rank;
-    for (int32_t i = 0; i < KILN_MAX_RANK; i++) d->dims[i] = i < rank ? dims[i] : 0;
+    for (int32_t i = 0; i < KILN_MAX_RANK; i++)
+        d->dims[i] = i < rank ? dims[i] : 0;
     return KILN_OK;
 }
 
@@ -309,12 +355,13 @@ kiln_status kiln_dataset_split(kiln_dataset *d, double fraction, kiln_dataset *v
     int64_t nv = (int64_t)floor((double)d->n * fraction + 0.5);
     if (nv < 1 || nv >= d->n)
         return kiln__data_err(err, errlen, KILN_ERR_ARG,
-                              "validation split %g of %lld samples leaves an empty part",
-                              fraction, (long long)d->n);
+                              "validation split %g of %lld samples leaves an empty part", fraction,
+                              (long long)d->n);
     int64_t nt = d->n - nv;
     int64_t *idx = malloc((size_t)nv * sizeof *idx);
     if (!idx) return kiln__data_err(err, errlen, KILN_ERR_NOMEM, "split: out of memory");
-    for (int64_t i = 0; i < nv; i++) idx[i] = nt + i;
+    for (int64_t i = 0; i < nv; i++)
+        idx[i] = nt + i;
     kiln_status st = kiln_dataset_subset(d, idx, nv, val, err, errlen);
     free(idx);
     if (st != KILN_OK) return st;
@@ -335,7 +382,8 @@ kiln_status kiln_dataset_split(kiln_dataset *d, double fraction, kiln_dataset *v
 
 void kiln_dataset_scale(kiln_dataset *d, float scale, float offset) {
     size_t n = (size_t)(d->n * d->sample_size);
-    for (size_t i = 0; i < n; i++) d->x[i] = d->x[i] * scale + offset;
+    for (size_t i = 0; i < n; i++)
+        d->x[i] = d->x[i] * scale + offset;
 }
 
 void kiln_dataset_stats(const kiln_dataset *d, float *mean, float *std) {
@@ -343,15 +391,18 @@ void kiln_dataset_stats(const kiln_dataset *d, float *mean, float *std) {
     if (c < 1) c = 1;
     double *sum = calloc((size_t)c * 2, sizeof(double));
     if (!sum) {
-        for (int64_t k = 0; k < c; k++) mean[k] = 0, std[k] = 1;
+        for (int64_t k = 0; k < c; k++)
+            mean[k] = 0, std[k] = 1;
         return;
     }
     double *sq = sum + c;
     size_t total = (size_t)(d->n * d->sample_size);
     /* Two passes (mean, then squared deviations) avoid the cancellation of E[x^2] - E[x]^2. */
-    for (size_t i = 0; i < total; i++) sum[i % (size_t)c] += d->x[i];
+    for (size_t i = 0; i < total; i++)
+        sum[i % (size_t)c] += d->x[i];
     double cnt = total ? (double)total / (double)c : 1.0;
-    for (int64_t k = 0; k < c; k++) sum[k] /= cnt;
+    for (int64_t k = 0; k < c; k++)
+        sum[k] /= cnt;
     for (size_t i = 0; i < total; i++) {
         double v = d->x[i] - sum[i % (size_t)c];
         sq[i % (size_t)c] += v * v;

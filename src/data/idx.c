@@ -11,25 +11,39 @@
 /* IDX type codes and their kiln dtypes. */
 static int32_t idx_dtype(int code) {
     switch (code) {
-    case 0x08: return KILN_UINT8;
-    case 0x09: return KILN_INT8;
-    case 0x0B: return KILN_INT16;
-    case 0x0C: return KILN_INT32;
-    case 0x0D: return KILN_FLOAT32;
-    case 0x0E: return KILN_FLOAT64;
-    default: return -1;
+    case 0x08:
+        return KILN_UINT8;
+    case 0x09:
+        return KILN_INT8;
+    case 0x0B:
+        return KILN_INT16;
+    case 0x0C:
+        return KILN_INT32;
+    case 0x0D:
+        return KILN_FLOAT32;
+    case 0x0E:
+        return KILN_FLOAT64;
+    default:
+        return -1;
     }
 }
 
 static int idx_code(int32_t dtype) {
     switch (dtype) {
-    case KILN_UINT8: return 0x08;
-    case KILN_INT8: return 0x09;
-    case KILN_INT16: return 0x0B;
-    case KILN_INT32: return 0x0C;
-    case KILN_FLOAT32: return 0x0D;
-    case KILN_FLOAT64: return 0x0E;
-    default: return -1;
+    case KILN_UINT8:
+        return 0x08;
+    case KILN_INT8:
+        return 0x09;
+    case KILN_INT16:
+        return 0x0B;
+    case KILN_INT32:
+        return 0x0C;
+    case KILN_FLOAT32:
+        return 0x0D;
+    case KILN_FLOAT64:
+        return 0x0E;
+    default:
+        return -1;
     }
 }
 
@@ -93,8 +107,8 @@ kiln_status kiln_idx_read(const char *path, kiln_npy *out, char *err, size_t err
     }
     if (got < 4) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO,
-                            "%s: truncated: %s has %lld bytes, the IDX magic needs 4", path,
-                            what, (long long)got);
+                            "%s: truncated: %s has %lld bytes, the IDX magic needs 4", path, what,
+                            (long long)got);
         goto done;
     }
     if (head[0] != 0 || head[1] != 0) {
@@ -107,14 +121,14 @@ kiln_status kiln_idx_read(const char *path, kiln_npy *out, char *err, size_t err
     int32_t dtype = idx_dtype(head[2]);
     if (dtype < 0) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO,
-                            "%s: unknown IDX type code 0x%02x (expected 08 09 0b 0c 0d 0e)",
-                            path, head[2]);
+                            "%s: unknown IDX type code 0x%02x (expected 08 09 0b 0c 0d 0e)", path,
+                            head[2]);
         goto done;
     }
     int rank = head[3];
     if (rank < 1 || rank > KILN_MAX_RANK) {
-        st = kiln__data_err(err, errlen, KILN_ERR_UNSUPPORTED,
-                            "%s: IDX rank %d (supported 1..%d)", path, rank, KILN_MAX_RANK);
+        st = kiln__data_err(err, errlen, KILN_ERR_UNSUPPORTED, "%s: IDX rank %d (supported 1..%d)",
+                            path, rank, KILN_MAX_RANK);
         goto done;
     }
     got = gz_read_all(g, head + 4, 4 * (size_t)rank, &zmsg);
@@ -153,23 +167,23 @@ kiln_status kiln_idx_read(const char *path, kiln_npy *out, char *err, size_t err
      * a corrupt header cannot ask for terabytes. */
     uint64_t limit = compressed ? (uint64_t)sb.st_size * 1100u + 4096u : (uint64_t)sb.st_size;
     if (!compressed && (uint64_t)bytes + header > limit) {
-        st = kiln__data_err(err, errlen, KILN_ERR_IO,
-                            "%s: truncated: header says %zu bytes of data, file has %llu", path,
-                            bytes, (unsigned long long)(sb.st_size > (off_t)header
-                                                            ? (uint64_t)sb.st_size - header
-                                                            : 0));
+        st = kiln__data_err(
+            err, errlen, KILN_ERR_IO, "%s: truncated: header says %zu bytes of data, file has %llu",
+            path, bytes,
+            (unsigned long long)(sb.st_size > (off_t)header ? (uint64_t)sb.st_size - header : 0));
         goto done;
     }
     if (compressed && (uint64_t)bytes > limit) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO,
                             "%s: header says %zu bytes of data, more than a %lld-byte gzip file "
-                            "can hold", path, bytes, (long long)sb.st_size);
+                            "can hold",
+                            path, bytes, (long long)sb.st_size);
         goto done;
     }
     out->data = malloc(bytes ? bytes : 1);
     if (!out->data) {
-        st = kiln__data_err(err, errlen, KILN_ERR_NOMEM, "%s: out of memory for %zu bytes",
-                            path, bytes);
+        st = kiln__data_err(err, errlen, KILN_ERR_NOMEM, "%s: out of memory for %zu bytes", path,
+                            bytes);
         goto done;
     }
     out->bytes = bytes;
@@ -180,19 +194,19 @@ kiln_status kiln_idx_read(const char *path, kiln_npy *out, char *err, size_t err
     }
     if ((size_t)got < bytes) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO,
-                            "%s: truncated: header says %zu bytes of data (%s), %s has %lld",
-                            path, bytes, dtype == KILN_UINT8 ? "uint8" : kiln_dtype_name(dtype),
-                            what, (long long)got);
+                            "%s: truncated: header says %zu bytes of data (%s), %s has %lld", path,
+                            bytes, dtype == KILN_UINT8 ? "uint8" : kiln_dtype_name(dtype), what,
+                            (long long)got);
         goto done;
     }
     uint8_t extra[64];
     got = gz_read_all(g, extra, sizeof extra, &zmsg);
     if (got != 0) {
-        st = got < 0 ? kiln__data_err(err, errlen, KILN_ERR_IO, "%s: corrupt gzip data: %s",
-                                      path, zmsg)
-                     : kiln__data_err(err, errlen, KILN_ERR_IO,
-                                      "%s: %s continues after the %zu bytes the header announces",
-                                      path, what, bytes);
+        st = got < 0
+                 ? kiln__data_err(err, errlen, KILN_ERR_IO, "%s: corrupt gzip data: %s", path, zmsg)
+                 : kiln__data_err(err, errlen, KILN_ERR_IO,
+                                  "%s: %s continues after the %zu bytes the header announces", path,
+                                  what, bytes);
         goto done;
     }
     swap_elems(out->data, (size_t)count, esize);
@@ -264,11 +278,10 @@ kiln_status kiln_dataset_load_idx(const char *images_path, const char *labels_pa
     if (labels_path) {
         st = kiln_idx_read(labels_path, &lab, err, errlen);
         if (st != KILN_OK) goto done;
-        if (lab.rank != 1 && !(lab.rank == 2 && (lab.dtype == KILN_FLOAT32 ||
-                                                 lab.dtype == KILN_FLOAT64))) {
-            st = kiln__data_err(err, errlen, KILN_ERR_SHAPE,
-                                "%s: labels have rank %d, expected 1", labels_path,
-                                (int)lab.rank);
+        if (lab.rank != 1 &&
+            !(lab.rank == 2 && (lab.dtype == KILN_FLOAT32 || lab.dtype == KILN_FLOAT64))) {
+            st = kiln__data_err(err, errlen, KILN_ERR_SHAPE, "%s: labels have rank %d, expected 1",
+                                labels_path, (int)lab.rank);
             goto done;
         }
         if (lab.dims[0] != img.dims[0]) {
@@ -281,7 +294,8 @@ kiln_status kiln_dataset_load_idx(const char *images_path, const char *labels_pa
     }
     int32_t dims[KILN_MAX_RANK];
     int32_t rank = img.rank - 1;
-    for (int32_t i = 0; i < rank; i++) dims[i] = (int32_t)img.dims[i + 1];
+    for (int32_t i = 0; i < rank; i++)
+        dims[i] = (int32_t)img.dims[i + 1];
     if (rank == 2) dims[rank++] = 1; /* (N,H,W) images get a channel: NHWC */
     int floatlab = lab.data && (lab.dtype == KILN_FLOAT32 || lab.dtype == KILN_FLOAT64);
     int as_targets = lab.data && ((o && o->as_targets) || floatlab);

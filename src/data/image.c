@@ -18,9 +18,11 @@ static uint32_t be32(const uint8_t *p) {
 static int pnm_int(const uint8_t **p, const uint8_t *end, int64_t *v) {
     const uint8_t *q = *p;
     for (;;) {
-        while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')) q++;
+        while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+            q++;
         if (q < end && *q == '#') {
-            while (q < end && *q != '\n') q++;
+            while (q < end && *q != '\n')
+                q++;
             continue;
         }
         break;
@@ -70,13 +72,14 @@ static kiln_status decode_pnm(const char *path, const uint8_t *b, size_t len, ui
         if (p > end || (size_t)(end - p) < n) {
             free(img);
             return kiln__data_err(err, errlen, KILN_ERR_IO,
-                                  "%s: truncated: %zu bytes of pixels expected, file has %zu",
-                                  path, n, p > end ? (size_t)0 : (size_t)(end - p));
+                                  "%s: truncated: %zu bytes of pixels expected, file has %zu", path,
+                                  n, p > end ? (size_t)0 : (size_t)(end - p));
         }
         memcpy(img, p, n);
     }
     if (maxv != 255) /* rescale to the full 8-bit range so all images share one scale */
-        for (size_t i = 0; i < n; i++) img[i] = (uint8_t)((img[i] * 255 + maxv / 2) / maxv);
+        for (size_t i = 0; i < n; i++)
+            img[i] = (uint8_t)((img[i] * 255 + maxv / 2) / maxv);
     *out = img;
     *h = (int32_t)H;
     *w = (int32_t)W;
@@ -104,8 +107,8 @@ static kiln_status decode_png(const char *path, const uint8_t *b, size_t len, ui
     kiln_status st = KILN_OK;
     while (!seen_iend) {
         if (len - p < 12) {
-            st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: truncated PNG (no IEND chunk)",
-                                path);
+            st =
+                kiln__data_err(err, errlen, KILN_ERR_IO, "%s: truncated PNG (no IEND chunk)", path);
             goto done;
         }
         uint32_t n = be32(b + p);
@@ -136,7 +139,8 @@ static kiln_status decode_png(const char *path, const uint8_t *b, size_t len, ui
                                     "%s: interlaced PNG is not supported", path);
                 goto done;
             }
-            if (depth != 8 || (ctype != 0 && ctype != 2 && ctype != 3 && ctype != 4 && ctype != 6)) {
+            if (depth != 8 ||
+                (ctype != 0 && ctype != 2 && ctype != 3 && ctype != 4 && ctype != 6)) {
                 st = kiln__data_err(err, errlen, KILN_ERR_UNSUPPORTED,
                                     "%s: PNG bit depth %d, color type %d (supported: 8-bit gray, "
                                     "gray+alpha, RGB, RGBA, palette)",
@@ -158,7 +162,8 @@ static kiln_status decode_png(const char *path, const uint8_t *b, size_t len, ui
         } else if (!memcmp(type, "IDAT", 4)) {
             if (idat_len + n > idat_cap) {
                 size_t cap = idat_cap ? idat_cap : 4096;
-                while (cap < idat_len + n) cap *= 2;
+                while (cap < idat_len + n)
+                    cap *= 2;
                 uint8_t *ni = realloc(idat, cap);
                 if (!ni) {
                     st = kiln__data_err(err, errlen, KILN_ERR_NOMEM, "%s: out of memory", path);
@@ -198,8 +203,9 @@ static kiln_status decode_png(const char *path, const uint8_t *b, size_t len, ui
     int zr = uncompress(raw, &got, idat, (uLong)idat_len);
     if (zr != Z_OK || got != rawlen) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: PNG image data: %s", path,
-                            zr == Z_OK ? "wrong size" : zr == Z_BUF_ERROR ? "truncated or too large"
-                                                                          : "corrupt");
+                            zr == Z_OK          ? "wrong size"
+                            : zr == Z_BUF_ERROR ? "truncated or too large"
+                                                : "corrupt");
         goto done;
     }
     /* Undo the per-row filters in place (filter byte, then the row). */
@@ -213,11 +219,21 @@ static kiln_status decode_png(const char *path, const uint8_t *b, size_t len, ui
             int cc = up && i >= (size_t)bpp ? up[i - (size_t)bpp] : 0;
             int v;
             switch (ft) {
-            case 0: v = 0; break;
-            case 1: v = a; break;
-            case 2: v = u; break;
-            case 3: v = (a + u) >> 1; break;
-            case 4: v = paeth(a, u, cc); break;
+            case 0:
+                v = 0;
+                break;
+            case 1:
+                v = a;
+                break;
+            case 2:
+                v = u;
+                break;
+            case 3:
+                v = (a + u) >> 1;
+                break;
+            case 4:
+                v = paeth(a, u, cc);
+                break;
             default:
                 st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: bad PNG filter %d in row %u",
                                     path, ft, y);
@@ -261,8 +277,8 @@ done:
     return st;
 }
 
-kiln_status kiln_image_read(const char *path, uint8_t **out, int32_t *h, int32_t *w,
-                            int32_t *c, char *err, size_t errlen) {
+kiln_status kiln_image_read(const char *path, uint8_t **out, int32_t *h, int32_t *w, int32_t *c,
+                            char *err, size_t errlen) {
     *out = NULL;
     uint8_t *b;
     size_t len;
@@ -299,7 +315,8 @@ static int names_add(names *l, const char *s) {
 }
 
 static void names_free(names *l) {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
     free(l->v);
     memset(l, 0, sizeof *l);
 }
@@ -318,8 +335,7 @@ static int is_image_name(const char *s) {
 }
 
 /* Lists entries of dir that are directories (want_dirs) or image files, sorted. */
-static kiln_status list_dir(const char *dir, int want_dirs, names *out, char *err,
-                            size_t errlen) {
+static kiln_status list_dir(const char *dir, int want_dirs, names *out, char *err, size_t errlen) {
     DIR *d = opendir(dir);
     if (!d) return kiln__data_err(err, errlen, KILN_ERR_IO, "%s: cannot open directory", dir);
     struct dirent *e;
@@ -329,7 +345,8 @@ static kiln_status list_dir(const char *dir, int want_dirs, names *out, char *er
         snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
         struct stat sb;
         if (stat(full, &sb) != 0) continue;
-        int keep = want_dirs ? S_ISDIR(sb.st_mode) : (S_ISREG(sb.st_mode) && is_image_name(e->d_name));
+        int keep =
+            want_dirs ? S_ISDIR(sb.st_mode) : (S_ISREG(sb.st_mode) && is_image_name(e->d_name));
         if (keep && !names_add(out, e->d_name)) {
             closedir(d);
             return kiln__data_err(err, errlen, KILN_ERR_NOMEM, "%s: out of memory", dir);
@@ -340,8 +357,8 @@ static kiln_status list_dir(const char *dir, int want_dirs, names *out, char *er
     return KILN_OK;
 }
 
-kiln_status kiln_dataset_load_images(const char *dir, const kiln_load_options *o,
-                                     kiln_dataset *out, char *err, size_t errlen) {
+kiln_status kiln_dataset_load_images(const char *dir, const kiln_load_options *o, kiln_dataset *out,
+                                     char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     names classes = {0}, files = {0};
     kiln_status st = list_dir(dir, 1, &classes, err, errlen);
@@ -375,7 +392,8 @@ kiln_status kiln_dataset_load_images(const char *dir, const kiln_load_options *o
             break;
         }
         cls = nc;
-        for (size_t i = before; i < files.n; i++) cls[i] = (int32_t)k;
+        for (size_t i = before; i < files.n; i++)
+            cls[i] = (int32_t)k;
         ncls = files.n;
     }
     if (st == KILN_OK && files.n == 0)

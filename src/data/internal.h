@@ -13,11 +13,11 @@
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-kiln_status kiln__data_err(char *err, size_t errlen, kiln_status st, const char *fmt, ...);
+kiln_status
+kiln__data_err(char *err, size_t errlen, kiln_status st, const char *fmt, ...);
 
 /* Reads a whole file into a malloc'ed buffer (plus one NUL byte not counted in *len). */
-kiln_status kiln__read_file(const char *path, uint8_t **buf, size_t *len, char *err,
-                            size_t errlen);
+kiln_status kiln__read_file(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen);
 
 /* Product of dims with overflow check; returns 0 on overflow (with *ok = 0). */
 int64_t kiln__dims_product(int32_t rank, const int64_t *dims, int *ok);
@@ -32,8 +32,7 @@ int kiln__to_float(int32_t dtype, const void *src, int64_t n, float scale, float
 
 /* Converts a label array to int32: fails (returns the bad index, or -2 for a bad dtype) when a
  * value is negative or not an integer; returns -1 on success. *bad_value receives the value. */
-int64_t kiln__to_labels(int32_t dtype, const void *src, int64_t n, int32_t *out,
-                        double *bad_value);
+int64_t kiln__to_labels(int32_t dtype, const void *src, int64_t n, int32_t *out, double *bad_value);
 
 /* Sets d->num_classes from o (or max label + 1) and checks the range. */
 kiln_status kiln__finish_labels(kiln_dataset *d, const kiln_load_options *o, const char *name,

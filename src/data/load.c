@@ -41,8 +41,10 @@ kiln_status kiln_dataset_load(const char *path, const kiln_load_options *o, kiln
     }
     if (ends_with(path, ".csv") || ends_with(path, ".CSV") || ends_with(path, ".tsv")) {
         kiln_load_options tmp;
-        if (!o) kiln_load_options_init(&tmp);
-        else tmp = *o;
+        if (!o)
+            kiln_load_options_init(&tmp);
+        else
+            tmp = *o;
         if (ends_with(path, ".tsv") && tmp.csv_delimiter == ',') tmp.csv_delimiter = '\t';
         return kiln_dataset_load_csv(path, &tmp, out, err, errlen);
     }
@@ -74,5 +76,6 @@ kiln_status kiln_dataset_load(const char *path, const kiln_load_options *o, kiln
         return kiln_dataset_load_idx(path, NULL, o, out, err, errlen);
     return kiln__data_err(err, errlen, KILN_ERR_UNSUPPORTED,
                           "%s: unknown data format (expected a directory, .csv, .npz, .npy or "
-                          "an IDX file)", path);
+                          "an IDX file)",
+                          path);
 }

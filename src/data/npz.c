@@ -6,11 +6,15 @@
 
 #include "data/internal.h"
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint16_t rd16(const uint8_t *p) {
+    return (uint16_t)(p[0] | p[1] << 8);
+}
 static uint32_t rd32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static uint64_t rd64(const uint8_t *p) {
+    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
 
 void kiln_npz_free(kiln_npz *z) {
     if (!z) return;
@@ -56,7 +60,7 @@ static int inflate_raw(const uint8_t *src, size_t src_len, uint8_t *dst, size_t 
     }
     inflateEnd(&zs);
     if (rc != Z_STREAM_END) {
-        *msg = rc == Z_DATA_ERROR ? "corrupt deflate data"
+        *msg = rc == Z_DATA_ERROR    ? "corrupt deflate data"
                : out_done == out_len ? "more data than the directory says"
                                      : "deflate data ends early";
         return 0;
@@ -158,8 +162,8 @@ kiln_status kiln_npz_read(const char *path, kiln_npz *out, char *err, size_t err
         }
         if (method != 0 && method != 8) {
             st = kiln__data_err(err, errlen, KILN_ERR_UNSUPPORTED,
-                                "%s: %s uses compression method %u (only stored and deflate)",
-                                path, name, method);
+                                "%s: %s uses compression method %u (only stored and deflate)", path,
+                                name, method);
             goto done;
         }
         if (loff > len || len - loff < 30 || rd32(b + loff) != 0x04034b50u) {
@@ -169,8 +173,8 @@ kiln_status kiln_npz_read(const char *path, kiln_npz *out, char *err, size_t err
         uint64_t dstart = loff + 30u + rd16(b + loff + 26) + rd16(b + loff + 28);
         if (dstart > len || csize > len - dstart) {
             st = kiln__data_err(err, errlen, KILN_ERR_IO,
-                                "%s: %s: truncated: %llu bytes of member data, file has %llu",
-                                path, name, (unsigned long long)csize,
+                                "%s: %s: truncated: %llu bytes of member data, file has %llu", path,
+                                name, (unsigned long long)csize,
                                 (unsigned long long)(dstart > len ? 0 : len - dstart));
             goto done;
         }
@@ -184,8 +188,8 @@ kiln_status kiln_npz_read(const char *path, kiln_npz *out, char *err, size_t err
         } else {
             /* Deflate expands at most ~1032x; refuse sizes that cannot be real. */
             if (usize > csize * 1100u + 1024u || usize > SIZE_MAX / 2) {
-                st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: %s: implausible size %llu",
-                                    path, name, (unsigned long long)usize);
+                st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: %s: implausible size %llu", path,
+                                    name, (unsigned long long)usize);
                 goto done;
             }
             data = malloc(usize ? (size_t)usize : 1);
@@ -283,7 +287,8 @@ static void wr16(uint8_t *p, uint32_t v) {
     p[1] = (uint8_t)(v >> 8);
 }
 static void wr32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 kiln_status kiln_npz_write(const char *path, int32_t count, const char *const *names,
@@ -414,8 +419,7 @@ kiln_status kiln__dataset_from_arrays(const kiln_npy *x, const kiln_npy *y,
                                       const kiln_load_options *o, const char *name,
                                       kiln_dataset *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    if (x->rank < 1)
-        return kiln__data_err(err, errlen, KILN_ERR_SHAPE, "%s: x is a scalar", name);
+    if (x->rank < 1) return kiln__data_err(err, errlen, KILN_ERR_SHAPE, "%s: x is a scalar", name);
     int32_t dims[KILN_MAX_RANK], rank = x->rank - 1;
     for (int32_t i = 0; i < rank; i++) {
         if (x->dims[i + 1] > INT32_MAX || x->dims[i + 1] <= 0)
@@ -423,26 +427,29 @@ kiln_status kiln__dataset_from_arrays(const kiln_npy *x, const kiln_npy *y,
                                   (int)(i + 1), (long long)x->dims[i + 1]);
         dims[i] = (int32_t)x->dims[i + 1];
     }
-    if (rank == 0) dims[rank++] = 1;
-    else if (rank == 2) dims[rank++] = 1; /* (N,H,W) images get a channel: NHWC */
-    int floaty = y && (y->dtype == KILN_FLOAT32 || y->dtype == KILN_FLOAT64 ||
-                       y->dtype == KILN_FLOAT16);
+    if (rank == 0)
+        dims[rank++] = 1;
+    else if (rank == 2)
+        dims[rank++] = 1; /* (N,H,W) images get a channel: NHWC */
+    int floaty =
+        y && (y->dtype == KILN_FLOAT32 || y->dtype == KILN_FLOAT64 || y->dtype == KILN_FLOAT16);
     int as_targets = y && ((o && o->as_targets) || floaty);
     if (y && (y->rank < 1 || y->dims[0] != x->dims[0] || (!as_targets && y->rank != 1)))
         return kiln__data_err(err, errlen, KILN_ERR_SHAPE,
-                              "%s: y has shape with %lld rows (rank %d), x has %lld samples",
-                              name, (long long)(y->rank ? y->dims[0] : 0), (int)y->rank,
+                              "%s: y has shape with %lld rows (rank %d), x has %lld samples", name,
+                              (long long)(y->rank ? y->dims[0] : 0), (int)y->rank,
                               (long long)x->dims[0]);
     int64_t tsize = 0;
     if (as_targets) {
         tsize = 1;
-        for (int32_t i = 1; i < y->rank; i++) tsize *= y->dims[i];
+        for (int32_t i = 1; i < y->rank; i++)
+            tsize *= y->dims[i];
     }
-    kiln_status st = kiln_dataset_alloc(out, x->dims[0], rank, dims, y && !as_targets, tsize,
-                                        err, errlen);
+    kiln_status st =
+        kiln_dataset_alloc(out, x->dims[0], rank, dims, y && !as_targets, tsize, err, errlen);
     if (st != KILN_OK) return st;
-    if (!kiln__to_float(x->dtype, x->data, out->n * out->sample_size,
-                        kiln__scale_for(o, x->dtype), o ? o->offset : 0.0f, out->x)) {
+    if (!kiln__to_float(x->dtype, x->data, out->n * out->sample_size, kiln__scale_for(o, x->dtype),
+                        o ? o->offset : 0.0f, out->x)) {
         kiln_dataset_free(out);
         return kiln__data_err(err, errlen, KILN_ERR_UNSUPPORTED, "%s: x has dtype %s", name,
                               kiln_dtype_name(x->dtype));
@@ -459,8 +466,8 @@ kiln_status kiln__dataset_from_arrays(const kiln_npy *x, const kiln_npy *y,
         if (at != -1) {
             kiln_dataset_free(out);
             if (at == -2)
-                return kiln__data_err(err, errlen, KILN_ERR_UNSUPPORTED, "%s: y has dtype %s",
-                                      name, kiln_dtype_name(y->dtype));
+                return kiln__data_err(err, errlen, KILN_ERR_UNSUPPORTED, "%s: y has dtype %s", name,
+                                      kiln_dtype_name(y->dtype));
             return kiln__data_err(err, errlen, KILN_ERR_SHAPE,
                                   "%s: label %g of sample %lld is not a class index", name, bad,
                                   (long long)at);
@@ -471,8 +478,8 @@ kiln_status kiln__dataset_from_arrays(const kiln_npy *x, const kiln_npy *y,
     return st;
 }
 
-kiln_status kiln_dataset_load_npz(const char *path, const kiln_load_options *o,
-                                  kiln_dataset *out, char *err, size_t errlen) {
+kiln_status kiln_dataset_load_npz(const char *path, const kiln_load_options *o, kiln_dataset *out,
+                                  char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     kiln_npz z;
     kiln_status st = kiln_npz_read(path, &z, err, errlen);
@@ -484,11 +491,13 @@ kiln_status kiln_dataset_load_npz(const char *path, const kiln_load_options *o,
         char names[160] = "";
         size_t at = 0;
         for (int32_t i = 0; i < z.count && at < sizeof names - 1; i++)
-            at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "",
-                                   z.names[i]);
-        st = kiln__data_err(err, errlen, KILN_ERR_ARG,
-                            "%s: no array '%s' (the archive holds: %s)", path,
-                            o && o->x_key ? o->x_key : test ? "x or x_test" : "x or x_train",
+            at +=
+                (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "", z.names[i]);
+        st = kiln__data_err(err, errlen, KILN_ERR_ARG, "%s: no array '%s' (the archive holds: %s)",
+                            path,
+                            o && o->x_key ? o->x_key
+                            : test        ? "x or x_test"
+                                          : "x or x_train",
                             names);
     } else if (o && o->y_key && !y) {
         st = kiln__data_err(err, errlen, KILN_ERR_ARG, "%s: no array '%s'", path, o->y_key);

@@ -66,7 +66,8 @@ uint64_t kiln_splitmix64(uint64_t x) {
 }
 
 void kiln_permutation(int64_t n, uint64_t seed, uint64_t stream, int64_t *perm) {
-    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
     kiln_rng r;
     kiln_rng_seed(&r, seed, stream);
     for (int64_t i = n - 1; i > 0; i--) {

@@ -642,6 +642,18 @@ kiln_status kiln_graph_set_loss(kiln_graph *g, int32_t output, kiln_loss loss,
     return KILN_OK;
 }
 
+int kiln_graph_train_defaults(const kiln_graph *g, kiln_train_config *c) {
+    if (!g || !c || !g->has_train) return 0;
+    int32_t batch = c->batch;
+    uint64_t seed = c->seed;
+    const kiln_parallel *par = c->parallel;
+    *c = g->train;
+    c->batch = batch;
+    c->seed = seed;
+    c->parallel = par;
+    return 1;
+}
+
 int32_t kiln_graph_num_layers(const kiln_graph *g) { return g->n_layers; }
 int32_t kiln_graph_num_tensors(const kiln_graph *g) { return g->n_tensors; }
 int32_t kiln_graph_num_params(const kiln_graph *g) { return g->n_params; }

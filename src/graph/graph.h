@@ -52,6 +52,8 @@ struct kiln_graph {
     kiln_loss loss;
     int32_t from_logits;
     int32_t kind_count[KILN_L_COUNT];
+    kiln_train_config train; /* the spec's `optimizer` line (defaults for kiln train) */
+    int32_t has_train;
 };
 
 /* Writes an error into g->err and returns st. */

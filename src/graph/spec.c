@@ -220,12 +220,12 @@ static kiln_status keyword(pctx *c, kiln_layer_kind kind, kiln_layer_attrs *a, c
                            const tok *v, char *name, size_t namelen) {
     int ok = 1;
     if (tok_is(k, "strides") || tok_is(k, "stride"))
-        ok = parse_pair(v, a->strides);
+        ok = parse_pair(v, a->strides) && a->strides[0] > 0 && a->strides[1] > 0;
     else if (tok_is(k, "padding"))
         ok = (tok_is(v, "same") || tok_is(v, "valid")) &&
              ((a->padding = tok_is(v, "same") ? KILN_PAD_SAME : KILN_PAD_VALID), 1);
     else if (tok_is(k, "dilation") || tok_is(k, "dilation_rate"))
-        ok = parse_pair(v, a->dilation);
+        ok = parse_pair(v, a->dilation) && a->dilation[0] > 0 && a->dilation[1] > 0;
     else if (tok_is(k, "kernel") || tok_is(k, "kernel_size"))
         ok = parse_pair(v, a->kernel);
     else if (tok_is(k, "pool") || tok_is(k, "pool_size"))
@@ -296,6 +296,72 @@ static int valid_name(const tok *t) {
     return 1;
 }
 
+/* `optimizer NAME [key=value...]`: the training defaults kiln train uses */
+static kiln_status parse_optimizer(pctx *c, kiln_graph *g, const tok *tk, int nt) {
+    static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
+    if (nt < 2) return perr(c, tk[0].col, "expected: optimizer NAME [lr=X ...]");
+    if (g->has_train) return perr(c, tk[0].col, "a second 'optimizer' line");
+    kiln_train_config *t = &g->train;
+    kiln_train_config_init(t);
+    int k = -1;
+    for (int i = 0; i < 5; i++)
+        if (tok_is(&tk[1], names[i])) k = i;
+    if (k < 0) return perr(c, tk[1].col, "unknown optimizer (sgd, adam, adamw, rmsprop, adagrad)");
+    t->optimizer = (kiln_optimizer)k;
+    if (k == KILN_OPT_SGD) t->lr = 0.01f; /* Keras' defaults */
+    if (k == KILN_OPT_ADAMW) t->weight_decay = 0.004f;
+    for (int i = 2; i < nt; i++) {
+        if (tok_is(&tk[i], "nesterov")) {
+            t->nesterov = 1;
+            continue;
+        }
+        if (!(i + 2 < nt && tok_is(&tk[i + 1], "=")))
+            return perr(c, tk[i].col, "optimizer: expected key=value");
+        const tok *key = &tk[i], *v = &tk[i + 2];
+        int ok = 1;
+        float f = 0.0f;
+        int32_t n = 0;
+        if (tok_is(key, "schedule")) {
+            static const char *const sn[] = {"constant", "step", "exponential", "cosine"};
+            ok = 0;
+            for (int q = 0; q < 4; q++)
+                if (tok_is(v, sn[q])) t->schedule = (kiln_schedule)q, ok = 1;
+        } else if (tok_is(key, "step_size") || tok_is(key, "warmup")) {
+            ok = parse_int(v, &n) && n >= 0;
+            if (tok_is(key, "warmup")) t->warmup = n;
+            else t->step_size = n;
+        } else if (tok_is(key, "nesterov")) {
+            ok = parse_bool(v, &t->nesterov);
+        } else {
+            ok = parse_float(v, &f) && f >= 0.0f;
+            if (tok_is(key, "lr") || tok_is(key, "learning_rate")) t->lr = f;
+            else if (tok_is(key, "momentum")) t->momentum = f;
+            else if (tok_is(key, "weight_decay")) t->weight_decay = f;
+            else if (tok_is(key, "beta1")) t->beta1 = f;
+            else if (tok_is(key, "beta2")) t->beta2 = f;
+            else if (tok_is(key, "eps") || tok_is(key, "epsilon")) t->eps = f;
+            else if (tok_is(key, "rho")) t->rho = f;
+            else if (tok_is(key, "gamma")) t->gamma = f;
+            else if (tok_is(key, "min_lr")) t->min_lr = f;
+            else if (tok_is(key, "clip_norm")) t->clip_norm = f;
+            else if (tok_is(key, "clip_value")) t->clip_value = f;
+            else {
+                char b[64];
+                tok_str(key, b, sizeof b);
+                return perr(c, key->col, "optimizer: unknown option '%s'", b);
+            }
+        }
+        if (!ok) {
+            char b[64];
+            tok_str(v, b, sizeof b);
+            return perr(c, v->col, "optimizer: bad value '%s'", b);
+        }
+        i += 2;
+    }
+    g->has_train = 1;
+    return KILN_OK;
+}
+
 /* One non-empty line. *last: the output of the previous layer (default input). */
 static kiln_status parse_line(pctx *c, kiln_graph **gp, tok *tk, int nt, int32_t *last,
                               int *have_loss, tok *loss_out_name, int *loss_out_set) {
@@ -342,6 +408,7 @@ static kiln_status parse_line(pctx *c, kiln_graph **gp, tok *tk, int nt, int32_t
         *have_loss = 1;
         return KILN_OK;
     }
+    if (tok_is(&tk[0], "optimizer")) return parse_optimizer(c, g, tk, nt);
     if (tok_is(&tk[0], "output")) {
         if (nt != 2) return perr(c, tk[0].col, "expected: output NAME");
         *loss_out_name = tk[1];

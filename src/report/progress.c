@@ -54,7 +54,8 @@ static void fmt_duration(double s, char *buf, size_t len) {
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-static size_t cat(char *buf, size_t len, size_t at, const char *fmt, ...) {
+static size_t
+cat(char *buf, size_t len, size_t at, const char *fmt, ...) {
     if (at >= len) return at;
     va_list ap;
     va_start(ap, fmt);
@@ -124,8 +125,7 @@ void kiln_progress_update_at(kiln_progress *p, int64_t done, double seconds) {
         return;
     }
     if (p->total <= 0 || p->plain_percent <= 0) return;
-    int32_t pct = (int32_t)(100.0 * (double)(done < p->total ? done : p->total) /
-                            (double)p->total);
+    int32_t pct = (int32_t)(100.0 * (double)(done < p->total ? done : p->total) / (double)p->total);
     int32_t step = pct / p->plain_percent * p->plain_percent;
     /* The end line comes from kiln_progress_end, so 100% is not printed here. */
     if (step > p->last_percent && pct < 100) {

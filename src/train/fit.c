@@ -171,6 +171,8 @@ kiln_status kiln_fit(kiln_trainer *t, const kiln_dataset *train, const kiln_data
         return KILN_ERR_NOMEM;
     }
     const kiln_fit_callbacks *cb = &opt->cb;
+    if (t->cfg.schedule == KILN_SCHED_COSINE && t->cfg.step_size == 0)
+        t->cfg.step_size = (int64_t)opt->epochs * kiln_batcher_num_batches(bt);
     for (int32_t epoch = t->epoch; epoch < opt->epochs && !st; epoch++) {
         kiln_batcher_seek(bt, epoch, t->batch_in_epoch);
         int64_t steps = kiln_batcher_num_batches(bt);

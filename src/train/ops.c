@@ -60,10 +60,11 @@ void kiln__act_forward(kiln_actfn a, float alpha, const float *z, float *y, int6
         if (y != z) memcpy(y, z, sizeof(float) * (size_t)n);
         break;
     case KILN_AF_RELU:
-        for (int64_t i = 0; i < n; i++) y[i] = z[i] > 0.0f ? z[i] : 0.0f;
+        /* written so that NaN passes through (as TF's relu), for the NaN check */
+        for (int64_t i = 0; i < n; i++) y[i] = z[i] < 0.0f ? 0.0f : z[i];
         break;
     case KILN_AF_RELU6:
-        for (int64_t i = 0; i < n; i++) y[i] = z[i] > 0.0f ? (z[i] < 6.0f ? z[i] : 6.0f) : 0.0f;
+        for (int64_t i = 0; i < n; i++) y[i] = z[i] < 0.0f ? 0.0f : (z[i] > 6.0f ? 6.0f : z[i]);
         break;
     case KILN_AF_LEAKY_RELU:
         for (int64_t i = 0; i < n; i++) y[i] = z[i] > 0.0f ? z[i] : alpha * z[i];

@@ -23,7 +23,8 @@ static void w_raw(kiln_json *w, const char *s, size_t n) {
     }
     if (w->len + n + 1 > w->cap) {
         size_t cap = w->cap ? w->cap : 256;
-        while (cap < w->len + n + 1) cap *= 2;
+        while (cap < w->len + n + 1)
+            cap *= 2;
         char *nb = realloc(w->buf, cap);
         if (!nb) {
             w_fail(w, KILN_ERR_NOMEM);
@@ -37,12 +38,15 @@ static void w_raw(kiln_json *w, const char *s, size_t n) {
     w->buf[w->len] = 0;
 }
 
-static void w_str0(kiln_json *w, const char *s) { w_raw(w, s, strlen(s)); }
+static void w_str0(kiln_json *w, const char *s) {
+    w_raw(w, s, strlen(s));
+}
 
 static void w_newline(kiln_json *w) {
     if (w->indent <= 0) return;
     w_raw(w, "\n", 1);
-    for (int32_t i = 0; i < w->depth * w->indent; i++) w_raw(w, " ", 1);
+    for (int32_t i = 0; i < w->depth * w->indent; i++)
+        w_raw(w, " ", 1);
 }
 
 /* Comma and layout before a value (or a key in an object). */
@@ -96,10 +100,18 @@ static void w_close(kiln_json *w, uint8_t kind) {
     w_raw(w, kind == 'o' ? "}" : "]", 1);
 }
 
-void kiln_json_obj_begin(kiln_json *w) { w_open(w, 'o'); }
-void kiln_json_obj_end(kiln_json *w) { w_close(w, 'o'); }
-void kiln_json_arr_begin(kiln_json *w) { w_open(w, 'a'); }
-void kiln_json_arr_end(kiln_json *w) { w_close(w, 'a'); }
+void kiln_json_obj_begin(kiln_json *w) {
+    w_open(w, 'o');
+}
+void kiln_json_obj_end(kiln_json *w) {
+    w_close(w, 'o');
+}
+void kiln_json_arr_begin(kiln_json *w) {
+    w_open(w, 'a');
+}
+void kiln_json_arr_end(kiln_json *w) {
+    w_close(w, 'a');
+}
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n) {
@@ -107,10 +119,14 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
     size_t len;
     uint32_t cp;
     if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1f;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0f;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
     if (len > n) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
@@ -132,13 +148,20 @@ static void w_string(kiln_json *w, const char *s, size_t n) {
         const char *esc = NULL;
         char ubuf[8];
         size_t ul = 1;
-        if (c == '"') esc = "\\\"";
-        else if (c == '\\') esc = "\\\\";
-        else if (c == '\n') esc = "\\n";
-        else if (c == '\r') esc = "\\r";
-        else if (c == '\t') esc = "\\t";
-        else if (c == '\b') esc = "\\b";
-        else if (c == '\f') esc = "\\f";
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
+        else if (c == '\b')
+            esc = "\\b";
+        else if (c == '\f')
+            esc = "\\f";
         else if (c < 0x20 || c == 0x7f) {
             snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
             esc = ubuf;
@@ -303,13 +326,16 @@ typedef struct jp {
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static void jp_fail(jp *j, const char *fmt, ...) {
+static void
+jp_fail(jp *j, const char *fmt, ...) {
     if (j->st != KILN_OK) return;
     j->st = KILN_ERR_ARG;
     int line = 1, col = 1;
     for (const char *c = j->s; c < j->p && c < j->end; c++) {
-        if (*c == '\n') line++, col = 1;
-        else col++;
+        if (*c == '\n')
+            line++, col = 1;
+        else
+            col++;
     }
     char msg[160];
     va_list ap;
@@ -339,10 +365,14 @@ static int hex4(const char *p, uint32_t *out) {
     for (int i = 0; i < 4; i++) {
         char c = p[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return 0;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return 0;
     }
     *out = v;
     return 1;
@@ -377,7 +407,8 @@ static char *jp_string(jp *j, size_t *outlen) {
     const char *start = j->p;
     /* Decoded text is never longer than the source. */
     size_t cap = 0;
-    while (start + cap < j->end && start[cap] != '"') cap += start[cap] == '\\' ? 2 : 1;
+    while (start + cap < j->end && start[cap] != '"')
+        cap += start[cap] == '\\' ? 2 : 1;
     char *o = malloc(cap + 1);
     if (!o) {
         jp_fail(j, "out of memory");
@@ -412,14 +443,30 @@ static char *jp_string(jp *j, size_t *outlen) {
         char e = j->p[1];
         j->p += 2;
         switch (e) {
-        case '"': o[n++] = '"'; break;
-        case '\\': o[n++] = '\\'; break;
-        case '/': o[n++] = '/'; break;
-        case 'b': o[n++] = '\b'; break;
-        case 'f': o[n++] = '\f'; break;
-        case 'n': o[n++] = '\n'; break;
-        case 'r': o[n++] = '\r'; break;
-        case 't': o[n++] = '\t'; break;
+        case '"':
+            o[n++] = '"';
+            break;
+        case '\\':
+            o[n++] = '\\';
+            break;
+        case '/':
+            o[n++] = '/';
+            break;
+        case 'b':
+            o[n++] = '\b';
+            break;
+        case 'f':
+            o[n++] = '\f';
+            break;
+        case 'n':
+            o[n++] = '\n';
+            break;
+        case 'r':
+            o[n++] = '\r';
+            break;
+        case 't':
+            o[n++] = '\t';
+            break;
         case 'u': {
             uint32_t cp, lo;
             if (j->end - j->p < 4 || !hex4(j->p, &cp)) {
@@ -551,9 +598,11 @@ static int jp_value(jp *j, kiln_json_value *v, int depth) {
     /* number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
     const char *s = j->p, *q = s;
     if (q < j->end && *q == '-') q++;
-    if (q < j->end && *q == '0') q++;
+    if (q < j->end && *q == '0')
+        q++;
     else if (q < j->end && *q >= '1' && *q <= '9')
-        while (q < j->end && *q >= '0' && *q <= '9') q++;
+        while (q < j->end && *q >= '0' && *q <= '9')
+            q++;
     else {
         jp_fail(j, "unexpected character '%c'", c);
         return 0;
@@ -565,7 +614,8 @@ static int jp_value(jp *j, kiln_json_value *v, int depth) {
             jp_fail(j, "digit expected after '.'");
             return 0;
         }
-        while (q < j->end && *q >= '0' && *q <= '9') q++;
+        while (q < j->end && *q >= '0' && *q <= '9')
+            q++;
     }
     if (q < j->end && (*q == 'e' || *q == 'E')) {
         q++;
@@ -575,7 +625,8 @@ static int jp_value(jp *j, kiln_json_value *v, int depth) {
             jp_fail(j, "digit expected in exponent");
             return 0;
         }
-        while (q < j->end && *q >= '0' && *q <= '9') q++;
+        while (q < j->end && *q >= '0' && *q <= '9')
+            q++;
     }
     char buf[128];
     size_t n = (size_t)(q - s);
@@ -609,8 +660,8 @@ void kiln_json_value_free(kiln_json_value *v) {
     free(v);
 }
 
-kiln_status kiln_json_parse(const char *text, size_t len, const char *name,
-                            kiln_json_value **out, char *err, size_t errlen) {
+kiln_status kiln_json_parse(const char *text, size_t len, const char *name, kiln_json_value **out,
+                            char *err, size_t errlen) {
     *out = NULL;
     jp j = {text, text + len, name, text, err, errlen, KILN_OK};
     kiln_json_value *v = calloc(1, sizeof *v);

@@ -19,7 +19,7 @@ struct kiln_pool {
     kiln_task_fn fn;
     void *arg;
     int32_t ntasks;
-    uint64_t gen;   /* bumped for each job */
+    _Atomic uint64_t gen; /* bumped for each job (written under m) */
     int32_t active; /* workers inside a job's task loop */
     int stop;
     atomic_int next, done;
@@ -39,11 +39,27 @@ static void work(kiln_pool *p, kiln_task_fn fn, void *arg, int32_t ntasks) {
     }
 }
 
+/* Spins a little for the next job before sleeping: training and layer-by-layer inference
+ * issue jobs back to back, and a futex wake-up costs more than a small job. */
+static void spin_for_job(kiln_pool *p, uint64_t seen) {
+    for (int i = 0; i < 4000; i++) {
+        if (atomic_load_explicit(&p->gen, memory_order_relaxed) != seen) return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
 static void *worker_main(void *vp) {
     kiln_pool *p = (kiln_pool *)vp;
     uint64_t seen = 0;
     pthread_mutex_lock(&p->m);
     for (;;) {
+        if (p->gen == seen && !p->stop) {
+            pthread_mutex_unlock(&p->m);
+            spin_for_job(p, seen);
+            pthread_mutex_lock(&p->m);
+        }
         while (p->gen == seen && !p->stop) pthread_cond_wait(&p->work_cv, &p->m);
         if (p->stop) break;
         seen = p->gen;
@@ -104,6 +120,7 @@ kiln_pool *kiln_pool_create(int32_t threads) {
     if (pthread_cond_init(&p->done_cv, NULL) != 0) goto fail_done;
     atomic_init(&p->next, 0);
     atomic_init(&p->done, 0);
+    atomic_init(&p->gen, 0);
     if (threads > 1) {
         p->workers = (pthread_t *)calloc((size_t)(threads - 1), sizeof(pthread_t));
         if (!p->workers) goto fail_threads;

@@ -566,7 +566,11 @@ int kiln_cmd_run(int argc, char **argv) {
         t3 = now_us();
     }
     if (rc < 0) rc = write_outputs(&a, km.interp);
-    if (rc == 0)
+    if (rc == 0 && a.arith == 2)
+        printf("load+prepare %.0f us, arena %zu bytes (lower bound %zu), persistent %zu bytes\n",
+               t1 - t0, kiln_rt_arena_size(km.interp), kiln_rt_arena_lower_bound(km.interp),
+               kiln_rt_persistent_size(km.interp));
+    else if (rc == 0)
         printf("load+prepare %.0f us, invoke %.1f us, arena %zu bytes (lower bound %zu), "
                "persistent %zu bytes\n",
                t1 - t0, t3 - t2, kiln_rt_arena_size(km.interp),

@@ -177,7 +177,26 @@ int kiln_cmd_train(int argc, char **argv) {
     kiln_train_config_init(&cfg);
     kiln_fit_options fo;
     kiln_fit_options_init(&fo);
-    int threads = 1, quiet = 0, lr_set = 0, wd_set = 0;
+    int threads = 1, quiet = 0, lr_set = 0, wd_set = 0, opt_set = 0;
+    /* the spec's `optimizer` line gives the defaults; options given here override them */
+    kiln_graph *g = NULL;
+    char err[1024];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--nesterov") || !strcmp(a, "--no-shuffle") || !strcmp(a, "--quiet") ||
+            !strcmp(a, "--help") || !strcmp(a, "-h"))
+            continue;
+        if (a[0] == '-') {
+            i++;
+            continue;
+        }
+        if (kiln_graph_load(a, &g, err, sizeof err)) {
+            fprintf(stderr, "kiln train: %s\n", err);
+            return 1;
+        }
+        kiln_graph_train_defaults(g, &cfg);
+        break;
+    }
     double val_split = 0.0;
     long long limit = 0, test_limit = 0;
     for (int i = 1; i < argc; i++) {
@@ -187,12 +206,14 @@ int kiln_cmd_train(int argc, char **argv) {
     do {                                                                                       \
         if (!v) {                                                                              \
             fprintf(stderr, "kiln train: %s needs a value\n", a);                              \
+            kiln_graph_destroy(g);                                                             \
             return 2;                                                                          \
         }                                                                                      \
         i++;                                                                                   \
     } while (0)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
+            kiln_graph_destroy(g);
             return 0;
         } else if (!strcmp(a, "--data")) { NEXT(); data = v; }
         else if (!strcmp(a, "--out")) { NEXT(); out = v; }
@@ -225,6 +246,7 @@ int kiln_cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--quiet")) { quiet = 1; }
         else if (!strcmp(a, "--optimizer")) {
             NEXT();
+            opt_set = 1;
             if (!strcmp(v, "sgd")) cfg.optimizer = KILN_OPT_SGD;
             else if (!strcmp(v, "adam")) cfg.optimizer = KILN_OPT_ADAM;
             else if (!strcmp(v, "adamw")) cfg.optimizer = KILN_OPT_ADAMW;
@@ -233,6 +255,7 @@ int kiln_cmd_train(int argc, char **argv) {
             else {
                 fprintf(stderr, "kiln train: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, "
                                 "adagrad)\n", v);
+                kiln_graph_destroy(g);
                 return 2;
             }
         } else if (!strcmp(a, "--schedule")) {
@@ -244,39 +267,41 @@ int kiln_cmd_train(int argc, char **argv) {
             else {
                 fprintf(stderr, "kiln train: unknown schedule '%s' (constant, step, "
                                 "exponential, cosine)\n", v);
+                kiln_graph_destroy(g);
                 return 2;
             }
         } else if (a[0] == '-' || spec) {
             fprintf(stderr, "kiln train: unexpected argument '%s' (see kiln train --help)\n", a);
+            kiln_graph_destroy(g);
             return 2;
         } else {
             spec = a;
         }
 #undef NEXT
     }
-    if (!spec || !data || !out) {
+    if (!spec || !data || !out || !g) {
         fprintf(stderr, "kiln train: SPEC, --data and --out are required\n");
         usage(stderr);
+        kiln_graph_destroy(g);
         return 2;
     }
     if (fo.epochs <= 0 || fo.batch <= 0 || threads <= 0 || threads > 256 || !(cfg.lr >= 0) ||
         val_split < 0 || val_split >= 1 || fo.early_stop < 0) {
         fprintf(stderr, "kiln train: --epochs, --batch and --threads must be > 0, --lr >= 0, "
                         "--val-split in [0, 1)\n");
+        kiln_graph_destroy(g);
         return 2;
     }
-    if (!lr_set && cfg.optimizer == KILN_OPT_SGD) cfg.lr = 0.01f;
-    if (!lr_set && cfg.optimizer == KILN_OPT_ADAGRAD) cfg.lr = 0.001f;
-    if (!wd_set && cfg.optimizer == KILN_OPT_ADAMW) cfg.weight_decay = 0.004f;
+    if (opt_set && !lr_set) cfg.lr = cfg.optimizer == KILN_OPT_SGD ? 0.01f : 0.001f;
+    if (opt_set && !wd_set) cfg.weight_decay = cfg.optimizer == KILN_OPT_ADAMW ? 0.004f : 0.0f;
     kiln_augment augment;
     if (aug && !parse_augment(aug, &augment)) {
         fprintf(stderr, "kiln train: bad --augment '%s' (flip, vflip, shift=N, crop=N)\n", aug);
+        kiln_graph_destroy(g);
         return 2;
     }
 
-    char err[1024];
     int rc = 1;
-    kiln_graph *g = NULL;
     kiln_trainer *t = NULL;
     kiln_pool *pool = NULL;
     kiln_tfevents *ev = NULL;
@@ -284,10 +309,6 @@ int kiln_cmd_train(int argc, char **argv) {
     memset(&train, 0, sizeof train);
     memset(&val, 0, sizeof val);
     memset(&test, 0, sizeof test);
-    if (kiln_graph_load(spec, &g, err, sizeof err)) {
-        fprintf(stderr, "kiln train: %s\n", err);
-        return 1;
-    }
     kiln_status st;
     if (is_idx_dir(data)) {
         st = kiln_dataset_load_fashion_mnist(data, &train, &test, err, sizeof err);

@@ -279,14 +279,24 @@ static void run(const variant *v, int path, const kiln_parallel *par, int ta, in
     }
     const int32_t threads = par && par->run ? par->threads : 1;
     const double flops = 2.0 * (double)m * (double)n * (double)k;
-    if (threads <= 1 || flops < 2.0 * 48 * 48 * 48) {
+    /* Below ~4 MFLOP (tens of microseconds) waking threads costs more than it saves. */
+    if (threads <= 1 || flops < 4e6) {
         gemm_blocked(v, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    /* Split the longer side (in micro-tiles) into one contiguous range per thread. */
+    /* One contiguous range of M or N per thread. Each task packs what it reads: splitting M
+     * repacks all of B per task, splitting N repacks all of A per NC block: take the cheaper,
+     * as long as that side has a tile for every thread. */
     job j = {v, ta, tb, 0, m, n, k, 0, alpha, beta, a, b, c, lda, ldb, ldc};
     const int64_t tiles_m = (m + v->mr - 1) / v->mr, tiles_n = (n + v->nr - 1) / v->nr;
-    j.split_m = tiles_m >= tiles_n;
+    const double t = threads, nblk_full = (double)((n + v->nc - 1) / v->nc);
+    const double nt = (double)n / t, nblk_part = (double)((int64_t)(nt + v->nc - 1) / v->nc);
+    const double cost_m = (double)n * k + (double)m / t * k * nblk_full;
+    const double cost_n = nt * k + (double)m * k * nblk_part;
+    if (tiles_m >= threads && tiles_n >= threads)
+        j.split_m = cost_m < cost_n;
+    else
+        j.split_m = tiles_m >= tiles_n;
     const int64_t tiles = j.split_m ? tiles_m : tiles_n;
     const int64_t unit = j.split_m ? v->mr : v->nr;
     int32_t ntasks = threads;

@@ -139,10 +139,14 @@ static kiln_status window(kiln_kctx *ctx, int32_t padding, int32_t in_h, int32_t
         return kiln_kerr(ctx, KILN_ERR_SHAPE,
                          "window %dx%d (dilation %dx%d) does not fit input %dx%d", f_h, f_w,
                          w->dil_h, w->dil_w, in_h, in_w);
+    const int64_t ph = pad_before(w->stride_h, w->dil_h, in_h, f_h, oh);
+    const int64_t pw = pad_before(w->stride_w, w->dil_w, in_w, f_w, ow);
+    if (ph > INT32_MAX || pw > INT32_MAX)
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "padding overflows");
     w->out_h = (int32_t)oh;
     w->out_w = (int32_t)ow;
-    w->pad_h = (int32_t)pad_before(w->stride_h, w->dil_h, in_h, f_h, oh);
-    w->pad_w = (int32_t)pad_before(w->stride_w, w->dil_w, in_w, f_w, ow);
+    w->pad_h = (int32_t)ph;
+    w->pad_w = (int32_t)pw;
     return KILN_OK;
 }
 
@@ -435,11 +439,23 @@ static kiln_status tconv_prepare(kiln_kctx *ctx, kiln_node *node) {
                          d->shape[3], in->dims[0], out_c);
     if (d->shape[1] < 0 || d->shape[2] < 0)
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "output_shape has a negative size");
-    /* Padding as a forward convolution from the output back to the input computes it. */
-    win2d fw = d->w;
-    if ((s = window(ctx, padding, d->shape[1], d->shape[2], f_h, f_w, &fw))) return s;
-    d->w.pad_h = fw.pad_h;
-    d->w.pad_w = fw.pad_w;
+    /* TFLite computes the padding as for a forward convolution from the output back to the
+     * input, whose own output size it ignores: output_shape need not match the input size,
+     * the scatter below stays in bounds either way. */
+    if ((s = check_padding(ctx, padding))) return s;
+    if (d->w.stride_h <= 0 || d->w.stride_w <= 0)
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "stride %dx%d must be positive", d->w.stride_h,
+                         d->w.stride_w);
+    if (f_h <= 0 || f_w <= 0)
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "filter size %dx%d must be positive", f_h, f_w);
+    const int64_t fwd_h = out_size(padding, d->shape[1], f_h, d->w.stride_h, 1);
+    const int64_t fwd_w = out_size(padding, d->shape[2], f_w, d->w.stride_w, 1);
+    const int64_t ph = pad_before(d->w.stride_h, 1, d->shape[1], f_h, fwd_h);
+    const int64_t pw = pad_before(d->w.stride_w, 1, d->shape[2], f_w, fwd_w);
+    if (ph > INT32_MAX || pw > INT32_MAX)
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "padding overflows");
+    d->w.pad_h = (int32_t)ph;
+    d->w.pad_w = (int32_t)pw;
     d->w.out_h = d->shape[1];
     d->w.out_w = d->shape[2];
     if ((s = kiln_kresize(ctx, out, 4, d->shape))) return s;

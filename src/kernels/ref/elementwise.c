@@ -176,6 +176,18 @@ static kiln_status bin_prepare(kiln_kctx *ctx, kiln_node *node) {
                     const TA x = xa_[i_], y = xb_[i_];                                         \
                     xo_[i_] = (EXPR);                                                          \
                 }                                                                              \
+            } else if (sa_ == 1 && sb_ == 0) {                                                 \
+                const TA y = xb_[0];                                                           \
+                for (int64_t i_ = 0; i_ < len_; i_++) {                                        \
+                    const TA x = xa_[i_];                                                      \
+                    xo_[i_] = (EXPR);                                                          \
+                }                                                                              \
+            } else if (sa_ == 0 && sb_ == 1) {                                                 \
+                const TA x = xa_[0];                                                           \
+                for (int64_t i_ = 0; i_ < len_; i_++) {                                        \
+                    const TA y = xb_[i_];                                                      \
+                    xo_[i_] = (EXPR);                                                          \
+                }                                                                              \
             } else {                                                                           \
                 for (int64_t i_ = 0; i_ < len_; i_++) {                                        \
                     const TA x = xa_[i_ * sa_], y = xb_[i_ * sb_];                             \

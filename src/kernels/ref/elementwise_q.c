@@ -180,11 +180,21 @@ static kiln_status addsub_prepare(kiln_kctx *ctx, kiln_node *n) {
     d->off2 = -zb;
     d->out_off = zo;
     d->left_shift = a->type == KILN_INT16 ? 15 : 20;
-    const double twice_max = 2.0 * (double)(sa > sb ? sa : sb);
-    quantize_mult_smaller_than_one((double)sa / twice_max, &d->m1, &d->s1);
-    quantize_mult_smaller_than_one((double)sb / twice_max, &d->m2, &d->s2);
-    quantize_mult_smaller_than_one(twice_max / ((double)(1 << d->left_shift) * (double)so), &d->mo,
-                                   &d->so);
+    if (d->sub && kiln_karith(ctx) == KILN_ARITH_TFLM) {
+        /* TFLite Micro's SUB computes the rescaling ratios in float (ADD, and the desktop
+         * runtime's SUB, in double); the multipliers can differ in the last bit. */
+        const float twice_max = 2.0f * (sa > sb ? sa : sb);
+        quantize_mult_smaller_than_one((double)(sa / twice_max), &d->m1, &d->s1);
+        quantize_mult_smaller_than_one((double)(sb / twice_max), &d->m2, &d->s2);
+        quantize_mult_smaller_than_one(
+            (double)(twice_max / ((float)(1 << d->left_shift) * so)), &d->mo, &d->so);
+    } else {
+        const double twice_max = 2.0 * (double)(sa > sb ? sa : sb);
+        quantize_mult_smaller_than_one((double)sa / twice_max, &d->m1, &d->s1);
+        quantize_mult_smaller_than_one((double)sb / twice_max, &d->m2, &d->s2);
+        quantize_mult_smaller_than_one(twice_max / ((double)(1 << d->left_shift) * (double)so),
+                                       &d->mo, &d->so);
+    }
     if (kiln_karith(ctx) == KILN_ARITH_LITERT && a->type == KILN_INT8) {
         /* XNNPACK's qs8 add: multipliers with 20 bits of precision for the larger scale ratio. */
         const float ra = sa / so, rb = (d->sub ? -sb : sb) / so;

@@ -79,6 +79,63 @@ static int64_t get_i(const kiln_tensor *t, int64_t i) {
     return t->type == KILN_INT8 ? ((const int8_t *)t->data)[i] : ((const int16_t *)t->data)[i];
 }
 
+/* XNNPACK's resize-bilinear indexing for 8-bit data (indirection_init_resize_bilinear2d_hwc_q11):
+ * source coordinate in float, clamped, its fraction rounded to 11 bits. */
+static void q11_axis(int32_t o, int32_t in, int32_t out, int align, int half, int32_t *lo,
+                     int32_t *hi, int32_t *alpha) {
+    const int32_t adj = align && out != 1;
+    const float scale = (float)(in - adj) / (float)(out - adj);
+    float f = (float)o * scale;
+    if (half && !align) {
+        f = (float)o * scale + (0.5f * scale - 0.5f);
+        f = f < 0.0f ? 0.0f : (f > (float)(in - 1) ? (float)(in - 1) : f);
+    }
+    *lo = (int32_t)f;
+    if (*lo > in - 1) *lo = in - 1;
+    *hi = *lo + 1 < in - 1 ? *lo + 1 : in - 1;
+    *alpha = (int32_t)lrintf((f - (float)*lo) * 2048.0f);
+}
+
+/* The litert dialect: the official runtime hands 8-bit RESIZE_BILINEAR with equal input and
+ * output quantization to XNNPACK, whose ibilinear kernels interpolate in Q11 fixed point. */
+static void resize_bilinear_q11(const resize_data *rd, const kiln_tensor *in, kiln_tensor *out) {
+    const int32_t nb = in->dims[0], ih = in->dims[1], iw = in->dims[2], c = in->dims[3];
+    const int32_t oh = out->dims[1], ow = out->dims[2];
+    const int u8 = in->type == KILN_UINT8;
+    int64_t o = 0;
+    for (int32_t b = 0; b < nb; b++)
+        for (int32_t y = 0; y < oh; y++) {
+            int32_t y0, y1, ay;
+            q11_axis(y, ih, oh, rd->align_corners, rd->half_pixel, &y0, &y1, &ay);
+            for (int32_t x = 0; x < ow; x++) {
+                int32_t x0, x1, ax;
+                q11_axis(x, iw, ow, rd->align_corners, rd->half_pixel, &x0, &x1, &ax);
+                const int64_t r0 = ((int64_t)b * ih + y0) * iw, r1 = ((int64_t)b * ih + y1) * iw;
+                for (int32_t ch = 0; ch < c; ch++, o++) {
+                    int64_t tl, tr, bl, br;
+                    if (u8) {
+                        const uint8_t *p = (const uint8_t *)in->data;
+                        tl = p[(r0 + x0) * c + ch], tr = p[(r0 + x1) * c + ch];
+                        bl = p[(r1 + x0) * c + ch], br = p[(r1 + x1) * c + ch];
+                    } else {
+                        const int8_t *p = (const int8_t *)in->data;
+                        tl = p[(r0 + x0) * c + ch], tr = p[(r0 + x1) * c + ch];
+                        bl = p[(r1 + x0) * c + ch], br = p[(r1 + x1) * c + ch];
+                    }
+                    const int64_t vt = tl * 2048 + (tr - tl) * ax;
+                    const int64_t vb = bl * 2048 + (br - bl) * ax;
+                    const int64_t acc = vt * 2048 + (vb - vt) * ay;
+                    /* Arithmetic shift with rounding, as math_asr_s32(acc + 2^21, 22). */
+                    const int64_t v = (acc + (1 << 21)) >> 22;
+                    if (u8)
+                        ((uint8_t *)out->data)[o] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+                    else
+                        ((int8_t *)out->data)[o] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+                }
+            }
+        }
+}
+
 kiln_status kiln__sh_eval_resize_bilinear(kiln_kctx *ctx, kiln_node *node) {
     const resize_data *rd = (const resize_data *)node->data;
     const kiln_tensor *in = node->in[0];
@@ -86,6 +143,11 @@ kiln_status kiln__sh_eval_resize_bilinear(kiln_kctx *ctx, kiln_node *node) {
     const int32_t nb = in->dims[0], ih = in->dims[1], iw = in->dims[2], c = in->dims[3];
     const int32_t oh = out->dims[1], ow = out->dims[2];
     if (ih == 0 || iw == 0) return KILN_OK;
+    if (kiln_karith(ctx) == KILN_ARITH_LITERT &&
+        (in->type == KILN_INT8 || in->type == KILN_UINT8) && sh_same_quant(in, out)) {
+        resize_bilinear_q11(rd, in, out);
+        return KILN_OK;
+    }
 #define IDX(b, y, x, ch) ((((int64_t)(b) * ih + (y)) * iw + (x)) * c + (ch))
     int64_t o = 0;
     if (in->type == KILN_FLOAT32 || in->type == KILN_UINT8) {
