@@ -85,7 +85,8 @@ static int bench_load(int argc, char **argv) {
             if (s == KILN_OK) tp[nprep++] = t2 - t0;
             wb = weight_bytes(m);
             ntensors = 0;
-            for (int32_t k = 0; k < m->n_subgraphs; k++) ntensors += m->subgraphs[k].n_tensors;
+            for (int32_t k = 0; k < m->n_subgraphs; k++)
+                ntensors += m->subgraphs[k].n_tensors;
             kiln_interp_destroy(it);
             kiln_model_destroy(m);
             tl[r] = t1 - t0;
@@ -156,8 +157,8 @@ static int bench_invoke(const char *path, const char *input, int runs) {
     kiln_tensor_info o;
     kiln_interp_output(it, 0, &o);
     const double med = median(t, runs);
-    printf("kiln invoke: median %.4f us, min %.4f us over %d x %d invokes; output[0] = %.7g\n",
-           med, t[0], runs, batch, o.dtype == KILN_FLOAT32 ? (double)((float *)o.data)[0] : NAN);
+    printf("kiln invoke: median %.4f us, min %.4f us over %d x %d invokes; output[0] = %.7g\n", med,
+           t[0], runs, batch, o.dtype == KILN_FLOAT32 ? (double)((float *)o.data)[0] : NAN);
     printf("%.6f\n", med);
     free(t);
     kiln_npy_free(&x);

@@ -29,7 +29,9 @@ static const kiln_kernel_reg *const real_fams[] = {
 #undef KILN_FAMILY
 };
 
-static kiln_status gen_prepare(kiln_kctx *ctx, kiln_node *n) { return KILN_OK; }
+static kiln_status gen_prepare(kiln_kctx *ctx, kiln_node *n) {
+    return KILN_OK;
+}
 static kiln_status gen_invoke(kiln_kctx *ctx, kiln_node *n) {
     for (int32_t k = 0; k < n->n_out; k++)
         if (n->out[k] && n->out[k]->data) memset(n->out[k]->data, 0, n->out[k]->bytes);
@@ -45,7 +47,8 @@ static kiln_status add_prepare(kiln_kctx *ctx, kiln_node *n) {
 static kiln_status add_invoke(kiln_kctx *ctx, kiln_node *n) {
     const float *a = n->in[0]->data, *b = n->in[1]->data;
     float *o = n->out[0]->data;
-    for (int64_t i = 0; i < kiln_numel(n->out[0]); i++) o[i] = a[i] + b[i];
+    for (int64_t i = 0; i < kiln_numel(n->out[0]); i++)
+        o[i] = a[i] + b[i];
     return KILN_OK;
 }
 /* MUL: out = 2 * in0, through 100 bytes of scratch. */
@@ -73,7 +76,8 @@ static kiln_status shape_prepare(kiln_kctx *ctx, kiln_node *n) {
 }
 static kiln_status shape_invoke(kiln_kctx *ctx, kiln_node *n) {
     int32_t *o = n->out[0]->data;
-    for (int32_t i = 0; i < n->in[0]->rank; i++) o[i] = n->in[0]->dims[i];
+    for (int32_t i = 0; i < n->in[0]->rank; i++)
+        o[i] = n->in[0]->dims[i];
     return KILN_OK;
 }
 /* RESHAPE: output shape from input 1's values, which must be known at prepare. */
@@ -129,9 +133,15 @@ const kiln_kernel_reg *const *kiln__kernel_families(size_t *count) {
     static const kiln_kernel_reg *const gen[] = {generic_tab};
     static const kiln_kernel_reg *const tst[] = {test_tab};
     switch (g_mode) {
-    case MODE_GENERIC: *count = 1; return gen;
-    case MODE_TEST: *count = 1; return tst;
-    default: *count = sizeof real_fams / sizeof real_fams[0]; return real_fams;
+    case MODE_GENERIC:
+        *count = 1;
+        return gen;
+    case MODE_TEST:
+        *count = 1;
+        return tst;
+    default:
+        *count = sizeof real_fams / sizeof real_fams[0];
+        return real_fams;
     }
 }
 
@@ -170,7 +180,8 @@ static int32_t tb_tensor(tb *b, int32_t type, int32_t rank, const int32_t *dims,
     t->name = "t";
     t->type = type;
     t->rank = rank;
-    for (int32_t k = 0; k < rank; k++) t->dims[k] = dims[k];
+    for (int32_t k = 0; k < rank; k++)
+        t->dims[k] = dims[k];
     t->data = data;
     t->data_len = len;
     return i;
@@ -178,7 +189,8 @@ static int32_t tb_tensor(tb *b, int32_t type, int32_t rank, const int32_t *dims,
 
 static int32_t *tb_ints(tb *b, int32_t n, const int32_t *v) {
     int32_t *p = &b->pool[b->npool];
-    for (int32_t i = 0; i < n; i++) p[i] = v[i];
+    for (int32_t i = 0; i < n; i++)
+        p[i] = v[i];
     b->npool += n;
     return p;
 }
@@ -225,11 +237,13 @@ static int plan_ok(const kiln_interp *it, const char *what) {
             if (oj < 0) continue;
             kiln_interp_tensor(it, j, &b);
             const int live = fi <= lj && fj <= li;
-            const int bytes = (size_t)oi < (size_t)oj + b.bytes && (size_t)oj < (size_t)oi + a.bytes;
+            const int bytes =
+                (size_t)oi < (size_t)oj + b.bytes && (size_t)oj < (size_t)oi + a.bytes;
             if (live && bytes && a.bytes && b.bytes) {
-                fprintf(stderr, "%s: tensors %d [%lld+%zu, ops %d..%d] and %d [%lld+%zu, ops "
-                        "%d..%d] overlap\n", what, i, (long long)oi, a.bytes, fi, li, j,
-                        (long long)oj, b.bytes, fj, lj);
+                fprintf(stderr,
+                        "%s: tensors %d [%lld+%zu, ops %d..%d] and %d [%lld+%zu, ops "
+                        "%d..%d] overlap\n",
+                        what, i, (long long)oi, a.bytes, fi, li, j, (long long)oj, b.bytes, fj, lj);
                 ok = 0;
             }
         }
@@ -314,14 +328,14 @@ static void test_unsupported_lists_all(void) {
     const int32_t z = tb_tensor(b, KILN_FLOAT32, 4, d4, NULL, 0);
     const int32_t w = tb_tensor(b, KILN_FLOAT32, 1, &d1, NULL, 0);
     int32_t in2[2] = {x, x};
-    tb_op(b, KILN_OP_ADD, 1, 2, in2, 1, &y);                      /* 0 ok */
-    tb_op(b, KILN_OP_SPLIT_V, 3, 1, &y, 1, &z);                    /* 1 version */
+    tb_op(b, KILN_OP_ADD, 1, 2, in2, 1, &y);    /* 0 ok */
+    tb_op(b, KILN_OP_SPLIT_V, 3, 1, &y, 1, &z); /* 1 version */
     b->ops[2].custom_code = "Foo";
-    tb_op(b, KILN_OP_CUSTOM, 1, 1, &z, 1, &w);                     /* 2 custom */
+    tb_op(b, KILN_OP_CUSTOM, 1, 1, &z, 1, &w); /* 2 custom */
     int32_t cin[2] = {xi16, w};
-    tb_op(b, KILN_OP_CONV_2D, 1, 2, cin, 1, &z);                   /* 3 dtype */
-    tb_op(b, KILN_OP_SPLIT_V, 3, 1, &y, 1, &z);                    /* 4 same as 1 */
-    tb_op(b, KILN_OP_LSH_PROJECTION, 1, 1, &y, 1, &z);             /* 5 no kernel at all */
+    tb_op(b, KILN_OP_CONV_2D, 1, 2, cin, 1, &z);       /* 3 dtype */
+    tb_op(b, KILN_OP_SPLIT_V, 3, 1, &y, 1, &z);        /* 4 same as 1 */
+    tb_op(b, KILN_OP_LSH_PROJECTION, 1, 1, &y, 1, &z); /* 5 no kernel at all */
     tb_io(b, 1, &x, 1, &z);
     kiln_interp *it = NULL;
     char err[KILN_ERRLEN];
@@ -331,10 +345,12 @@ static void test_unsupported_lists_all(void) {
     printf("unsupported: %s\n", err);
     CHECK_MSG(strncmp(err, "test.tflite: unsupported: ", 26) == 0, "%s", err);
     CHECK_MSG(strstr(err, "operators 1, 4: op SPLIT_V version 3 is not supported (supported: "
-                          "1-2)") != NULL, "%s", err);
+                          "1-2)") != NULL,
+              "%s", err);
     CHECK_MSG(strstr(err, "operator 2: custom op 'Foo' is not supported") != NULL, "%s", err);
     CHECK_MSG(strstr(err, "operator 3: op CONV_2D with input int16 and filter float32 has no "
-                          "kernel") != NULL, "%s", err);
+                          "kernel") != NULL,
+              "%s", err);
     CHECK_MSG(strstr(err, "operator 5: op LSH_PROJ") != NULL, "%s", err); /* cut at KILN_ERRLEN */
     CHECK(strchr(err, '\n') == NULL);
     /* one operator's reason, as kiln inspect shows it */
@@ -368,7 +384,9 @@ static void *count_alloc(void *ud, size_t n, size_t align) {
     n_alloc_calls++;
     return kiln__default_allocator()->alloc(NULL, n, align);
 }
-static void count_free(void *ud, void *p) { kiln__default_allocator()->free(NULL, p); }
+static void count_free(void *ud, void *p) {
+    kiln__default_allocator()->free(NULL, p);
+}
 
 /* in -> MUL(scratch) -> t1 -> ADD(t1, c) -> t2 -> SVDF(t2, state) -> out, plus a folded
  * SHAPE -> RESHAPE chain. */
@@ -413,15 +431,16 @@ static void test_run_reset_fold_arena(void) {
     CHECK(kiln__interp_op_folded(it, 3));
     CHECK(!kiln__interp_op_folded(it, 0));
     kiln_tensor_info t, o, o2;
-    CHECK(kiln_interp_tensor(it, 6, &t) == KILN_OK && t.data &&
-          ((int32_t *)t.data)[0] == 2 && ((int32_t *)t.data)[1] == 3);
+    CHECK(kiln_interp_tensor(it, 6, &t) == KILN_OK && t.data && ((int32_t *)t.data)[0] == 2 &&
+          ((int32_t *)t.data)[1] == 3);
     CHECK(kiln__interp_tensor_offset(it, 6, NULL, NULL) < 0); /* folded: not in the arena */
     CHECK(kiln__interp_tensor_offset(it, 4, NULL, NULL) < 0); /* variable */
     kiln_op_info oi;
     CHECK(kiln_interp_op(it, 3, &oi) == KILN_OK && !strcmp(oi.kernel, "folded"));
     CHECK(kiln_rt_persistent_size(it) >= 48 + 16 + 16); /* state, kernel data, folded shape */
     kiln_interp_input(it, 0, &t);
-    for (int i = 0; i < 6; i++) ((float *)t.data)[i] = (float)i;
+    for (int i = 0; i < 6; i++)
+        ((float *)t.data)[i] = (float)i;
     CHECK(kiln_interp_invoke(it) == KILN_OK);
     kiln_interp_output(it, 0, &o);
     kiln_interp_output(it, 1, &o2);
@@ -451,7 +470,8 @@ static void test_run_reset_fold_arena(void) {
     if (s == KILN_OK) {
         kiln_interp_input(it, 0, &t);
         CHECK((uint8_t *)t.data >= mem && (uint8_t *)t.data < mem + need + 3);
-        for (int i = 0; i < 6; i++) ((float *)t.data)[i] = (float)i;
+        for (int i = 0; i < 6; i++)
+            ((float *)t.data)[i] = (float)i;
         CHECK(kiln_interp_invoke(it) == KILN_OK);
         kiln_interp_output(it, 0, &o);
         CHECK(memcmp(o.data, first, sizeof first) == 0);
@@ -464,8 +484,8 @@ static void test_run_reset_fold_arena(void) {
         opt.arena_bytes = sizes[k];
         it = (kiln_interp *)1;
         s = kiln_interp_create(&b->m, &opt, &it, err, sizeof err);
-        CHECK_MSG(s == KILN_ERR_NOMEM, "arena of %zu bytes (need %zu): status %d", sizes[k],
-                  need, (int)s);
+        CHECK_MSG(s == KILN_ERR_NOMEM, "arena of %zu bytes (need %zu): status %d", sizes[k], need,
+                  (int)s);
         CHECK(it == NULL);
         CHECK_MSG(strstr(err, "arena too small") != NULL, "%s", err);
     }
@@ -512,7 +532,8 @@ static void test_offline_plan(void) {
     tb *b = tb_new();
     int32_t d = 64; /* 256 bytes each */
     int32_t t[4];
-    for (int i = 0; i < 4; i++) t[i] = tb_tensor(b, KILN_FLOAT32, 1, &d, NULL, 0);
+    for (int i = 0; i < 4; i++)
+        t[i] = tb_tensor(b, KILN_FLOAT32, 1, &d, NULL, 0);
     tb_op(b, KILN_OP_ADD, 1, 1, &t[0], 1, &t[1]);
     tb_op(b, KILN_OP_ADD, 1, 1, &t[1], 1, &t[2]);
     tb_op(b, KILN_OP_ADD, 1, 1, &t[2], 1, &t[3]);
@@ -574,6 +595,15 @@ static void test_signature_and_args(void) {
     o.subgraph = 3;
     CHECK_EQ_INT(kiln_interp_create(&b->m, &o, &it, err, sizeof err), KILN_ERR_ARG);
     CHECK_EQ_INT(kiln_interp_create(NULL, NULL, &it, err, sizeof err), KILN_ERR_ARG);
+    /* shapes the verifier should have caught are still refused, not trusted */
+    o.subgraph = 0;
+    b->t[2].dims[0] = -1;
+    b->t[2].dims[1] = -3;
+    CHECK_EQ_INT(kiln_interp_create(&b->m, &o, &it, err, sizeof err), KILN_ERR_MODEL);
+    CHECK_MSG(strstr(err, "tensor 2 ('t'): shape is negative or too large") != NULL, "%s", err);
+    b->t[2].dims[0] = 1 << 30;
+    b->t[2].dims[1] = 1 << 30;
+    CHECK_EQ_INT(kiln_interp_create(&b->m, &o, &it, err, sizeof err), KILN_ERR_MODEL);
     free(b);
 }
 
@@ -610,7 +640,8 @@ static long tflm_arena(const char *readme, const char *name) {
     }
     long v = 0;
     int digits = 0;
-    while (*p == ' ') p++;
+    while (*p == ' ')
+        p++;
     for (; *p && *p != '|'; p++) {
         if (*p >= '0' && *p <= '9') {
             v = v * 10 + (*p - '0');
@@ -673,12 +704,15 @@ static void test_shared_models(const char *shared) {
                 const long tflm = sd == 0 ? tflm_arena(readme, e->d_name) : 0;
                 if (sd == 0)
                     printf("%-28s %-7s arena %8zu  lower bound %8zu  persistent %6zu  TFLM "
-                           "%6ld%s\n", e->d_name, real ? "kernels" : "shapes", a, lb, per, tflm,
+                           "%6ld%s\n",
+                           e->d_name, real ? "kernels" : "shapes", a, lb, per, tflm,
                            real && tflm && a + per > (size_t)tflm ? "  (above TFLM)" : "");
                 /* TFLite Micro's figure is the one to beat, with the real kernels' scratch */
                 if (real && tflm)
-                    CHECK_MSG(a + per <= (size_t)tflm, "%s: arena %zu + persistent %zu > TFLite "
-                              "Micro's %ld", e->d_name, a, per, tflm);
+                    CHECK_MSG(a + per <= (size_t)tflm,
+                              "%s: arena %zu + persistent %zu > TFLite "
+                              "Micro's %ld",
+                              e->d_name, a, per, tflm);
             }
             kiln_interp_destroy(it);
             kiln_model_destroy(m);
@@ -697,8 +731,10 @@ static void test_cli_errors(const char *shared) {
     const char *bin = getenv("KILN_BIN");
     if (!bin || !shared) return;
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s run %s/models/hello_world_float/model.tflite a.npy b.npy "
-             "--out /tmp 2>&1; echo \"rc=$?\"", bin, shared);
+    snprintf(cmd, sizeof cmd,
+             "%s run %s/models/hello_world_float/model.tflite a.npy b.npy "
+             "--out /tmp 2>&1; echo \"rc=$?\"",
+             bin, shared);
     FILE *p = popen(cmd, "r");
     char out[1024] = "";
     if (p) {
@@ -707,8 +743,7 @@ static void test_cli_errors(const char *shared) {
         pclose(p);
     }
     CHECK_MSG(strstr(out, "has 1 input, 2 .npy files given") && strstr(out, "rc=2"), "%s", out);
-    snprintf(cmd, sizeof cmd, "%s run /nonexistent/m.tflite --random 0 2>&1; echo \"rc=$?\"",
-             bin);
+    snprintf(cmd, sizeof cmd, "%s run /nonexistent/m.tflite --random 0 2>&1; echo \"rc=$?\"", bin);
     p = popen(cmd, "r");
     out[0] = 0;
     if (p) {
@@ -722,8 +757,8 @@ static void test_cli_errors(const char *shared) {
 
 int main(void) {
     for (int op = 0; op < 256; op++)
-        generic_tab[op] = (kiln_kernel_reg){op, 1, 1000, KILN_ANY, KILN_ANY, gen_prepare,
-                                            gen_invoke};
+        generic_tab[op] =
+            (kiln_kernel_reg){op, 1, 1000, KILN_ANY, KILN_ANY, gen_prepare, gen_invoke};
     generic_tab[256].op = -1;
     test_unsupported_lists_all();
     test_exact_type_wins();

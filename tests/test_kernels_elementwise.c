@@ -41,7 +41,8 @@ typedef struct run_result {
 
 static size_t tbytes(const tdesc *t) {
     size_t n = 1;
-    for (int32_t i = 0; i < t->rank; i++) n *= (size_t)t->dims[i];
+    for (int32_t i = 0; i < t->rank; i++)
+        n *= (size_t)t->dims[i];
     return n * kiln_dtype_size(t->type);
 }
 
@@ -58,17 +59,30 @@ static void run_op(int32_t op, int32_t version, int32_t opts_type, const kiln_tf
         if (t->kind == CONST) buf = kiln_tfl_add_buffer(w, t->data, tbytes(t));
         float sc = t->scale;
         int64_t zp = t->zp;
-        kiln_tfl_tensor d = {.name = NULL, .type = t->type, .rank = t->rank, .shape = t->dims,
-                             .buffer = buf, .num_quant = t->scale > 0 ? 1 : 0,
-                             .scale = &sc, .zero_point = &zp};
+        kiln_tfl_tensor d = {.name = NULL,
+                             .type = t->type,
+                             .rank = t->rank,
+                             .shape = t->dims,
+                             .buffer = buf,
+                             .num_quant = t->scale > 0 ? 1 : 0,
+                             .scale = &sc,
+                             .zero_point = &zp};
         idx[i] = kiln_tfl_add_tensor(w, sg, &d);
         if (t->kind == IN) ins[n_in++] = idx[i];
-        if (t->kind == OUT) outs[n_out++] = idx[i];
-        else op_in[n_opin++] = idx[i];
+        if (t->kind == OUT)
+            outs[n_out++] = idx[i];
+        else
+            op_in[n_opin++] = idx[i];
     }
     const int32_t oc = kiln_tfl_add_opcode(w, op, version, NULL);
-    kiln_tfl_op o = {.opcode = oc, .inputs = op_in, .n_inputs = n_opin, .outputs = outs,
-                     .n_outputs = n_out, .opts_type = opts_type, .opts = opts, .n_opts = n_opts};
+    kiln_tfl_op o = {.opcode = oc,
+                     .inputs = op_in,
+                     .n_inputs = n_opin,
+                     .outputs = outs,
+                     .n_outputs = n_out,
+                     .opts_type = opts_type,
+                     .opts = opts,
+                     .n_opts = n_opts};
     kiln_tfl_add_operator(w, sg, &o);
     kiln_tfl_set_subgraph_io(w, sg, ins, n_in, outs, n_out);
     uint8_t *bytes = NULL;
@@ -120,8 +134,8 @@ static void free_result(run_result *r) {
     free(r->out[1]);
 }
 
-#define CHECK_ERR(r, status, text)                                                             \
-    CHECK_MSG((r).create == (status) && strstr((r).err, text), "status %d, message '%s'",      \
+#define CHECK_ERR(r, status, text)                                                                 \
+    CHECK_MSG((r).create == (status) && strstr((r).err, text), "status %d, message '%s'",          \
               (int)(r).create, (r).err)
 
 static kiln_tfl_opt opt_i(int32_t id, int32_t type, int64_t v) {
@@ -147,7 +161,8 @@ static uint32_t rnd(uint32_t n) {
 static void test_broadcast_helper(void) {
     for (int iter = 0; iter < 500; iter++) {
         int32_t r[3], d[3][6], rank = 1 + (int32_t)rnd(6), full[6];
-        for (int i = 0; i < rank; i++) full[i] = 1 + (int32_t)rnd(4);
+        for (int i = 0; i < rank; i++)
+            full[i] = 1 + (int32_t)rnd(4);
         for (int k = 0; k < 3; k++) {
             r[k] = (int32_t)rnd((uint32_t)rank + 1);
             for (int i = 0; i < r[k]; i++)
@@ -159,7 +174,8 @@ static void test_broadcast_helper(void) {
         kiln_bcast b;
         kiln_bcast_init(&b, 3, r, dp, orank, od);
         int64_t n = 1;
-        for (int i = 0; i < orank; i++) n *= od[i];
+        for (int i = 0; i < orank; i++)
+            n *= od[i];
         CHECK_EQ_INT(b.n, n);
         kiln_bcast_it it;
         kiln_bcast_begin(&it);
@@ -336,7 +352,8 @@ static void test_int_edges(void) {
     if (r.out[0]) CHECK(((int32_t *)r.out[0])[1] == INT32_MIN && ((int32_t *)r.out[0])[2] == 7);
     free_result(&r);
     run_op(KILN_OP_NEG, 1, 0, NULL, 0, tu, 2, &r);
-    if (r.out[0]) CHECK(((int32_t *)r.out[0])[1] == INT32_MIN && ((int32_t *)r.out[0])[0] == -INT32_MAX);
+    if (r.out[0])
+        CHECK(((int32_t *)r.out[0])[1] == INT32_MIN && ((int32_t *)r.out[0])[0] == -INT32_MAX);
     free_result(&r);
     /* int32 SUM wraps; int32 MEAN divides the 64-bit sum, truncating */
     const int32_t big[3] = {INT32_MAX, INT32_MAX, -3}, ax0[1] = {0};
@@ -367,7 +384,8 @@ static void test_float_edges(void) {
     tdesc t[] = {{IN, KILN_FLOAT32, 1, {8}, x, 0, 0}, {OUT, KILN_FLOAT32, 1, {8}, NULL, 0, 0}};
     run_op(KILN_OP_ROUND, 1, 0, NULL, 0, t, 2, &r);
     if (r.out[0])
-        for (int i = 0; i < 8; i++) CHECK_NEAR(((float *)r.out[0])[i], want[i], 0);
+        for (int i = 0; i < 8; i++)
+            CHECK_NEAR(((float *)r.out[0])[i], want[i], 0);
     free_result(&r);
     /* CAST float -> int32: truncation toward zero; NaN and out of range saturate */
     const float cf[6] = {-1.7f, 2.9f, NAN, 3e9f, -3e9f, -0.0f};
@@ -375,7 +393,8 @@ static void test_float_edges(void) {
     tdesc tc[] = {{IN, KILN_FLOAT32, 1, {6}, cf, 0, 0}, {OUT, KILN_INT32, 1, {6}, NULL, 0, 0}};
     run_op(KILN_OP_CAST, 1, 0, NULL, 0, tc, 2, &r);
     if (r.out[0])
-        for (int i = 0; i < 6; i++) CHECK_EQ_INT(((int32_t *)r.out[0])[i], ci[i]);
+        for (int i = 0; i < 6; i++)
+            CHECK_EQ_INT(((int32_t *)r.out[0])[i], ci[i]);
     free_result(&r);
     tc[1].type = KILN_BOOL;
     run_op(KILN_OP_CAST, 1, 0, NULL, 0, tc, 2, &r);
@@ -404,7 +423,8 @@ static void test_float_edges(void) {
                   {OUT, KILN_FLOAT32, 2, {1, 4}, NULL, 0, 0}};
     run_op(KILN_OP_L2_NORMALIZATION, 1, 0, NULL, 0, tl, 2, &r);
     if (r.out[0])
-        for (int i = 0; i < 4; i++) CHECK(((float *)r.out[0])[i] == 0.0f);
+        for (int i = 0; i < 4; i++)
+            CHECK(((float *)r.out[0])[i] == 0.0f);
     free_result(&r);
     /* TOPK ties keep the lower index first; ARG_MAX ties pick the first */
     const float tk[6] = {1, 3, 3, 2, 3, 0};
@@ -438,8 +458,10 @@ static void test_float_edges(void) {
     free_result(&r);
     /* ADD with RELU6 and broadcasting to 6-D */
     float a6[8], b6[3];
-    for (int i = 0; i < 8; i++) a6[i] = (float)i - 2.0f;
-    for (int i = 0; i < 3; i++) b6[i] = (float)i * 2.0f;
+    for (int i = 0; i < 8; i++)
+        a6[i] = (float)i - 2.0f;
+    for (int i = 0; i < 3; i++)
+        b6[i] = (float)i * 2.0f;
     tdesc tb[] = {{IN, KILN_FLOAT32, 6, {2, 1, 2, 1, 2, 1}, a6, 0, 0},
                   {IN, KILN_FLOAT32, 1, {3}, b6, 0, 0},
                   {OUT, KILN_FLOAT32, 6, {2, 1, 2, 1, 2, 3}, NULL, 0, 0}};

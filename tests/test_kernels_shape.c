@@ -100,7 +100,8 @@ static tspec T(int32_t type, int32_t rank, const int32_t *dims, const void *data
     tspec t = {0};
     t.type = type;
     t.rank = rank;
-    for (int32_t i = 0; i < rank; i++) t.dims[i] = dims[i];
+    for (int32_t i = 0; i < rank; i++)
+        t.dims[i] = dims[i];
     t.data = data;
     t.len = len;
     return t;
@@ -360,7 +361,8 @@ static void test_range_shape(void) {
         kiln_interp_output(it, 0, &o);
         CHECK_EQ_INT(o.dims[0], 4);
         const int32_t want[4] = {3, 0, -3, -6};
-        for (int i = 0; i < 4 && o.dims[0] == 4; i++) CHECK_EQ_INT(((int32_t *)o.data)[i], want[i]);
+        for (int i = 0; i < 4 && o.dims[0] == 4; i++)
+            CHECK_EQ_INT(((int32_t *)o.data)[i], want[i]);
     }
     release(b, m, it);
 
@@ -401,7 +403,8 @@ static void test_range_shape(void) {
         kiln_tensor_info o;
         CHECK_EQ_INT(kiln_interp_invoke(it), KILN_OK);
         kiln_interp_output(it, 0, &o);
-        for (int i = 0; i < 3; i++) CHECK_EQ_INT(((int64_t *)o.data)[i], d523[i]);
+        for (int i = 0; i < 3; i++)
+            CHECK_EQ_INT(((int64_t *)o.data)[i], d523[i]);
     }
     release(b, m, it);
 }
@@ -500,7 +503,8 @@ static void test_wide_types(void) {
             kiln_tensor_info ti, o;
             kiln_interp_input(it, 0, &ti);
             const size_t es = ti.bytes / 6;
-            for (size_t i = 0; i < ti.bytes; i++) ((uint8_t *)ti.data)[i] = (uint8_t)(i * 7 + 1);
+            for (size_t i = 0; i < ti.bytes; i++)
+                ((uint8_t *)ti.data)[i] = (uint8_t)(i * 7 + 1);
             CHECK_EQ_INT(kiln_interp_invoke(it), KILN_OK);
             kiln_interp_output(it, 0, &o);
             for (int i = 0; i < 2; i++)
@@ -513,11 +517,248 @@ static void test_wide_types(void) {
     (void)D4;
 }
 
+/* CONCATENATION of uint8 inputs whose scale/zero point differ from the output's: TFLite's
+ * ConcatenationWithScaling (LiteRT.js gives the same; tfjs-tflite copies the bytes). */
+static void test_concat_requant(void) {
+    static const int32_t d0[2] = {2, 3}, d1[2] = {2, 2}, dout[2] = {2, 5};
+    static const float sc[3] = {0.1f, 0.05f, 0.04f};
+    static const int64_t zp[3] = {138, 116, 120};
+    kiln_tfl_writer *w;
+    if (kiln_tfl_writer_create(&w)) return;
+    int32_t sg = kiln_tfl_add_subgraph(w, "main"), idx[3];
+    for (int i = 0; i < 3; i++) {
+        kiln_tfl_tensor t = {0};
+        t.type = KILN_UINT8;
+        t.rank = 2;
+        t.shape = i == 0 ? d0 : i == 1 ? d1 : dout;
+        t.num_quant = 1;
+        t.scale = &sc[i];
+        t.zero_point = &zp[i];
+        idx[i] = kiln_tfl_add_tensor(w, sg, &t);
+    }
+    kiln_tfl_opt o = OI(0, KILN_TFL_OPT_I32, 1);
+    kiln_tfl_op op = {0};
+    op.opcode = kiln_tfl_add_opcode(w, KILN_OP_CONCATENATION, 1, NULL);
+    op.inputs = idx;
+    op.n_inputs = 2;
+    op.outputs = idx + 2;
+    op.n_outputs = 1;
+    op.opts_type = KILN_OPTS_ConcatenationOptions;
+    op.opts = &o;
+    op.n_opts = 1;
+    kiln_tfl_add_operator(w, sg, &op);
+    kiln_tfl_set_subgraph_io(w, sg, idx, 2, idx + 2, 1);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    kiln_status st = kiln_tfl_writer_finish(w, &bytes, &len);
+    kiln_tfl_writer_destroy(w);
+    CHECK_EQ_INT(st, KILN_OK);
+    kiln_model *m = NULL;
+    kiln_interp *it = NULL;
+    char err[512];
+    kiln_interp_options opt;
+    kiln_interp_options_init(&opt);
+    st = kiln_model_load(bytes, len, "t", NULL, &m, err, sizeof err);
+    if (!st) st = kiln_interp_create(m, &opt, &it, err, sizeof err);
+    CHECK_MSG(st == KILN_OK, "concat u8: %s", err);
+    if (!st) {
+        kiln_tensor_info a, b, y;
+        kiln_interp_input(it, 0, &a);
+        kiln_interp_input(it, 1, &b);
+        for (int i = 0; i < 6; i++)
+            ((uint8_t *)a.data)[i] = (uint8_t)(i * 45 + 3);
+        for (int i = 0; i < 4; i++)
+            ((uint8_t *)b.data)[i] = (uint8_t)(i * 70 + 20);
+        CHECK_EQ_INT(kiln_interp_invoke(it), KILN_OK);
+        kiln_interp_output(it, 0, &y);
+        for (int r = 0; r < 2; r++)
+            for (int c = 0; c < 5; c++) {
+                const int k = c < 3 ? 0 : 1;
+                const int x =
+                    k == 0 ? ((uint8_t *)a.data)[r * 3 + c] : ((uint8_t *)b.data)[r * 2 + c - 3];
+                const float s = sc[k] * (1.0f / sc[2]);
+                long v = lroundf((float)x * s + (-(float)zp[k] * s)) + (long)zp[2];
+                v = v < 0 ? 0 : (v > 255 ? 255 : v);
+                CHECK_EQ_INT(((uint8_t *)y.data)[r * 5 + c], v);
+            }
+    }
+    kiln_interp_destroy(it);
+    kiln_model_destroy(m);
+    free(bytes);
+}
+
+/* Random single-op models of this family (fixed seed): random dtypes, shapes, parameter
+ * values and options, valid or not. Each must give a clean error or run; under ASan/UBSan
+ * (make test-asan) any read or write outside a buffer fails the run. */
+static uint32_t rnd(uint32_t *st) {
+    *st ^= *st << 13;
+    *st ^= *st >> 17;
+    *st ^= *st << 5;
+    return *st;
+}
+
+static void test_random_models(void) {
+    /* op, inputs, mask of parameter inputs (bit i: input i is an int tensor), options. */
+    static const struct {
+        int32_t op, n_in, pmask, opts;
+    } ops[] = {
+        {KILN_OP_RESHAPE, 2, 2, KILN_OPTS_ReshapeOptions},
+        {KILN_OP_SQUEEZE, 1, 0, KILN_OPTS_SqueezeOptions},
+        {KILN_OP_EXPAND_DIMS, 2, 2, 0},
+        {KILN_OP_TRANSPOSE, 2, 2, 0},
+        {KILN_OP_CONCATENATION, 3, 0, KILN_OPTS_ConcatenationOptions},
+        {KILN_OP_SPLIT, 2, 1, KILN_OPTS_SplitOptions},
+        {KILN_OP_SPLIT_V, 3, 6, KILN_OPTS_SplitVOptions},
+        {KILN_OP_PACK, 2, 0, KILN_OPTS_PackOptions},
+        {KILN_OP_UNPACK, 1, 0, KILN_OPTS_UnpackOptions},
+        {KILN_OP_PAD, 2, 2, 0},
+        {KILN_OP_PADV2, 3, 2, 0},
+        {KILN_OP_MIRROR_PAD, 2, 2, KILN_OPTS_MirrorPadOptions},
+        {KILN_OP_STRIDED_SLICE, 4, 14, KILN_OPTS_StridedSliceOptions},
+        {KILN_OP_SLICE, 3, 6, 0},
+        {KILN_OP_GATHER, 2, 2, KILN_OPTS_GatherOptions},
+        {KILN_OP_GATHER_ND, 2, 2, 0},
+        {KILN_OP_EMBEDDING_LOOKUP, 2, 1, 0},
+        {KILN_OP_SHAPE, 1, 0, KILN_OPTS_ShapeOptions},
+        {KILN_OP_SPACE_TO_BATCH_ND, 3, 6, 0},
+        {KILN_OP_BATCH_TO_SPACE_ND, 3, 6, 0},
+        {KILN_OP_SPACE_TO_DEPTH, 1, 0, KILN_OPTS_SpaceToDepthOptions},
+        {KILN_OP_DEPTH_TO_SPACE, 1, 0, KILN_OPTS_DepthToSpaceOptions},
+        {KILN_OP_TILE, 2, 2, 0},
+        {KILN_OP_BROADCAST_TO, 2, 2, 0},
+        {KILN_OP_FILL, 2, 1, 0},
+        {KILN_OP_ZEROS_LIKE, 1, 0, 0},
+        {KILN_OP_RANGE, 3, 7, 0},
+        {KILN_OP_RESIZE_BILINEAR, 2, 2, KILN_OPTS_ResizeBilinearOptions},
+        {KILN_OP_RESIZE_NEAREST_NEIGHBOR, 2, 2, KILN_OPTS_ResizeNearestNeighborOptions},
+        {KILN_OP_DEQUANTIZE, 1, 0, 0},
+        {KILN_OP_RFFT2D, 2, 2, 0},
+        {KILN_OP_COMPLEX_ABS, 1, 0, 0},
+        {KILN_OP_REVERSE_V2, 2, 2, 0},
+    };
+    static const int32_t types[] = {KILN_FLOAT32, KILN_INT8,    KILN_INT16,
+                                    KILN_INT32,   KILN_UINT8,   KILN_INT64,
+                                    KILN_BOOL,    KILN_FLOAT16, KILN_COMPLEX64};
+    const int nops = (int)(sizeof ops / sizeof ops[0]);
+    const int ntypes = (int)(sizeof types / sizeof types[0]);
+    uint32_t st = 0x2545f491u;
+    int created = 0, invoked = 0, runtime_err = 0;
+    static int32_t cdata[MAXT][64];
+    static int32_t ovec[8];
+    static const float qscale = 0.05f;
+    static const int64_t qzp = 3;
+    const int N = 30000;
+    for (int iter = 0; iter < N; iter++) {
+        const int k = (int)(rnd(&st) % (uint32_t)nops);
+        opspec s;
+        memset(&s, 0, sizeof s);
+        s.op = ops[k].op;
+        s.version = s.op == KILN_OP_BROADCAST_TO ? 2 : 1;
+        s.n_in = rnd(&st) % 8 ? ops[k].n_in : 1 + (int32_t)(rnd(&st) % 4);
+        s.n_out = rnd(&st) % 3 ? 1 : 1 + (int32_t)(rnd(&st) % 3);
+        const int32_t dtype = types[rnd(&st) % (uint32_t)ntypes];
+        int32_t drank = (int32_t)(rnd(&st) % 6);
+        for (int32_t i = 0; i < s.n_in + s.n_out; i++) {
+            tspec *t = &s.t[i];
+            const int param = i < s.n_in && (ops[k].pmask >> i & 1) && rnd(&st) % 10;
+            if (param) {
+                t->type = rnd(&st) % 5 ? KILN_INT32 : KILN_INT64;
+                const uint32_t shape = rnd(&st) % 6;
+                t->rank = shape == 0 ? 0 : (shape < 4 ? 1 : 2);
+                t->dims[0] = rnd(&st) % 2 ? drank : (int32_t)(rnd(&st) % 5);
+                t->dims[1] = rnd(&st) % 4 ? 2 : (int32_t)(rnd(&st) % 4);
+                int32_t n = 1;
+                for (int32_t d = 0; d < t->rank; d++)
+                    n *= t->dims[d];
+                const size_t es = t->type == KILN_INT32 ? 4 : 8;
+                for (int32_t j = 0; j < n; j++) {
+                    const int32_t v = (int32_t)(rnd(&st) % 10) - 3;
+                    if (t->type == KILN_INT32)
+                        cdata[i][j] = v;
+                    else
+                        ((int64_t *)(void *)cdata[i])[j] = v;
+                }
+                t->data = cdata[i];
+                t->len = (size_t)n * es;
+            } else {
+                t->type = rnd(&st) % 5 ? dtype : types[rnd(&st) % (uint32_t)ntypes];
+                t->rank = rnd(&st) % 4 ? drank : (int32_t)(rnd(&st) % 6);
+                for (int32_t d = 0; d < t->rank; d++)
+                    t->dims[d] = (int32_t)(rnd(&st) % 5);
+            }
+        }
+        s.opts_type = ops[k].opts;
+        s.n_opts = s.opts_type ? (int32_t)(rnd(&st) % 4) : 0;
+        for (int32_t j = 0; j < s.n_opts; j++) {
+            s.opts[j] =
+                OI(j + (int32_t)(rnd(&st) % 2) * 3, KILN_TFL_OPT_I32, (int32_t)(rnd(&st) % 9) - 3);
+            /* byte-wide fields stay byte-wide */
+            if (s.op == KILN_OP_RESIZE_BILINEAR || s.op == KILN_OP_RESIZE_NEAREST_NEIGHBOR ||
+                s.op == KILN_OP_MIRROR_PAD || s.op == KILN_OP_SHAPE ||
+                (s.op == KILN_OP_STRIDED_SLICE && s.opts[j].id == 5) ||
+                (s.op == KILN_OP_CONCATENATION && s.opts[j].id == 1))
+                s.opts[j].type = KILN_TFL_OPT_I8;
+            if (s.op == KILN_OP_RESHAPE || s.op == KILN_OP_SQUEEZE) {
+                s.opts[j].id = 0;
+                s.opts[j].type = KILN_TFL_OPT_IVEC;
+                s.opts[j].ivec = ovec;
+                s.opts[j].n = (int32_t)(rnd(&st) % 4);
+                for (int32_t q = 0; q < 4; q++)
+                    ovec[q] = (int32_t)(rnd(&st) % 7) - 1;
+                s.n_opts = 1;
+            }
+        }
+        /* Unique option ids (the writer rejects repeats). */
+        for (int32_t j = 1; j < s.n_opts; j++)
+            for (int32_t q = 0; q < j; q++)
+                if (s.opts[q].id == s.opts[j].id) s.opts[j].id = s.opts[q].id + 6;
+        size_t len;
+        uint8_t *bytes = build(&s, &len);
+        if (!bytes) continue;
+        kiln_model *m = NULL;
+        kiln_interp *it = NULL;
+        char err[512];
+        kiln_interp_options o;
+        kiln_interp_options_init(&o);
+        o.arith = rnd(&st) % 2 ? KILN_ARITH_TFLM : KILN_ARITH_LITERT;
+        (void)qscale;
+        (void)qzp;
+        if (!kiln_model_load(bytes, len, "fuzz", NULL, &m, err, sizeof err) &&
+            !kiln_interp_create(m, &o, &it, err, sizeof err)) {
+            created++;
+            for (int32_t i = 0; i < kiln_interp_num_inputs(it); i++) {
+                kiln_tensor_info ti;
+                if (kiln_interp_input(it, i, &ti)) continue;
+                for (size_t b = 0; b < ti.bytes; b++)
+                    ((uint8_t *)ti.data)[b] = (uint8_t)(rnd(&st) % 4 ? rnd(&st) % 3 : rnd(&st));
+                if (ti.dtype == KILN_FLOAT32)
+                    for (size_t b = 0; b < ti.bytes / 4; b++)
+                        ((float *)ti.data)[b] = (float)((int32_t)(rnd(&st) % 200) - 100) / 16;
+            }
+            const kiln_status r = kiln_interp_invoke(it);
+            CHECK_MSG(r == KILN_OK || r == KILN_ERR_RUNTIME, "iter %d op %d: invoke %d: %s", iter,
+                      (int)s.op, (int)r, kiln_interp_error(it));
+            invoked += r == KILN_OK;
+            runtime_err += r == KILN_ERR_RUNTIME;
+        } else {
+            CHECK_MSG(err[0] != 0, "iter %d op %d: error without a message", iter, (int)s.op);
+        }
+        kiln_interp_destroy(it);
+        kiln_model_destroy(m);
+        free(bytes);
+    }
+    printf("random models: %d of %d prepared, %d invoked, %d index errors at invoke\n", created, N,
+           invoked, runtime_err);
+    CHECK(created > N / 20);
+}
+
 int main(void) {
     test_rejects();
     test_runtime_index();
     test_range_shape();
     test_rfft2d();
     test_wide_types();
+    test_concat_requant();
+    test_random_models();
     return test_done();
 }

@@ -50,5 +50,19 @@ for m in hello_world_float dilated_conv; do
 done
 echo "random inputs: checked against the oracle's random* cases"
 
+# kiln inspect --json gives valid JSON with the plan figures for every shared model.
+for m in "$shared"/models/*/model.tflite; do
+  name=$(basename "$(dirname "$m")")
+  if ! "$bin" inspect "$m" --json >"$tmp/i.json" 2>"$tmp/err"; then
+    echo "FAIL inspect $name: $(tail -1 "$tmp/err")"; fail=1; continue
+  fi
+  node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const s = j.subgraphs[0];
+    if (s.runnable && !(s.arena_bytes >= s.arena_lower_bound)) throw new Error("arena < bound");
+    if (!Array.isArray(s.tensors) || !Array.isArray(s.operators)) throw new Error("fields");' \
+    "$tmp/i.json" 2>"$tmp/err" || { echo "FAIL inspect $name --json: $(head -3 "$tmp/err" | tr '\n' ' ')"; fail=1; }
+done
+echo "inspect --json: checked every shared model"
+
 if [ $fail -eq 0 ]; then echo "1 passed, 0 failed"; exit 0; fi
 echo "0 passed, 1 failed"; exit 1

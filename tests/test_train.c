@@ -14,6 +14,7 @@
 #include "kiln/pool.h"
 #include "kiln/train.h"
 #include "test.h"
+#include "train/trainer.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist"
 
@@ -384,7 +385,113 @@ static void test_errors(void) {
     kiln_graph_destroy(g);
 }
 
+static void test_metrics(void) {
+    const float sc[4 * 3] = {0.1f, 0.7f, 0.2f, 0.5f, 0.3f, 0.2f, 0.2f, 0.3f, 0.5f, 0.3f, 0.4f, 0.3f};
+    const int32_t lb[4] = {1, 1, 2, 0};
+    CHECK_EQ_INT(kiln_metric_topk(sc, lb, 4, 3, 1), 2);
+    CHECK_EQ_INT(kiln_metric_topk(sc, lb, 4, 3, 2), 4);
+    int64_t cm[9] = {0};
+    kiln_metric_confusion(sc, lb, 4, 3, cm);
+    const int64_t want[9] = {0, 1, 0, 1, 1, 0, 0, 0, 1};
+    CHECK(!memcmp(cm, want, sizeof want));
+    float p[3], r[3];
+    kiln_metric_precision_recall(cm, 3, p, r);
+    CHECK_NEAR(p[1], 0.5, 1e-6);
+    CHECK_NEAR(r[1], 0.5, 1e-6);
+    CHECK_NEAR(p[2], 1.0, 1e-6);
+    CHECK_NEAR(r[0], 0.0, 1e-6);
+    /* AUC: sklearn.metrics.roc_auc_score([0,0,1,1], [0.1,0.4,0.35,0.8]) == 0.75 */
+    const float s2[4] = {0.1f, 0.4f, 0.35f, 0.8f};
+    const int32_t l2[4] = {0, 0, 1, 1};
+    CHECK_NEAR(kiln_metric_auc(s2, l2, 4), 0.75, 1e-9);
+    const float s3[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+    CHECK_NEAR(kiln_metric_auc(s3, l2, 4), 0.5, 1e-9); /* ties count half */
+}
+
+/* Schedules and one optimizer step of each kind against the formula by hand. */
+static void test_optimizers(void) {
+    kiln_train_config c;
+    kiln_train_config_init(&c);
+    c.lr = 0.1f;
+    c.schedule = KILN_SCHED_STEP;
+    c.step_size = 10;
+    c.gamma = 0.5f;
+    CHECK_NEAR(kiln__lr_at(&c, 9), 0.1, 1e-7);
+    CHECK_NEAR(kiln__lr_at(&c, 25), 0.025, 1e-7);
+    c.schedule = KILN_SCHED_EXPONENTIAL;
+    CHECK_NEAR(kiln__lr_at(&c, 5), 0.1 * pow(0.5, 0.5), 1e-7);
+    c.schedule = KILN_SCHED_COSINE;
+    c.step_size = 110;
+    c.warmup = 10;
+    c.min_lr = 0.0f;
+    CHECK_NEAR(kiln__lr_at(&c, 0), 0.01, 1e-7);
+    CHECK_NEAR(kiln__lr_at(&c, 10), 0.1, 1e-7);
+    CHECK_NEAR(kiln__lr_at(&c, 60), 0.05, 1e-6);
+    CHECK_NEAR(kiln__lr_at(&c, 110), 0.0, 1e-7);
+
+    /* y = w.x + b with mse on one sample: gradient known in closed form */
+    static const char *spec = "input x 2\ndense 1 kernel_init=ones\nloss mse\n";
+    const kiln_optimizer kinds[] = {KILN_OPT_SGD, KILN_OPT_SGD, KILN_OPT_ADAM, KILN_OPT_ADAMW,
+                                    KILN_OPT_RMSPROP, KILN_OPT_ADAGRAD};
+    for (int k = 0; k < 6; k++) {
+        kiln_graph *g = NULL;
+        char err[256];
+        kiln_graph_parse(spec, strlen(spec), "opt.kiln", &g, err, sizeof err);
+        kiln_train_config_init(&c);
+        c.batch = 1;
+        c.optimizer = kinds[k];
+        c.lr = 0.1f;
+        c.momentum = k == 1 ? 0.9f : 0.0f;
+        c.nesterov = k == 1;
+        c.weight_decay = kinds[k] == KILN_OPT_ADAMW ? 0.01f : 0.0f;
+        kiln_trainer *t = NULL;
+        CHECK(kiln_trainer_create(g, &c, &t, err, sizeof err) == KILN_OK);
+        if (!t) {
+            kiln_graph_destroy(g);
+            continue;
+        }
+        float x[2] = {1.0f, 2.0f}, y[1] = {1.0f};
+        kiln_batch b = {x, NULL, y, 1};
+        /* w = (1, 1), b = 0: y_hat = 3, dL/dy = 2*(3-1) = 4; g_w = (4, 8), g_b = 4 */
+        float loss;
+        CHECK(kiln_trainer_step(t, &b, &loss, NULL) == KILN_OK);
+        CHECK_NEAR(loss, 4.0, 1e-6);
+        const float *w = kiln_trainer_params(t);
+        double g0 = 4.0, e0;
+        switch (kinds[k]) {
+        case KILN_OPT_SGD: e0 = k == 1 ? 1.0 - 0.9 * 0.1 * g0 - 0.1 * g0 : 1.0 - 0.1 * g0; break;
+        case KILN_OPT_ADAM: e0 = 1.0 - 0.1 * 1.0 / (1.0 + 1e-7); break; /* m_hat/sqrt(v_hat)=1 */
+        case KILN_OPT_ADAMW: e0 = 1.0 * (1.0 - 0.1 * 0.01) - 0.1 / (1.0 + 1e-7); break;
+        case KILN_OPT_RMSPROP: e0 = 1.0 - 0.1 * g0 / (sqrt(0.1 * g0 * g0) + 1e-7); break;
+        default: e0 = 1.0 - 0.1 * g0 / (sqrt(g0 * g0) + 1e-7); break;
+        }
+        CHECK_MSG(fabs(w[0] - e0) < 1e-5, "optimizer %d: w0 %.7f expected %.7f", k, w[0], e0);
+        kiln_trainer_destroy(t);
+        kiln_graph_destroy(g);
+    }
+
+    /* clipping by global norm: |g| = sqrt(16 + 64 + 16) */
+    kiln_graph *g = NULL;
+    char err[256];
+    kiln_graph_parse(spec, strlen(spec), "opt.kiln", &g, err, sizeof err);
+    kiln_train_config_init(&c);
+    c.batch = 1;
+    c.optimizer = KILN_OPT_SGD;
+    c.lr = 1.0f;
+    c.clip_norm = 1.0f;
+    kiln_trainer *t = NULL;
+    kiln_trainer_create(g, &c, &t, err, sizeof err);
+    float x[2] = {1.0f, 2.0f}, y[1] = {1.0f};
+    kiln_batch b = {x, NULL, y, 1};
+    kiln_trainer_step(t, &b, NULL, NULL);
+    CHECK_NEAR(kiln_trainer_params(t)[1], 1.0 - 8.0 / sqrt(96.0), 1e-6);
+    kiln_trainer_destroy(t);
+    kiln_graph_destroy(g);
+}
+
 int main(void) {
+    test_metrics();
+    test_optimizers();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/kiln_test_train_%d", (int)getpid());
     mkdir(tmpdir, 0777);
     struct stat s;

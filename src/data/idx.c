@@ -85,138 +85,165 @@ static int64_t gz_read_all(gzFile g, uint8_t *dst, size_t n, const char **zmsg) 
     return (int64_t)done;
 }
 
-kiln_status kiln_idx_read(const char *path, kiln_npy *out, char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
+/* An IDX file being read: the header is parsed and checked by idx_open, the data read by
+ * idx_body (possibly in pieces) and the end checked by idx_close. */
+typedef struct idx_file {
+    gzFile g;
+    const char *path, *what;
+    int32_t dtype, rank;
+    int64_t dims[KILN_MAX_RANK];
+    int64_t count; /* elements */
+    size_t esize, bytes, got;
+} idx_file;
+
+static kiln_status idx_open(const char *path, idx_file *f, char *err, size_t errlen) {
+    memset(f, 0, sizeof *f);
+    f->path = path;
     struct stat sb;
     if (stat(path, &sb) != 0)
         return kiln__data_err(err, errlen, KILN_ERR_IO, "%s: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode))
         return kiln__data_err(err, errlen, KILN_ERR_IO, "%s: is a directory", path);
-    gzFile g = gzopen(path, "rb");
-    if (!g) return kiln__data_err(err, errlen, KILN_ERR_IO, "%s: %s", path, strerror(errno));
-    gzbuffer(g, 1 << 18);
-    int compressed = !gzdirect(g);
+    f->g = gzopen(path, "rb");
+    if (!f->g) return kiln__data_err(err, errlen, KILN_ERR_IO, "%s: %s", path, strerror(errno));
+    gzbuffer(f->g, 1 << 18);
+    int compressed = !gzdirect(f->g);
+    f->what = compressed ? "decompressed data" : "file";
     const char *zmsg = "";
-    const char *what = compressed ? "decompressed data" : "file";
     kiln_status st = KILN_OK;
-    uint8_t head[4 + 4 * 255];
-    int64_t got = gz_read_all(g, head, 4, &zmsg);
+    uint8_t head[4 + 4 * KILN_MAX_RANK];
+    int64_t got = gz_read_all(f->g, head, 4, &zmsg);
     if (got < 0) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: %s", path, zmsg);
-        goto done;
-    }
-    if (got < 4) {
+    } else if (got < 4) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO,
-                            "%s: truncated: %s has %lld bytes, the IDX magic needs 4", path, what,
-                            (long long)got);
-        goto done;
-    }
-    if (head[0] != 0 || head[1] != 0) {
+                            "%s: truncated: %s has %lld bytes, the IDX magic needs 4", path,
+                            f->what, (long long)got);
+    } else if (head[0] != 0 || head[1] != 0) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO,
                             "%s: not an IDX file (magic %02x %02x %02x %02x, expected 00 00 "
                             "<type> <rank>)",
                             path, head[0], head[1], head[2], head[3]);
-        goto done;
-    }
-    int32_t dtype = idx_dtype(head[2]);
-    if (dtype < 0) {
+    } else if ((f->dtype = idx_dtype(head[2])) < 0) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO,
                             "%s: unknown IDX type code 0x%02x (expected 08 09 0b 0c 0d 0e)", path,
                             head[2]);
-        goto done;
-    }
-    int rank = head[3];
-    if (rank < 1 || rank > KILN_MAX_RANK) {
+    } else if (head[3] < 1 || head[3] > KILN_MAX_RANK) {
         st = kiln__data_err(err, errlen, KILN_ERR_UNSUPPORTED, "%s: IDX rank %d (supported 1..%d)",
-                            path, rank, KILN_MAX_RANK);
-        goto done;
+                            path, head[3], KILN_MAX_RANK);
     }
-    got = gz_read_all(g, head + 4, 4 * (size_t)rank, &zmsg);
+    if (st != KILN_OK) goto fail;
+    f->rank = head[3];
+    got = gz_read_all(f->g, head + 4, 4 * (size_t)f->rank, &zmsg);
     if (got < 0) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: %s", path, zmsg);
-        goto done;
+        goto fail;
     }
-    if (got < 4 * rank) {
+    if (got < 4 * f->rank) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO,
                             "%s: truncated: header of rank %d needs %d bytes, %s has %lld", path,
-                            rank, 4 + 4 * rank, what, (long long)(4 + got));
-        goto done;
+                            (int)f->rank, 4 + 4 * (int)f->rank, f->what, (long long)(4 + got));
+        goto fail;
     }
-    out->dtype = dtype;
-    out->rank = rank;
-    for (int i = 0; i < rank; i++) {
+    for (int i = 0; i < f->rank; i++) {
         const uint8_t *p = head + 4 + 4 * i;
         uint32_t v = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
         if (v > INT32_MAX) {
             st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: dimension %d is %u (too large)",
                                 path, i, v);
-            goto done;
+            goto fail;
         }
-        out->dims[i] = v;
+        f->dims[i] = v;
     }
     int ok;
-    int64_t count = kiln__dims_product(rank, out->dims, &ok);
-    size_t esize = kiln_dtype_size(dtype);
-    if (!ok || count > (int64_t)(SIZE_MAX / 2) / (int64_t)esize) {
+    f->count = kiln__dims_product(f->rank, f->dims, &ok);
+    f->esize = kiln_dtype_size(f->dtype);
+    if (!ok || f->count > (int64_t)(SIZE_MAX / 2) / (int64_t)f->esize) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: dimensions overflow", path);
-        goto done;
+        goto fail;
     }
-    size_t bytes = (size_t)count * esize;
-    size_t header = 4 + 4 * (size_t)rank;
-    /* Refuse to allocate more than the file could hold (deflate expands at most ~1032x), so
-     * a corrupt header cannot ask for terabytes. */
-    uint64_t limit = compressed ? (uint64_t)sb.st_size * 1100u + 4096u : (uint64_t)sb.st_size;
-    if (!compressed && (uint64_t)bytes + header > limit) {
+    f->bytes = (size_t)f->count * f->esize;
+    size_t header = 4 + 4 * (size_t)f->rank;
+    /* Refuse sizes the file cannot hold (deflate expands at most ~1032x), so a corrupt header
+     * cannot make us allocate terabytes. */
+    if (!compressed && (uint64_t)f->bytes + header > (uint64_t)sb.st_size) {
         st = kiln__data_err(
             err, errlen, KILN_ERR_IO, "%s: truncated: header says %zu bytes of data, file has %llu",
-            path, bytes,
+            path, f->bytes,
             (unsigned long long)(sb.st_size > (off_t)header ? (uint64_t)sb.st_size - header : 0));
-        goto done;
+        goto fail;
     }
-    if (compressed && (uint64_t)bytes > limit) {
+    if (compressed && (uint64_t)f->bytes > (uint64_t)sb.st_size * 1100u + 4096u) {
         st = kiln__data_err(err, errlen, KILN_ERR_IO,
                             "%s: header says %zu bytes of data, more than a %lld-byte gzip file "
                             "can hold",
-                            path, bytes, (long long)sb.st_size);
-        goto done;
+                            path, f->bytes, (long long)sb.st_size);
+        goto fail;
     }
-    out->data = malloc(bytes ? bytes : 1);
-    if (!out->data) {
+    return KILN_OK;
+fail:
+    gzclose(f->g);
+    f->g = NULL;
+    return st;
+}
+
+/* Reads the next n bytes of data. */
+static kiln_status idx_body(idx_file *f, uint8_t *dst, size_t n, char *err, size_t errlen) {
+    const char *zmsg = "";
+    int64_t got = gz_read_all(f->g, dst, n, &zmsg);
+    if (got < 0)
+        return kiln__data_err(err, errlen, KILN_ERR_IO, "%s: corrupt gzip data: %s", f->path, zmsg);
+    f->got += (size_t)got;
+    if ((size_t)got < n)
+        return kiln__data_err(
+            err, errlen, KILN_ERR_IO,
+            "%s: truncated: header says %zu bytes of data (%s), %s has %zu", f->path, f->bytes,
+            f->dtype == KILN_UINT8 ? "uint8" : kiln_dtype_name(f->dtype), f->what, f->got);
+    return KILN_OK;
+}
+
+/* Checks that nothing follows the data (and, for gzip, that the stream ends intact); closes. */
+static kiln_status idx_close(idx_file *f, kiln_status st, char *err, size_t errlen) {
+    if (!f->g) return st;
+    if (st == KILN_OK) {
+        uint8_t extra[64];
+        const char *zmsg = "";
+        int64_t got = gz_read_all(f->g, extra, sizeof extra, &zmsg);
+        if (got < 0)
+            st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: corrupt gzip data: %s", f->path,
+                                zmsg);
+        else if (got > 0)
+            st = kiln__data_err(err, errlen, KILN_ERR_IO,
+                                "%s: %s continues after the %zu bytes the header announces",
+                                f->path, f->what, f->bytes);
+    }
+    gzclose(f->g);
+    f->g = NULL;
+    return st;
+}
+
+kiln_status kiln_idx_read(const char *path, kiln_npy *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    idx_file f;
+    kiln_status st = idx_open(path, &f, err, errlen);
+    if (st != KILN_OK) return st;
+    out->data = malloc(f.bytes ? f.bytes : 1);
+    if (!out->data)
         st = kiln__data_err(err, errlen, KILN_ERR_NOMEM, "%s: out of memory for %zu bytes", path,
-                            bytes);
-        goto done;
-    }
-    out->bytes = bytes;
-    got = gz_read_all(g, out->data, bytes, &zmsg);
-    if (got < 0) {
-        st = kiln__data_err(err, errlen, KILN_ERR_IO, "%s: corrupt gzip data: %s", path, zmsg);
-        goto done;
-    }
-    if ((size_t)got < bytes) {
-        st = kiln__data_err(err, errlen, KILN_ERR_IO,
-                            "%s: truncated: header says %zu bytes of data (%s), %s has %lld", path,
-                            bytes, dtype == KILN_UINT8 ? "uint8" : kiln_dtype_name(dtype), what,
-                            (long long)got);
-        goto done;
-    }
-    uint8_t extra[64];
-    got = gz_read_all(g, extra, sizeof extra, &zmsg);
-    if (got != 0) {
-        st = got < 0
-                 ? kiln__data_err(err, errlen, KILN_ERR_IO, "%s: corrupt gzip data: %s", path, zmsg)
-                 : kiln__data_err(err, errlen, KILN_ERR_IO,
-                                  "%s: %s continues after the %zu bytes the header announces", path,
-                                  what, bytes);
-        goto done;
-    }
-    swap_elems(out->data, (size_t)count, esize);
-done:
-    gzclose(g);
+                            f.bytes);
+    if (st == KILN_OK) st = idx_body(&f, out->data, f.bytes, err, errlen);
+    st = idx_close(&f, st, err, errlen);
     if (st != KILN_OK) {
         free(out->data);
         memset(out, 0, sizeof *out);
+        return st;
     }
-    return st;
+    swap_elems(out->data, (size_t)f.count, f.esize);
+    out->dtype = f.dtype;
+    out->rank = f.rank;
+    memcpy(out->dims, f.dims, sizeof f.dims);
+    out->bytes = f.bytes;
+    return KILN_OK;
 }
 
 kiln_status kiln_idx_write(const char *path, int32_t dtype, int32_t rank, const int64_t *dims,
@@ -271,15 +298,16 @@ kiln_status kiln_dataset_load_idx(const char *images_path, const char *labels_pa
                                   const kiln_load_options *o, kiln_dataset *out, char *err,
                                   size_t errlen) {
     memset(out, 0, sizeof *out);
-    kiln_npy img, lab;
+    kiln_npy lab;
     memset(&lab, 0, sizeof lab);
-    kiln_status st = kiln_idx_read(images_path, &img, err, errlen);
+    idx_file img;
+    kiln_status st = idx_open(images_path, &img, err, errlen);
     if (st != KILN_OK) return st;
     if (labels_path) {
         st = kiln_idx_read(labels_path, &lab, err, errlen);
         if (st != KILN_OK) goto done;
-        if (lab.rank != 1 &&
-            !(lab.rank == 2 && (lab.dtype == KILN_FLOAT32 || lab.dtype == KILN_FLOAT64))) {
+        int floatlab = lab.dtype == KILN_FLOAT32 || lab.dtype == KILN_FLOAT64;
+        if (lab.rank != 1 && !(lab.rank == 2 && floatlab)) {
             st = kiln__data_err(err, errlen, KILN_ERR_SHAPE, "%s: labels have rank %d, expected 1",
                                 labels_path, (int)lab.rank);
             goto done;
@@ -296,15 +324,35 @@ kiln_status kiln_dataset_load_idx(const char *images_path, const char *labels_pa
     int32_t rank = img.rank - 1;
     for (int32_t i = 0; i < rank; i++)
         dims[i] = (int32_t)img.dims[i + 1];
-    if (rank == 2) dims[rank++] = 1; /* (N,H,W) images get a channel: NHWC */
+    if (rank == 0)
+        dims[rank++] = 1;
+    else if (rank == 2)
+        dims[rank++] = 1; /* (N,H,W) images get a channel: NHWC */
     int floatlab = lab.data && (lab.dtype == KILN_FLOAT32 || lab.dtype == KILN_FLOAT64);
     int as_targets = lab.data && ((o && o->as_targets) || floatlab);
     int64_t tsize = as_targets ? (lab.rank == 2 ? lab.dims[1] : 1) : 0;
     st = kiln_dataset_alloc(out, img.dims[0], rank, dims, lab.data && !as_targets, tsize, err,
                             errlen);
     if (st != KILN_OK) goto done;
-    kiln__to_float(img.dtype, img.data, out->n * out->sample_size, kiln__scale_for(o, img.dtype),
-                   o ? o->offset : 0.0f, out->x);
+    float scale = kiln__scale_for(o, img.dtype), offset = o ? o->offset : 0.0f;
+    /* Decompress and convert in 1 MB pieces: no second copy of the data set in memory, and
+     * each piece is converted while it is still in cache. */
+    size_t chunk_elems = ((size_t)1 << 20) / img.esize;
+    uint8_t *chunk = malloc(chunk_elems * img.esize);
+    if (!chunk) {
+        st = kiln__data_err(err, errlen, KILN_ERR_NOMEM, "%s: out of memory", images_path);
+        goto done;
+    }
+    for (int64_t at = 0; at < img.count && st == KILN_OK; at += (int64_t)chunk_elems) {
+        size_t n = (size_t)(img.count - at) < chunk_elems ? (size_t)(img.count - at) : chunk_elems;
+        st = idx_body(&img, chunk, n * img.esize, err, errlen);
+        if (st != KILN_OK) break;
+        swap_elems(chunk, n, img.esize);
+        kiln__to_float(img.dtype, chunk, (int64_t)n, scale, offset, out->x + at);
+    }
+    free(chunk);
+    st = idx_close(&img, st, err, errlen);
+    if (st != KILN_OK) goto done;
     if (as_targets) {
         kiln__to_float(lab.dtype, lab.data, out->n * tsize, 1.0f, 0.0f, out->targets);
     } else if (lab.data) {
@@ -319,7 +367,7 @@ kiln_status kiln_dataset_load_idx(const char *images_path, const char *labels_pa
         st = kiln__finish_labels(out, o, labels_path, err, errlen);
     }
 done:
-    free(img.data);
+    idx_close(&img, KILN_ERR_STATE, NULL, 0);
     free(lab.data);
     if (st != KILN_OK) kiln_dataset_free(out);
     return st;

@@ -78,7 +78,9 @@ struct kiln_interp {
     char err[KILN_ERRLEN];
 };
 
-static size_t round16(size_t n) { return (n + (ALIGN - 1)) & ~(size_t)(ALIGN - 1); }
+static size_t round16(size_t n) {
+    return (n + (ALIGN - 1)) & ~(size_t)(ALIGN - 1);
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* messages */
@@ -179,8 +181,9 @@ static const kiln_kernel_reg *resolve(const kiln__subgraph_def *sg, const kiln__
     int32_t vmin = INT32_MAX, vmax = INT32_MIN;
     if (msg && cap) msg[0] = 0;
     if (op->builtin == KILN_OP_CUSTOM) {
-        if (msg) kiln__fmt(msg, cap, "custom op '%s' is not supported",
-                           op->custom_code ? op->custom_code : "");
+        if (msg)
+            kiln__fmt(msg, cap, "custom op '%s' is not supported",
+                      op->custom_code ? op->custom_code : "");
         return NULL;
     }
     for (size_t f = 0; f < nfam; f++) {
@@ -216,8 +219,8 @@ static const kiln_kernel_reg *resolve(const kiln__subgraph_def *sg, const kiln__
         else
             kiln__fmt(msg, cap, "op %s with input %s has no kernel", name, n0);
     } else if (vmin == vmax) {
-        kiln__fmt(msg, cap, "op %s version %d is not supported (supported: %d)", name,
-                  op->version, vmin);
+        kiln__fmt(msg, cap, "op %s version %d is not supported (supported: %d)", name, op->version,
+                  vmin);
     } else {
         kiln__fmt(msg, cap, "op %s version %d is not supported (supported: %d-%d)", name,
                   op->version, vmin, vmax);
@@ -256,8 +259,8 @@ kiln_status kiln__interp_check_ops(const kiln_model *m, int32_t subgraph, char *
         int32_t count = 1;
         for (int32_t j = i + 1; j < sg->n_ops; j++)
             if (!resolve(sg, &sg->ops[j], b, sizeof b) && !strcmp(a, b)) count++;
-        msg_app(msg, msglen, "%s%s %d", any ? "; " : "unsupported: ",
-                count > 1 ? "operators" : "operator", i);
+        msg_app(msg, msglen, "%s%s %d",
+                any ? "; " : "unsupported: ", count > 1 ? "operators" : "operator", i);
         int32_t shown = 1;
         for (int32_t j = i + 1; j < sg->n_ops && count > 1; j++) {
             if (resolve(sg, &sg->ops[j], b, sizeof b) || strcmp(a, b)) continue;
@@ -315,7 +318,9 @@ void *kiln_kscratch(kiln_kctx *ctx, int32_t index) {
     return it->arena + x->scr_off[index];
 }
 
-kiln_arith kiln_karith(const kiln_kctx *ctx) { return ctx->it->arith; }
+kiln_arith kiln_karith(const kiln_kctx *ctx) {
+    return ctx->it->arith;
+}
 
 kiln_status kiln_kresize(kiln_kctx *ctx, kiln_tensor *t, int32_t rank, const int32_t *dims) {
     if (rank < 0 || rank > KILN_MAX_RANK)
@@ -335,21 +340,29 @@ kiln_status kiln_kresize(kiln_kctx *ctx, kiln_tensor *t, int32_t rank, const int
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "tensor %d: shape overflows", t->index);
     const size_t bytes = n * es;
     int same = rank == t->rank;
-    for (int32_t i = 0; same && i < rank; i++) same = dims[i] == t->dims[i];
+    for (int32_t i = 0; same && i < rank; i++)
+        same = dims[i] == t->dims[i];
     if (same) return KILN_OK;
     kiln_interp *it = ctx->it;
     if (t->index >= 0 && t->index < it->run.nt && it->run.tx[t->index].kind == MEM_CONST)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "tensor %d ('%s') is a constant; its shape "
-                         "cannot change", t->index, t->name ? t->name : "");
+        return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                         "tensor %d ('%s') is a constant; its shape "
+                         "cannot change",
+                         t->index, t->name ? t->name : "");
     if (ctx->phase != PH_PREPARE && bytes > t->bytes)
-        return kiln_kerr(ctx, KILN_ERR_RUNTIME, "tensor %d: output grows at invoke (%zu bytes "
-                         "planned, %zu needed)", t->index, t->bytes, bytes);
+        return kiln_kerr(ctx, KILN_ERR_RUNTIME,
+                         "tensor %d: output grows at invoke (%zu bytes "
+                         "planned, %zu needed)",
+                         t->index, t->bytes, bytes);
     if (ctx->phase == PH_PREPARE && t->index >= 0 && t->index < it->run.nt &&
         it->run.tx[t->index].kind == MEM_PERSIST && bytes != t->bytes)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "tensor %d is a variable of %zu bytes; cannot "
-                         "resize to %zu", t->index, t->bytes, bytes);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                         "tensor %d is a variable of %zu bytes; cannot "
+                         "resize to %zu",
+                         t->index, t->bytes, bytes);
     t->rank = rank;
-    for (int32_t i = 0; i < rank; i++) t->dims[i] = dims[i];
+    for (int32_t i = 0; i < rank; i++)
+        t->dims[i] = dims[i];
     t->bytes = bytes;
     return KILN_OK;
 }
@@ -367,7 +380,8 @@ void kiln_kparallel(kiln_kctx *ctx, int32_t ntasks, kiln_task_fn fn, void *arg) 
         it->par.run(it->par.ud, ntasks, fn, arg);
         return;
     }
-    for (int32_t i = 0; i < ntasks; i++) fn(arg, i);
+    for (int32_t i = 0; i < ntasks; i++)
+        fn(arg, i);
 }
 
 int32_t kiln_kthreads(const kiln_kctx *ctx) {
@@ -407,15 +421,24 @@ static kiln_status build(kiln_interp *it, sg_run *r, int32_t index) {
         tensor_ext *x = &r->tx[i];
         t->type = d->type;
         t->rank = d->rank;
-        for (int32_t k = 0; k < d->rank && k < KILN_MAX_RANK; k++) t->dims[k] = d->dims[k];
+        for (int32_t k = 0; k < d->rank && k < KILN_MAX_RANK; k++)
+            t->dims[k] = d->dims[k];
         t->q = d->q;
         t->name = d->name;
         t->index = i;
         x->off = -1;
         const size_t es = kiln_dtype_size(d->type);
-        int64_t n = kiln_numel(t);
-        if (n < 0) n = 0;
-        t->bytes = (size_t)n * es;
+        /* The verifier checked shapes; this guards the size arithmetic on its own. */
+        size_t n = 1;
+        for (int32_t k = 0; k < t->rank; k++) {
+            if (t->dims[k] < 0 || (t->dims[k] && n > SIZE_MAX / 2 / (size_t)t->dims[k] / 8)) {
+                msg_set(it, "%s: subgraph %d tensor %d ('%s'): shape is negative or too large",
+                        m->name, index, i, d->name ? d->name : "");
+                return KILN_ERR_MODEL;
+            }
+            n *= (size_t)t->dims[k];
+        }
+        t->bytes = n * es;
         if (d->data && d->data_len && !is_input(sg, i)) {
             /* A tensor with buffer data is a constant, used in place (zero copy). A graph
              * input never is: the caller writes it. */
@@ -518,8 +541,10 @@ static kiln_status prepare(kiln_interp *it, sg_run *r) {
             }
             for (int32_t j = 0; j < n->n_in; j++) {
                 if (n->in[j] == n->out[k]) {
-                    msg_set(it, "%s: operator %d (%s): output %d is also its input %d (tensor "
-                            "%d)", it->m->name, i, op_name(op), k, j, n->out[k]->index);
+                    msg_set(it,
+                            "%s: operator %d (%s): output %d is also its input %d (tensor "
+                            "%d)",
+                            it->m->name, i, op_name(op), k, j, n->out[k]->index);
                     return KILN_ERR_MODEL;
                 }
             }
@@ -608,8 +633,10 @@ static kiln_status offline_plan(kiln_interp *it, const sg_run *r, const uint8_t 
         const uint32_t count = rd_u32(md->data + 8);
         if ((int32_t)rd_u32(md->data + 4) != r->index) return KILN_OK;
         if (count != (uint32_t)r->nt || md->len < 12 + 4 * (size_t)count) {
-            msg_set(it, "%s: metadata OfflineMemoryAllocation: plans %u tensors in %zu bytes, "
-                    "subgraph %d has %d tensors", m->name, count, md->len, r->index, r->nt);
+            msg_set(it,
+                    "%s: metadata OfflineMemoryAllocation: plans %u tensors in %zu bytes, "
+                    "subgraph %d has %d tensors",
+                    m->name, count, md->len, r->index, r->nt);
             return KILN_ERR_MODEL;
         }
         for (uint32_t k = 0; k < count; k++) {
@@ -748,7 +775,8 @@ static kiln_status plan(kiln_interp *it, sg_run *r) {
         nb++;
     }
     for (int32_t i = 0; i < r->nn; i++)
-        for (int32_t k = 0; k < r->nx[i].nscr; k++) nb += r->nx[i].scr_bytes[k] > 0;
+        for (int32_t k = 0; k < r->nx[i].nscr; k++)
+            nb += r->nx[i].scr_bytes[k] > 0;
 
     const uint8_t *offs = NULL;
     kiln_status s = offline_plan(it, r, &offs);
@@ -804,9 +832,10 @@ static kiln_status plan(kiln_interp *it, sg_run *r) {
         for (int32_t c = a + 1; c < nb; c++) {
             if (!b[a].fixed || !b[c].fixed || !overlap_t(&b[a], &b[c])) continue;
             if (b[a].off < b[c].off + b[c].size && b[c].off < b[a].off + b[a].size) {
-                msg_set(it, "%s: metadata OfflineMemoryAllocation places tensors %d and %d at "
-                        "overlapping bytes while both are live", it->m->name, b[a].tensor,
-                        b[c].tensor);
+                msg_set(it,
+                        "%s: metadata OfflineMemoryAllocation places tensors %d and %d at "
+                        "overlapping bytes while both are live",
+                        it->m->name, b[a].tensor, b[c].tensor);
                 tmp_free(it, tmp);
                 return KILN_ERR_MODEL;
             }
@@ -815,7 +844,8 @@ static kiln_status plan(kiln_interp *it, sg_run *r) {
     /* Lower bound: the largest sum of bytes live at one op step. */
     memset(live, 0, sizeof(size_t) * ((size_t)steps + 1));
     for (int32_t i = 0; i < nb; i++)
-        for (int32_t st = b[i].first; st <= b[i].last && st < steps; st++) live[st] += b[i].size;
+        for (int32_t st = b[i].first; st <= b[i].last && st < steps; st++)
+            live[st] += b[i].size;
     size_t lb = 0;
     for (int32_t st = 0; st < steps; st++)
         if (live[st] > lb) lb = live[st];
@@ -830,8 +860,10 @@ static kiln_status plan(kiln_interp *it, sg_run *r) {
         }
         if (best == lb) break;
     }
-    if (nb == 0) best = 0;
-    else best = greedy(b, nb, best_h, order, placed);
+    if (nb == 0)
+        best = 0;
+    else
+        best = greedy(b, nb, best_h, order, placed);
     for (int32_t i = 0; i < nb; i++) {
         if (b[i].tensor >= 0)
             r->tx[b[i].tensor].off = (int64_t)b[i].off;
@@ -848,8 +880,8 @@ static kiln_status plan(kiln_interp *it, sg_run *r) {
 static kiln_status place_arena(kiln_interp *it, sg_run *r) {
     if (it->cbase) {
         if (it->used + it->arena_size > it->ccap) {
-            msg_set(it, "%s: arena too small: %zu bytes given, %zu needed", it->m->name,
-                    it->cgiven, kiln_rt_required_arena(it));
+            msg_set(it, "%s: arena too small: %zu bytes given, %zu needed", it->m->name, it->cgiven,
+                    kiln_rt_required_arena(it));
             return KILN_ERR_NOMEM;
         }
         it->arena = it->cbase + it->used;
@@ -962,10 +994,13 @@ kiln_status kiln_interp_create(const kiln_model *m, const kiln_interp_options *o
     }
     it->ctx.it = it;
 
+    it->err[0] = 0;
     kiln_status s = build(it, &it->run, sgi);
     if (s == KILN_ERR_NOMEM)
-        msg_set(it, "%s: %s", m->name, it->cbase ? "arena too small for the interpreter's "
-                "tensors and nodes" : "out of memory");
+        msg_set(it, "%s: %s", m->name,
+                it->cbase ? "arena too small for the interpreter's "
+                            "tensors and nodes"
+                          : "out of memory");
     if (s == KILN_OK) s = prepare(it, &it->run);
     if (s == KILN_ERR_NOMEM && it->cbase && !it->err[0])
         msg_set(it, "%s: arena too small: %zu bytes given", m->name, opt->arena_bytes);
@@ -998,7 +1033,9 @@ void kiln_interp_destroy(kiln_interp *it) {
     kiln__free(&a, it);
 }
 
-const char *kiln_interp_error(const kiln_interp *it) { return it ? it->err : ""; }
+const char *kiln_interp_error(const kiln_interp *it) {
+    return it ? it->err : "";
+}
 
 static kiln_status run_subgraph(kiln_interp *it, sg_run *r) {
     for (int32_t i = 0; i < r->nn; i++) {
@@ -1045,9 +1082,15 @@ kiln_status kiln_interp_reset(kiln_interp *it) {
     return KILN_OK;
 }
 
-size_t kiln_rt_arena_size(const kiln_interp *it) { return it ? it->arena_size : 0; }
-size_t kiln_rt_arena_lower_bound(const kiln_interp *it) { return it ? it->lower_bound : 0; }
-size_t kiln_rt_persistent_size(const kiln_interp *it) { return it ? it->persist : 0; }
+size_t kiln_rt_arena_size(const kiln_interp *it) {
+    return it ? it->arena_size : 0;
+}
+size_t kiln_rt_arena_lower_bound(const kiln_interp *it) {
+    return it ? it->lower_bound : 0;
+}
+size_t kiln_rt_persistent_size(const kiln_interp *it) {
+    return it ? it->persist : 0;
+}
 size_t kiln_rt_required_arena(const kiln_interp *it) {
     if (!it) return 0;
     size_t n = it->used + it->arena_size;
@@ -1060,7 +1103,8 @@ static void fill_info(const kiln_tensor *t, kiln_tensor_info *o) {
     o->name = t->name ? t->name : "";
     o->dtype = t->type;
     o->rank = t->rank;
-    for (int32_t i = 0; i < t->rank && i < KILN_MAX_RANK; i++) o->dims[i] = t->dims[i];
+    for (int32_t i = 0; i < t->rank && i < KILN_MAX_RANK; i++)
+        o->dims[i] = t->dims[i];
     o->bytes = t->bytes;
     o->data = t->data;
     o->num_quant = t->q.n;
@@ -1069,8 +1113,12 @@ static void fill_info(const kiln_tensor *t, kiln_tensor_info *o) {
     o->quantized_dimension = t->q.dim;
 }
 
-int32_t kiln_interp_num_inputs(const kiln_interp *it) { return it ? it->run.def->n_inputs : 0; }
-int32_t kiln_interp_num_outputs(const kiln_interp *it) { return it ? it->run.def->n_outputs : 0; }
+int32_t kiln_interp_num_inputs(const kiln_interp *it) {
+    return it ? it->run.def->n_inputs : 0;
+}
+int32_t kiln_interp_num_outputs(const kiln_interp *it) {
+    return it ? it->run.def->n_outputs : 0;
+}
 
 kiln_status kiln_interp_input(const kiln_interp *it, int32_t i, kiln_tensor_info *out) {
     if (!it || !out || i < 0 || i >= it->run.def->n_inputs) return KILN_ERR_ARG;
@@ -1100,10 +1148,16 @@ static const char *alias(const kiln_interp *it, int input, int32_t i) {
     return NULL;
 }
 
-const char *kiln_interp_input_alias(const kiln_interp *it, int32_t i) { return alias(it, 1, i); }
-const char *kiln_interp_output_alias(const kiln_interp *it, int32_t i) { return alias(it, 0, i); }
+const char *kiln_interp_input_alias(const kiln_interp *it, int32_t i) {
+    return alias(it, 1, i);
+}
+const char *kiln_interp_output_alias(const kiln_interp *it, int32_t i) {
+    return alias(it, 0, i);
+}
 
-int32_t kiln_interp_num_tensors(const kiln_interp *it) { return it ? it->run.nt : 0; }
+int32_t kiln_interp_num_tensors(const kiln_interp *it) {
+    return it ? it->run.nt : 0;
+}
 
 kiln_status kiln_interp_tensor(const kiln_interp *it, int32_t index, kiln_tensor_info *out) {
     if (!it || !out || index < 0 || index >= it->run.nt) return KILN_ERR_ARG;
@@ -1111,7 +1165,9 @@ kiln_status kiln_interp_tensor(const kiln_interp *it, int32_t index, kiln_tensor
     return KILN_OK;
 }
 
-int32_t kiln_interp_num_ops(const kiln_interp *it) { return it ? it->run.nn : 0; }
+int32_t kiln_interp_num_ops(const kiln_interp *it) {
+    return it ? it->run.nn : 0;
+}
 
 kiln_status kiln_interp_op(const kiln_interp *it, int32_t i, kiln_op_info *out) {
     if (!it || !out || i < 0 || i >= it->run.nn) return KILN_ERR_ARG;
@@ -1135,8 +1191,12 @@ void kiln_interp_set_op_hook(kiln_interp *it, kiln_op_hook hook, void *ud) {
     it->hook_ud = ud;
 }
 
-int32_t kiln__interp_num_planned(const kiln_interp *it) { return it ? it->nplanned : 0; }
-int kiln__interp_offline_plan(const kiln_interp *it) { return it ? it->offline : 0; }
+int32_t kiln__interp_num_planned(const kiln_interp *it) {
+    return it ? it->nplanned : 0;
+}
+int kiln__interp_offline_plan(const kiln_interp *it) {
+    return it ? it->offline : 0;
+}
 int kiln__interp_op_folded(const kiln_interp *it, int32_t i) {
     return it && i >= 0 && i < it->run.nn ? it->run.nx[i].folded : 0;
 }

@@ -13,8 +13,7 @@ extern "C" {
  * operator has a kernel; otherwise KILN_ERR_UNSUPPORTED and a one-line list of all unsupported
  * operators in msg (without the model name), e.g. "operator 3: op SPLIT_V version 3 is not
  * supported (supported: 1-2); operator 7: custom op 'Foo' is not supported". */
-kiln_status kiln__interp_check_ops(const kiln_model *m, int32_t subgraph, char *msg,
-                                   size_t msglen);
+kiln_status kiln__interp_check_ops(const kiln_model *m, int32_t subgraph, char *msg, size_t msglen);
 
 /* Same check for one operator: KILN_OK, or the reason (without prefix) in msg. */
 kiln_status kiln__interp_check_op(const kiln_model *m, int32_t subgraph, int32_t op, char *msg,
@@ -28,8 +27,7 @@ int kiln__interp_offline_plan(const kiln_interp *it);
 int kiln__interp_op_folded(const kiln_interp *it, int32_t i);
 /* Placement of tensor i in the planned arena: offset, or -1 (constant, folded, variable,
  * unused). first/last: the op steps it lives through. */
-int64_t kiln__interp_tensor_offset(const kiln_interp *it, int32_t i, int32_t *first,
-                                   int32_t *last);
+int64_t kiln__interp_tensor_offset(const kiln_interp *it, int32_t i, int32_t *first, int32_t *last);
 
 #ifdef __cplusplus
 }

@@ -138,10 +138,16 @@ while read -r name kind file; do
 done < "$tmp/list"
 
 if [ "$full" = 1 ]; then
+  # List the cases again now: case files may have changed while this ran (other people add
+  # cases and regenerate them meanwhile), and their fresh folders must stay.
+  : > "$tmp/list_now"
+  for f in "$here"/cases/*.txt; do
+    "$kiln" opmodel "$f" --list >> "$tmp/list_now" 2> /dev/null || true
+  done
   for d in "$ops"/*/; do
     [ -d "$d" ] || continue
     n=$(basename "$d")
-    if ! awk -v n="$n" '$1 == n {found = 1} END {exit !found}' "$tmp/list"; then
+    if ! awk -v n="$n" '$1 == n {found = 1} END {exit !found}' "$tmp/list_now"; then
       echo "removing stale $n"
       rm -rf "${ops:?}/$n"
     fi

@@ -91,8 +91,8 @@ int kcli_model_load(const char *cmd, const char *path, kcli_model *km) {
         fprintf(stderr, "kiln %s: %s\n", cmd, err);
         return -1;
     }
-    kiln_status s = kiln_model_load(km->file.data, km->file.len, path, NULL, &km->model, err,
-                                    sizeof err);
+    kiln_status s =
+        kiln_model_load(km->file.data, km->file.len, path, NULL, &km->model, err, sizeof err);
     if (s != KILN_OK) {
         fprintf(stderr, "kiln %s: %s\n", cmd, err[0] ? err : kiln_status_str(s));
         kcli_file_free(&km->file);
@@ -159,11 +159,21 @@ void kcli_json_str(FILE *f, const char *s) {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
         switch (*p) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
         default:
             if (*p < 0x20)
                 fprintf(f, "\\u%04x", *p);

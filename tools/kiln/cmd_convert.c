@@ -1,11 +1,78 @@
-/* cmd_convert.c: kiln convert (placeholder until implemented). */
+/* cmd_convert.c: kiln convert: a spec or checkpoint to a float .tflite (src/convert/convert.c). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "cli_util.h"
+#include "kiln/convert.h"
+
+static const char help[] =
+    "usage: kiln convert MODEL.kckpt|SPEC.kiln -o OUT.tflite [options]\n"
+    "\n"
+    "Lowers a Kiln model to TFLite builtin ops and writes a float .tflite: batch norm folded\n"
+    "into the preceding conv/dense, ReLU/ReLU6 fused, dropout removed, Flatten as RESHAPE,\n"
+    "SeparableConv2D as DEPTHWISE_CONV_2D + CONV_2D, GlobalAveragePooling2D as MEAN. The\n"
+    "output is byte-identical for the same input. A checkpoint carries its spec; a spec is\n"
+    "converted with weights initialised from --seed.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output PATH      the .tflite to write (through PATH.tmp, then renamed: nothing\n"
+    "                         is written on error)\n"
+    "  --seed S               weight initialisation seed for a spec (default 1)\n"
+    "  --target tflite|tflm   refuse ops the target runtime lacks (default tflite)\n"
+    "  --description TEXT     the model description\n"
+    "  --labels FILE          store a labels file in the model (metadata kiln_labels)\n"
+    "  -h, --help             this help\n";
 
 int kiln_cmd_convert(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "kiln convert: not implemented yet\n");
-    return 1;
+    const char *in = NULL, *out = NULL;
+    unsigned long long seed = 1;
+    kiln_convert_options o;
+    kiln_convert_options_init(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return kcli_help(help);
+        if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--seed") && i + 1 < argc) {
+            char *end;
+            seed = strtoull(argv[++i], &end, 10);
+            if (*end) {
+                fprintf(stderr, "kiln convert: --seed takes a whole number\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--target") && i + 1 < argc) {
+            const char *t = argv[++i];
+            if (!strcmp(t, "tflite")) o.target = KILN_TARGET_TFLITE;
+            else if (!strcmp(t, "tflm")) o.target = KILN_TARGET_TFLM;
+            else {
+                fprintf(stderr, "kiln convert: --target must be tflite or tflm\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--description") && i + 1 < argc) {
+            o.description = argv[++i];
+        } else if (!strcmp(a, "--labels") && i + 1 < argc) {
+            o.labels_path = argv[++i];
+        } else if (a[0] == '-') {
+            fprintf(stderr, "kiln convert: unknown option %s (see kiln convert --help)\n", a);
+            return 2;
+        } else if (!in) {
+            in = a;
+        } else {
+            fprintf(stderr, "kiln convert: one input only (got %s and %s)\n", in, a);
+            return 2;
+        }
+    }
+    if (!in || !out) {
+        fprintf(stderr, "kiln convert: needs an input and -o OUT.tflite (see kiln convert --help)\n");
+        return 2;
+    }
+    char err[1024];
+    if (kiln_convert_file(in, seed, &o, out, err, sizeof err)) {
+        fprintf(stderr, "kiln convert: %s\n", err);
+        return 1;
+    }
+    printf("wrote %s\n", out);
+    return 0;
 }

@@ -51,7 +51,8 @@ static const char *tensor_kind(const kiln__subgraph_def *sg, int32_t t) {
 static size_t def_bytes(const kiln__tensor_def *d) {
     if (d->data && d->data_len) return d->data_len;
     size_t n = kiln_dtype_size(d->type);
-    for (int32_t i = 0; i < d->rank; i++) n *= (size_t)(d->dims[i] < 0 ? 0 : d->dims[i]);
+    for (int32_t i = 0; i < d->rank; i++)
+        n *= (size_t)(d->dims[i] < 0 ? 0 : d->dims[i]);
     return n;
 }
 
@@ -78,7 +79,8 @@ static size_t weight_bytes(const kiln_model *m, int32_t *nbuf) {
 
 static void ilist(FILE *f, const int32_t *v, int32_t n) {
     fputc('[', f);
-    for (int32_t i = 0; i < n; i++) fprintf(f, "%s%d", i ? ", " : "", (int)v[i]);
+    for (int32_t i = 0; i < n; i++)
+        fprintf(f, "%s%d", i ? ", " : "", (int)v[i]);
     fputc(']', f);
 }
 
@@ -99,8 +101,8 @@ static void print_text(const kcli_model *km, const sg_info *si) {
     printf("model: %s (%zu bytes)\n", km->path, km->file.len);
     printf("schema version: %u\n", m->version);
     printf("description: %s\n", m->description ? m->description : "");
-    printf("subgraphs: %d, signatures: %d, operator codes: %d, buffers: %d\n",
-           (int)m->n_subgraphs, (int)m->n_signatures, (int)m->n_opcodes, (int)m->n_buffers);
+    printf("subgraphs: %d, signatures: %d, operator codes: %d, buffers: %d\n", (int)m->n_subgraphs,
+           (int)m->n_signatures, (int)m->n_opcodes, (int)m->n_buffers);
     printf("weight bytes: %zu (%d constant buffers)\n", wb, (int)nbuf);
     if (m->warnings[0]) {
         char w[sizeof m->warnings];
@@ -160,16 +162,16 @@ static void print_text(const kcli_model *km, const sg_info *si) {
             char type[200];
             snprintf(type, sizeof type, "%s%s", kiln_dtype_name(d->type),
                      kcli_shape_str(shape, sizeof shape, rank, dims));
-            printf("    %4d %-22s %9zu %-6s %s%s%s%s%s\n", (int)i, type, bytes,
-                   tensor_kind(sg, i), d->name ? d->name : "", q[0] ? "  " : "", q,
-                   where[0] ? " " : "", where);
+            printf("    %4d %-22s %9zu %-6s %s%s%s%s%s\n", (int)i, type, bytes, tensor_kind(sg, i),
+                   d->name ? d->name : "", q[0] ? "  " : "", q, where[0] ? " " : "", where);
         }
         printf("  operators:\n");
         for (int32_t i = 0; i < sg->n_ops; i++) {
             const kiln__op_def *op = &sg->ops[i];
             char why[160];
-            const char *name = op->builtin == 32 && op->custom_code ? op->custom_code
-                                                                    : kiln_builtin_name(op->builtin);
+            const char *name = op->builtin == 32 && op->custom_code
+                                   ? op->custom_code
+                                   : kiln_builtin_name(op->builtin);
             printf("    %4d %-24s v%d ", (int)i, name, (int)op->version);
             ilist(stdout, op->inputs, op->n_in);
             printf(" -> ");
@@ -195,8 +197,7 @@ static void print_json(const kcli_model *km, const sg_info *si) {
     fprintf(f, ", \"bytes\": %zu, \"schema_version\": %u, \"description\": ", km->file.len,
             m->version);
     kcli_json_str(f, m->description);
-    fprintf(f, ", \"weight_bytes\": %zu, \"constant_buffers\": %d, \"warnings\": [", wb,
-            (int)nbuf);
+    fprintf(f, ", \"weight_bytes\": %zu, \"constant_buffers\": %d, \"warnings\": [", wb, (int)nbuf);
     {
         char w[sizeof m->warnings];
         memcpy(w, m->warnings, sizeof w);
@@ -237,9 +238,10 @@ static void print_json(const kcli_model *km, const sg_info *si) {
         fprintf(f, ", \"outputs\": ");
         ilist(f, sg->outputs, sg->n_outputs);
         if (it)
-            fprintf(f, ", \"runnable\": true, \"arena_bytes\": %zu, \"arena_lower_bound\": %zu, "
-                       "\"persistent_bytes\": %zu, \"required_arena_bytes\": %zu, "
-                       "\"offline_plan\": %s, \"error\": null",
+            fprintf(f,
+                    ", \"runnable\": true, \"arena_bytes\": %zu, \"arena_lower_bound\": %zu, "
+                    "\"persistent_bytes\": %zu, \"required_arena_bytes\": %zu, "
+                    "\"offline_plan\": %s, \"error\": null",
                     kiln_rt_arena_size(it), kiln_rt_arena_lower_bound(it),
                     kiln_rt_persistent_size(it), kiln_rt_required_arena(it),
                     kiln__interp_offline_plan(it) ? "true" : "false");
@@ -275,7 +277,8 @@ static void print_json(const kcli_model *km, const sg_info *si) {
                     fprintf(f, "%s%.9g", k ? ", " : "", d->q.scale ? d->q.scale[k] : 0.0);
                 fprintf(f, "], \"zero_point\": [");
                 for (int32_t k = 0; k < d->q.n; k++)
-                    fprintf(f, "%s%d", k ? ", " : "", d->q.zero_point ? (int)d->q.zero_point[k] : 0);
+                    fprintf(f, "%s%d", k ? ", " : "",
+                            d->q.zero_point ? (int)d->q.zero_point[k] : 0);
                 fprintf(f, "], \"quantized_dimension\": %d}", (int)d->q.dim);
             } else {
                 fprintf(f, ", \"quantization\": null");
@@ -328,8 +331,7 @@ int kiln_cmd_inspect(int argc, char **argv) {
         if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            fprintf(stderr, "kiln inspect: unknown option %s (see kiln inspect --help)\n",
-                    argv[i]);
+            fprintf(stderr, "kiln inspect: unknown option %s (see kiln inspect --help)\n", argv[i]);
             return 2;
         } else if (!path) {
             path = argv[i];
@@ -364,7 +366,8 @@ int kiln_cmd_inspect(int argc, char **argv) {
         print_json(&km, si);
     else
         print_text(&km, si);
-    for (int32_t s = 0; s < ns; s++) kiln_interp_destroy(si[s].it);
+    for (int32_t s = 0; s < ns; s++)
+        kiln_interp_destroy(si[s].it);
     free(si);
     kcli_model_free(&km);
     return 0;

@@ -55,7 +55,8 @@ static double now_us(void) {
 
 static int64_t info_numel(const kiln_tensor_info *t) {
     int64_t n = 1;
-    for (int32_t i = 0; i < t->rank; i++) n *= t->dims[i];
+    for (int32_t i = 0; i < t->rank; i++)
+        n *= t->dims[i];
     return n;
 }
 
@@ -74,12 +75,24 @@ static int random_fill(const kiln_tensor_info *t, uint32_t seed, char *err, size
     uint8_t *d = t->data;
     double lo, hi;
     switch (t->dtype) {
-    case KILN_INT8: lo = -128, hi = 127; break;
-    case KILN_UINT8: lo = 0, hi = 255; break;
-    case KILN_INT16: lo = -32768, hi = 32767; break;
-    case KILN_UINT16: lo = 0, hi = 65535; break;
-    case KILN_BOOL: lo = 0, hi = 1; break;
-    default: lo = 0, hi = 9; break;
+    case KILN_INT8:
+        lo = -128, hi = 127;
+        break;
+    case KILN_UINT8:
+        lo = 0, hi = 255;
+        break;
+    case KILN_INT16:
+        lo = -32768, hi = 32767;
+        break;
+    case KILN_UINT16:
+        lo = 0, hi = 65535;
+        break;
+    case KILN_BOOL:
+        lo = 0, hi = 1;
+        break;
+    default:
+        lo = 0, hi = 9;
+        break;
     }
     for (int64_t i = 0; i < n; i++) {
         if (t->dtype == KILN_FLOAT32 || t->dtype == KILN_FLOAT64) {
@@ -95,12 +108,17 @@ static int random_fill(const kiln_tensor_info *t, uint32_t seed, char *err, size
         }
         const double span = hi - lo + 1;
         const double r1 = mulberry32(&st), r2 = mulberry32(&st);
-        const int64_t v = (int64_t)lo + (int64_t)floor(((r1 * 4294967296.0 + r2) /
-                                                        18446744073709551616.0) * span);
+        const int64_t v =
+            (int64_t)lo +
+            (int64_t)floor(((r1 * 4294967296.0 + r2) / 18446744073709551616.0) * span);
         switch (t->dtype) {
-        case KILN_INT8: d[i] = (uint8_t)(int8_t)v; break;
+        case KILN_INT8:
+            d[i] = (uint8_t)(int8_t)v;
+            break;
         case KILN_UINT8:
-        case KILN_BOOL: d[i] = (uint8_t)v; break;
+        case KILN_BOOL:
+            d[i] = (uint8_t)v;
+            break;
         case KILN_INT16: {
             int16_t x = (int16_t)v;
             memcpy(d + 2 * i, &x, 2);
@@ -118,7 +136,9 @@ static int random_fill(const kiln_tensor_info *t, uint32_t seed, char *err, size
             break;
         }
         case KILN_INT64:
-        case KILN_UINT64: memcpy(d + 8 * i, &v, 8); break;
+        case KILN_UINT64:
+            memcpy(d + 8 * i, &v, 8);
+            break;
         default:
             snprintf(err, errlen, "cannot generate random data for dtype %s; pass an .npy",
                      kiln_dtype_name(t->dtype));
@@ -132,8 +152,8 @@ static void sanitize(const char *name, char *out, size_t cap) {
     size_t n = 0;
     for (const char *p = name; *p && n < 64 && n + 1 < cap; p++) {
         const char c = *p;
-        const int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        const int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '_' || c == '-';
         out[n++] = ok ? c : '_';
     }
     out[n] = 0;
@@ -154,9 +174,11 @@ static double value_at(int32_t dtype, const void *data, int64_t i) {
         memcpy(&f, p + 8 * i, 8);
         return f;
     }
-    case KILN_INT8: return (int8_t)p[i];
+    case KILN_INT8:
+        return (int8_t)p[i];
     case KILN_UINT8:
-    case KILN_BOOL: return p[i];
+    case KILN_BOOL:
+        return p[i];
     case KILN_INT16: {
         int16_t v;
         memcpy(&v, p + 2 * i, 2);
@@ -168,8 +190,9 @@ static double value_at(int32_t dtype, const void *data, int64_t i) {
         memcpy(&v, p + 2 * i, 2);
         if (dtype == KILN_UINT16) return v;
         const int e = (v >> 10) & 31, m = v & 1023;
-        double r = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY)
-                                                    : ldexp(m + 1024, e - 25);
+        double r = e == 0    ? ldexp(m, -24)
+                   : e == 31 ? (m ? NAN : INFINITY)
+                             : ldexp(m + 1024, e - 25);
         return (v & 0x8000) ? -r : r;
     }
     case KILN_INT32: {
@@ -192,7 +215,8 @@ static double value_at(int32_t dtype, const void *data, int64_t i) {
         memcpy(&v, p + 8 * i, 8);
         return (double)v;
     }
-    default: return NAN;
+    default:
+        return NAN;
     }
 }
 
@@ -251,8 +275,8 @@ static void both_hook(void *ud, int32_t op, int after) {
         if (isnan(value_at(t.dtype, t.data, 0)) && t.dtype != KILN_FLOAT32 &&
             t.dtype != KILN_FLOAT64) {
             nd = 0; /* other types: compare bytes */
-            for (size_t i = 0; i < t.bytes; i++) nd += ((uint8_t *)c->saved[ti])[i] !=
-                                                       ((uint8_t *)t.data)[i];
+            for (size_t i = 0; i < t.bytes; i++)
+                nd += ((uint8_t *)c->saved[ti])[i] != ((uint8_t *)t.data)[i];
             md = nd ? 1 : 0;
         }
         c->maxdiff[ti] = md;
@@ -297,8 +321,10 @@ static int parse_args(int argc, char **argv, run_args *a) {
             } else if (!strcmp(s, "--random")) {
                 long long seed;
                 if (kcli_parse_int(v, 0, 4294967295ll, &seed) != 0) {
-                    fprintf(stderr, "kiln run: --random needs a seed from 0 to 4294967295, got "
-                                    "'%s'\n", v);
+                    fprintf(stderr,
+                            "kiln run: --random needs a seed from 0 to 4294967295, got "
+                            "'%s'\n",
+                            v);
                     return 2;
                 }
                 a->have_seed = 1;
@@ -345,13 +371,15 @@ static int set_inputs(const run_args *a, kcli_model *km) {
     const int32_t nin = kiln_interp_num_inputs(it);
     char err[512];
     if (a->ninputs == 0 && nin > 0 && !a->have_seed) {
-        fprintf(stderr, "kiln run: %s has %d input%s: give one .npy file per input or "
-                        "--random SEED\n", a->model, (int)nin, nin == 1 ? "" : "s");
+        fprintf(stderr,
+                "kiln run: %s has %d input%s: give one .npy file per input or "
+                "--random SEED\n",
+                a->model, (int)nin, nin == 1 ? "" : "s");
         return 2;
     }
     if (a->ninputs != 0 && a->ninputs != nin) {
-        fprintf(stderr, "kiln run: %s has %d input%s, %d .npy file%s given\n", a->model,
-                (int)nin, nin == 1 ? "" : "s", a->ninputs, a->ninputs == 1 ? "" : "s");
+        fprintf(stderr, "kiln run: %s has %d input%s, %d .npy file%s given\n", a->model, (int)nin,
+                nin == 1 ? "" : "s", a->ninputs, a->ninputs == 1 ? "" : "s");
         return 2;
     }
     for (int32_t i = 0; i < nin; i++) {
@@ -377,7 +405,8 @@ static int set_inputs(const run_args *a, kcli_model *km) {
             return 1;
         }
         int64_t n = 1;
-        for (int32_t k = 0; k < arr.rank; k++) n *= arr.dims[k];
+        for (int32_t k = 0; k < arr.rank; k++)
+            n *= arr.dims[k];
         char shape[160];
         if (arr.dtype != t.dtype) {
             fprintf(stderr, "kiln run: %s: dtype %s, but input %d ('%s') of %s is %s%s\n",
@@ -387,11 +416,11 @@ static int set_inputs(const run_args *a, kcli_model *km) {
             return 1;
         }
         if (n != info_numel(&t) || arr.bytes != t.bytes) {
-            fprintf(stderr, "kiln run: %s: %lld elements, but input %d ('%s') of %s is %s%s "
-                            "(%lld elements)\n",
-                    a->inputs[i], (long long)n, (int)i, t.name, a->model,
-                    kiln_dtype_name(t.dtype), kcli_shape_str(shape, sizeof shape, t.rank, t.dims),
-                    (long long)info_numel(&t));
+            fprintf(stderr,
+                    "kiln run: %s: %lld elements, but input %d ('%s') of %s is %s%s "
+                    "(%lld elements)\n",
+                    a->inputs[i], (long long)n, (int)i, t.name, a->model, kiln_dtype_name(t.dtype),
+                    kcli_shape_str(shape, sizeof shape, t.rank, t.dims), (long long)info_numel(&t));
             kiln_npy_free(&arr);
             return 1;
         }
@@ -422,7 +451,8 @@ static int save_inputs(const run_args *a, kiln_interp *it) {
         kiln_tensor_info t;
         kiln_interp_input(it, i, &t);
         int64_t dims[KILN_MAX_RANK];
-        for (int32_t k = 0; k < t.rank; k++) dims[k] = t.dims[k];
+        for (int32_t k = 0; k < t.rank; k++)
+            dims[k] = t.dims[k];
         snprintf(path, sizeof path, "%s/input_%d.npy", a->save_inputs, (int)i);
         if (kiln_npy_write(path, t.dtype, t.rank, dims, t.data, err, sizeof err) != KILN_OK) {
             fprintf(stderr, "kiln run: %s\n", err);
@@ -445,9 +475,9 @@ static int write_outputs(const run_args *a, kiln_interp *it) {
             sanitize(t.name, name, sizeof name);
             snprintf(path, sizeof path, "%s/%03d_%s.npy", a->out, (int)k, name);
             int64_t dims[KILN_MAX_RANK];
-            for (int32_t i = 0; i < t.rank; i++) dims[i] = t.dims[i];
-            if (kiln_npy_write(path, t.dtype, t.rank, dims, t.data, err, sizeof err) !=
-                KILN_OK) {
+            for (int32_t i = 0; i < t.rank; i++)
+                dims[i] = t.dims[i];
+            if (kiln_npy_write(path, t.dtype, t.rank, dims, t.data, err, sizeof err) != KILN_OK) {
                 fprintf(stderr, "kiln run: %s\n", err);
                 return 1;
             }
@@ -528,7 +558,8 @@ static int run_both(const run_args *a, kcli_model *km) {
                (int)nparts, nparts == 1 ? "" : "s");
 done:
     if (c.saved)
-        for (int32_t i = 0; i < nt; i++) free(c.saved[i]);
+        for (int32_t i = 0; i < nt; i++)
+            free(c.saved[i]);
     free(c.saved);
     free(c.maxdiff);
     free(c.ndiff);

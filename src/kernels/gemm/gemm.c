@@ -16,21 +16,35 @@ typedef struct variant {
     int kc, mc, nc; /* cache blocks: kc*nr floats in L1, mc*kc in L2, kc*nc in L3 */
     uint32_t need;  /* KILN_CPU_* bits the variant needs */
     kiln__sgemm_ukr_fn ukr;
+    kiln__sgemm_pack_fn pack_a;  /* for full panels of a row-major A, or NULL */
+    kiln__sgemm_pack_fn pack_bt; /* for full panels of a transposed B, or NULL */
+    kiln__sgemv_fn gemv_t, gemv_n; /* rows of small products, or NULL */
 } variant;
 
+/* Packing buffers are on the stack, sized for the largest blocks of the variants built. */
+#if defined(__x86_64__) || defined(__i386__)
 #define KC_MAX 256
 #define MC_MAX 144
-#define NC_MAX 512
+#define NC_MAX 1024
+#else
+#define KC_MAX 128
+#define MC_MAX 64
+#define NC_MAX 256
+#endif
 #define MR_MAX 12
 #define NR_MAX 32
 
+/* Blocks for Zen 3 / Skylake-class caches (32-48 KB L1, 512 KB-1 MB L2), as BLIS uses. */
 static const variant variants[] = {
 #if defined(__x86_64__) || defined(__i386__)
-    {"f32_gemm_12x32__avx512", 12, 32, 256, 144, 512, KILN_CPU_AVX512,
-     kiln__f32_gemm_12x32__avx512},
-    {"f32_gemm_6x16__avx2", 6, 16, 256, 144, 512, KILN_CPU_AVX2, kiln__f32_gemm_6x16__avx2},
+    {"f32_gemm_12x32__avx512", 12, 32, 256, 144, 1024, KILN_CPU_AVX512,
+     kiln__f32_gemm_12x32__avx512, NULL, NULL, kiln__f32_gemv_t__avx2, kiln__f32_gemv_n__avx2},
+    {"f32_gemm_6x16__avx2", 6, 16, 256, 144, 1024, KILN_CPU_AVX2, kiln__f32_gemm_6x16__avx2,
+     kiln__f32_gemm_pack_a6__avx2, kiln__f32_gemm_pack_bt16__avx2, kiln__f32_gemv_t__avx2,
+     kiln__f32_gemv_n__avx2},
 #endif
-    {"f32_gemm_4x8__scalar", 4, 8, 256, 128, 512, 0, kiln__f32_gemm_4x8__scalar},
+    {"f32_gemm_4x8__scalar", 4, 8, 128, 64, 256, 0, kiln__f32_gemm_4x8__scalar, NULL, NULL, NULL,
+     NULL},
 };
 #define NVARIANTS ((int)(sizeof variants / sizeof variants[0]))
 
@@ -80,7 +94,9 @@ static void pack_a(const variant *v, int ta, const float *a, int64_t lda, int64_
     for (int64_t r = 0; r < mb; r += mr) {
         const int rows = (int)(mb - r < mr ? mb - r : mr);
         float *d = dst + r * kb;
-        if (!ta) {
+        if (!ta && rows == mr && v->pack_a) {
+            v->pack_a(a + (i0 + r) * lda + p0, lda, kb, d);
+        } else if (!ta) {
             const float *src[MR_MAX];
             for (int i = 0; i < rows; i++) src[i] = a + (i0 + r + i) * lda + p0;
             for (int64_t p = 0; p < kb; p++) {
@@ -110,12 +126,20 @@ static void pack_b(const variant *v, int tb, const float *b, int64_t ldb, int64_
         float *d = dst + s * kb;
         if (!tb) {
             const float *src = b + p0 * ldb + j0 + s;
+            if (cols == 16 && nr == 16) {
+                /* The common case, with a copy of constant size the compiler inlines. */
+                for (int64_t p = 0; p < kb; p++, d += 16, src += ldb)
+                    memcpy(d, src, 16 * sizeof(float));
+                continue;
+            }
             for (int64_t p = 0; p < kb; p++) {
                 memcpy(d, src, (size_t)cols * sizeof(float));
                 for (int j = cols; j < nr; j++) d[j] = 0.0f;
                 d += nr;
                 src += ldb;
             }
+        } else if (cols == nr && v->pack_bt) {
+            v->pack_bt(b + (j0 + s) * ldb + p0, ldb, kb, d);
         } else {
             if (cols < nr)
                 for (int64_t p = 0; p < kb; p++)
@@ -188,14 +212,18 @@ static void gemm_blocked(const variant *v, int ta, int tb, int64_t m, int64_t n,
 
 #define DIRECT_NB 256
 
-static void gemm_direct(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
-                        const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                        float *c, int64_t ldc) {
+static void gemm_direct(const variant *v, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                        float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                        float beta, float *c, int64_t ldc) {
     const int64_t sa = ta ? lda : 1; /* stride of op(A) along k */
     for (int64_t i = 0; i < m; i++) {
         const float *ar = ta ? a + i : a + i * lda;
         float *cr = c + i * ldc;
-        if (tb) {
+        if (sa == 1 && tb && v->gemv_t) {
+            v->gemv_t(n, k, alpha, ar, b, ldb, beta, cr);
+        } else if (sa == 1 && !tb && v->gemv_n) {
+            v->gemv_n(n, k, alpha, ar, b, ldb, beta, cr);
+        } else if (tb) {
             /* op(B) columns are rows of B: dot products with 8 partial sums. */
             for (int64_t j = 0; j < n; j++) {
                 const float *br = b + j * ldb;
@@ -274,7 +302,7 @@ static void run(const variant *v, int path, const kiln_parallel *par, int ta, in
         return;
     }
     if (path == 2 || (path == 0 && use_direct(m, n, k))) {
-        gemm_direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gemm_direct(v, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     const int32_t threads = par && par->run ? par->threads : 1;

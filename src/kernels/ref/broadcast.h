@@ -21,7 +21,8 @@ extern "C" {
 static inline int kiln_bcast_shape(int32_t nin, const int32_t *r, const int32_t *const *d,
                                    int32_t *rout, int32_t *dout) {
     int32_t rank = 0;
-    for (int32_t k = 0; k < nin; k++) rank = r[k] > rank ? r[k] : rank;
+    for (int32_t k = 0; k < nin; k++)
+        rank = r[k] > rank ? r[k] : rank;
     for (int32_t i = 0; i < rank; i++) {
         int32_t o = 1, zero = 0;
         for (int32_t k = 0; k < nin; k++) {
@@ -65,7 +66,8 @@ static inline void kiln_bcast_init(kiln_bcast *b, int32_t nin, const int32_t *r,
     int64_t st[KILN_BCAST_MAX_IN][KILN_MAX_RANK];
     memset(b, 0, sizeof *b);
     b->nin = nin;
-    for (int32_t i = 0; i < rout; i++) dims[i] = dout[i];
+    for (int32_t i = 0; i < rout; i++)
+        dims[i] = dout[i];
     for (int32_t k = 0; k < nin; k++) {
         int64_t s = 1;
         for (int32_t i = rout - 1; i >= 0; i--) {
@@ -86,22 +88,26 @@ static inline void kiln_bcast_init(kiln_bcast *b, int32_t nin, const int32_t *r,
                 if (b->stride[k][n - 1] != st[k][i] * dims[i]) merge = 0;
             if (merge) {
                 b->dims[n - 1] *= dims[i];
-                for (int32_t k = 0; k < nin; k++) b->stride[k][n - 1] = st[k][i];
+                for (int32_t k = 0; k < nin; k++)
+                    b->stride[k][n - 1] = st[k][i];
                 continue;
             }
         }
         b->dims[n] = dims[i];
-        for (int32_t k = 0; k < nin; k++) b->stride[k][n] = st[k][i];
+        for (int32_t k = 0; k < nin; k++)
+            b->stride[k][n] = st[k][i];
         n++;
     }
     if (n == 0) {
         b->dims[0] = 1;
-        for (int32_t k = 0; k < nin; k++) b->stride[k][0] = 0;
+        for (int32_t k = 0; k < nin; k++)
+            b->stride[k][0] = 0;
         n = 1;
     }
     b->rank = n;
     b->n = 1;
-    for (int32_t i = 0; i < n; i++) b->n *= b->dims[i];
+    for (int32_t i = 0; i < n; i++)
+        b->n *= b->dims[i];
     b->len = b->dims[n - 1];
     b->rows = b->len ? b->n / b->len : 0;
 }
@@ -122,13 +128,17 @@ typedef struct kiln_bcast_it {
     int64_t off[KILN_BCAST_MAX_IN];
 } kiln_bcast_it;
 
-static inline void kiln_bcast_begin(kiln_bcast_it *it) { memset(it, 0, sizeof *it); }
+static inline void kiln_bcast_begin(kiln_bcast_it *it) {
+    memset(it, 0, sizeof *it);
+}
 
 static inline void kiln_bcast_next(const kiln_bcast *b, kiln_bcast_it *it) {
     for (int32_t d = b->rank - 2; d >= 0; d--) {
-        for (int32_t k = 0; k < b->nin; k++) it->off[k] += b->stride[k][d];
+        for (int32_t k = 0; k < b->nin; k++)
+            it->off[k] += b->stride[k][d];
         if (++it->idx[d] < b->dims[d]) return;
-        for (int32_t k = 0; k < b->nin; k++) it->off[k] -= b->stride[k][d] * b->dims[d];
+        for (int32_t k = 0; k < b->nin; k++)
+            it->off[k] -= b->stride[k][d] * b->dims[d];
         it->idx[d] = 0;
     }
 }

@@ -150,6 +150,40 @@ static kiln_status window(kiln_kctx *ctx, int32_t padding, int32_t in_h, int32_t
     return KILN_OK;
 }
 
+/* o[c] += x[c] * w[c]: unrolled so the compiler's straight-line (SLP) vectoriser packs it
+ * at -O2, where loops with a run-time trip count are left scalar. */
+static inline void madd_row(float *restrict o, const float *restrict x, const float *restrict w,
+                            int32_t n) {
+    int32_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        o[c + 0] += x[c + 0] * w[c + 0];
+        o[c + 1] += x[c + 1] * w[c + 1];
+        o[c + 2] += x[c + 2] * w[c + 2];
+        o[c + 3] += x[c + 3] * w[c + 3];
+        o[c + 4] += x[c + 4] * w[c + 4];
+        o[c + 5] += x[c + 5] * w[c + 5];
+        o[c + 6] += x[c + 6] * w[c + 6];
+        o[c + 7] += x[c + 7] * w[c + 7];
+    }
+    for (; c < n; c++) o[c] += x[c] * w[c];
+}
+
+/* o[c] += x[c] (average pool). */
+static inline void add_row(float *restrict o, const float *restrict x, int32_t n) {
+    int32_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        o[c + 0] += x[c + 0];
+        o[c + 1] += x[c + 1];
+        o[c + 2] += x[c + 2];
+        o[c + 3] += x[c + 3];
+        o[c + 4] += x[c + 4];
+        o[c + 5] += x[c + 5];
+        o[c + 6] += x[c + 6];
+        o[c + 7] += x[c + 7];
+    }
+    for (; c < n; c++) o[c] += x[c];
+}
+
 /* out[r][c] = clamp(out[r][c] + bias[c]) over rows x cols. */
 static void bias_act(float *out, int64_t rows, int64_t cols, const float *bias, float lo,
                      float hi) {
@@ -355,7 +389,7 @@ static void dw_task(void *arg, int32_t t) {
                     const float *xi = j->x + ((b * j->in_h + iy) * j->in_w + ix) * j->in_c;
                     const float *wf = j->w + ((int64_t)fy * j->f_w + fx) * oc;
                     if (m == 1) {
-                        for (int32_t c = 0; c < oc; c++) o[c] += xi[c] * wf[c];
+                        madd_row(o, xi, wf, oc);
                     } else {
                         for (int32_t ic = 0; ic < j->in_c; ic++)
                             for (int32_t q = 0; q < m; q++)
@@ -734,7 +768,7 @@ static void pool_task(void *arg, int32_t t) {
                     if (j->is_max) {
                         for (int32_t ch = 0; ch < c; ch++) o[ch] = xi[ch] > o[ch] ? xi[ch] : o[ch];
                     } else {
-                        for (int32_t ch = 0; ch < c; ch++) o[ch] += xi[ch];
+                        add_row(o, xi, c);
                     }
                     count++;
                 }

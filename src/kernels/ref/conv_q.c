@@ -145,10 +145,6 @@ static kiln_status setup_mult(kiln_kctx *ctx, cq *d, float in_s, const kiln_tens
         kiln_quantize_multiplier(real, &d->mult[c], &sh);
         d->shift[c] = sh;
         d->fscale[c] = kiln_xnn_scale(in_s, ws, out_s);
-        if (d->rq == RQ_FP32 && !(d->fscale[c] < 256.0f))
-            return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
-                             "requantization scale %g too large (XNNPACK takes < 256)",
-                             (double)d->fscale[c]);
     }
     return KILN_OK;
 }
@@ -270,11 +266,21 @@ static kiln_status setup_quant(kiln_kctx *ctx, cq *d, const kiln_tensor *in, con
                                  "int8 filter zero point must be 0 (channel %d has %d)", i,
                                  w->q.zero_point[i]);
     }
-    const int xnn = xnn_op && kiln_karith(ctx) == KILN_ARITH_LITERT &&
-                    (d->kind == K_I8 || d->kind == K_U8);
+    /* The litert dialect: LiteRT's XNNPACK delegate takes int8/uint8 CONV_2D and
+     * DEPTHWISE_CONV_2D only with a bias input (otherwise TFLite's built-in kernels run them,
+     * with the reference arithmetic), FULLY_CONNECTED with or without. */
+    int xnn = xnn_op && kiln_karith(ctx) == KILN_ARITH_LITERT &&
+              (d->kind == K_I8 || d->kind == K_U8);
+    if (xnn && !b && (d->op == KILN_OP_CONV_2D || d->op == KILN_OP_DEPTHWISE_CONV_2D)) xnn = 0;
+    kiln_status st_ = setup_mult(ctx, d, in->q.scale[0], w, out->q.scale[0]);
+    if (st_ != KILN_OK) return st_;
+    /* XNNPACK refuses requantization scales outside [2^-32, 256); the delegate then leaves the
+     * op to the built-in kernels. */
+    for (int32_t c = 0; xnn && c < d->nch; c++)
+        if (!(d->fscale[c] >= 0x1p-32f && d->fscale[c] < 256.0f)) xnn = 0;
     if (xnn) d->rq = RQ_FP32;
     setup_range(d, out, xnn);
-    return setup_mult(ctx, d, in->q.scale[0], w, out->q.scale[0]);
+    return KILN_OK;
 }
 
 static cq *new_data(kiln_kctx *ctx, kiln_node *node) {
@@ -805,8 +811,15 @@ static kiln_status tconv_prepare(kiln_kctx *ctx, kiln_node *node) {
     }
     if ((s = kiln_kresize(ctx, out, 4, od)) != KILN_OK) return s;
     if ((s = setup_quant(ctx, d, in, w, b, out, 0, 1)) != KILN_OK) return s;
-    /* TFLite's int16 transpose conv always accumulates in int64 (an int32 bias is widened). */
-    if (d->kind == K_I16) d->rq = RQ_ACC64;
+    /* TFLite's int16 transpose conv accumulates in int64 and reads the bias as int64 whatever
+     * its declared type (an int32 bias gives garbage in both runtimes): refuse it. */
+    if (d->kind == K_I16) {
+        if (b && b->type != KILN_INT64)
+            return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                             "int16 TRANSPOSE_CONV needs an int64 bias (have %s)",
+                             kiln_dtype_name(b->type));
+        d->rq = RQ_ACC64;
+    }
     d->scratch = kiln_kscratch_request(ctx, sizeof(int64_t) * (size_t)kiln_numel(out) + 16);
     if (d->scratch < 0) return kiln_kerr(ctx, KILN_ERR_NOMEM, "cannot reserve scratch memory");
     return KILN_OK;

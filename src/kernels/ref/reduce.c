@@ -48,8 +48,8 @@ static int32_t read_ints(kiln_kctx *ctx, const kiln_tensor *t, const char *what,
         return -1;
     }
     for (int64_t i = 0; i < n; i++)
-        v[i] = t->type == KILN_INT32 ? ((const int32_t *)t->data)[i]
-                                     : ((const int64_t *)t->data)[i];
+        v[i] =
+            t->type == KILN_INT32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
     return (int32_t)n;
 }
 
@@ -57,8 +57,8 @@ static int32_t read_ints(kiln_kctx *ctx, const kiln_tensor *t, const char *what,
 static kiln_status norm_axis(kiln_kctx *ctx, int64_t a, int32_t rank, int32_t *out) {
     const int64_t r = a < 0 ? a + rank : a;
     if (r < 0 || r >= rank)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "axis %lld is out of range for rank %d",
-                         (long long)a, (int)rank);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "axis %lld is out of range for rank %d", (long long)a,
+                         (int)rank);
     *out = (int32_t)r;
     return KILN_OK;
 }
@@ -120,35 +120,53 @@ static kiln_status reduce_prepare(kiln_kctx *ctx, kiln_node *node) {
 }
 
 /* Folds every input element into its output element, in input order: ACC[o] = EXPR(ACC[o], x). */
-#define REDUCE_LOOP(TI, TA, ACC, EXPR)                                                         \
-    do {                                                                                       \
-        const TI *pi_ = (const TI *)node->in[0]->data;                                         \
-        const kiln_bcast *bc_ = &d->bc;                                                        \
-        const int64_t so_ = bc_->stride[0][bc_->rank - 1];                                     \
-        kiln_bcast_it it_;                                                                     \
-        kiln_bcast_begin(&it_);                                                                \
-        for (int64_t r_ = 0; r_ < bc_->rows; r_++) {                                           \
-            const TI *xi_ = pi_ + r_ * bc_->len;                                               \
-            TA *acc_ = (ACC) + it_.off[0];                                                     \
-            for (int64_t i_ = 0; i_ < bc_->len; i_++) {                                        \
-                const TI x = xi_[i_];                                                          \
-                TA *p_ = acc_ + i_ * so_;                                                      \
-                const TA cur = *p_;                                                            \
-                *p_ = (EXPR);                                                                  \
-            }                                                                                  \
-            kiln_bcast_next(bc_, &it_);                                                        \
-        }                                                                                      \
+#define REDUCE_LOOP(TI, TA, ACC, EXPR)                                                             \
+    do {                                                                                           \
+        const TI *pi_ = (const TI *)node->in[0]->data;                                             \
+        const kiln_bcast *bc_ = &d->bc;                                                            \
+        /* the output's inner stride is 0 (reduced) or 1 (kept) */                                 \
+        const int64_t so_ = bc_->stride[0][bc_->rank - 1];                                         \
+        kiln_bcast_it it_;                                                                         \
+        kiln_bcast_begin(&it_);                                                                    \
+        for (int64_t r_ = 0; r_ < bc_->rows; r_++) {                                               \
+            const TI *xi_ = pi_ + r_ * bc_->len;                                                   \
+            TA *acc_ = (ACC) + it_.off[0];                                                         \
+            if (so_ == 0) { /* the whole row folds into one output: keep it in a register */       \
+                TA cur = *acc_;                                                                    \
+                for (int64_t i_ = 0; i_ < bc_->len; i_++) {                                        \
+                    const TI x = xi_[i_];                                                          \
+                    cur = (EXPR);                                                                  \
+                }                                                                                  \
+                *acc_ = cur;                                                                       \
+            } else {                                                                               \
+                for (int64_t i_ = 0; i_ < bc_->len; i_++) {                                        \
+                    const TI x = xi_[i_];                                                          \
+                    const TA cur = acc_[i_];                                                       \
+                    acc_[i_] = (EXPR);                                                             \
+                }                                                                                  \
+            }                                                                                      \
+            kiln_bcast_next(bc_, &it_);                                                            \
+        }                                                                                          \
     } while (0)
 
-#define FILL(T, P, N, V)                                                                       \
-    do {                                                                                       \
-        for (int64_t j_ = 0; j_ < (N); j_++) (P)[j_] = (V);                                    \
+#define FILL(T, P, N, V)                                                                           \
+    do {                                                                                           \
+        for (int64_t j_ = 0; j_ < (N); j_++)                                                       \
+            (P)[j_] = (V);                                                                         \
     } while (0)
 
-static inline int32_t wadd32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
-static inline int32_t wmul32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a * (uint32_t)b); }
-static inline int64_t wadd64(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
-static inline int64_t wmul64(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+static inline int32_t wadd32(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+static inline int32_t wmul32(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a * (uint32_t)b);
+}
+static inline int64_t wadd64(int64_t a, int64_t b) {
+    return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+static inline int64_t wmul64(int64_t a, int64_t b) {
+    return (int64_t)((uint64_t)a * (uint64_t)b);
+}
 
 static kiln_status reduce_invoke(kiln_kctx *ctx, kiln_node *node) {
     const red_data *d = (const red_data *)node->data;
@@ -165,7 +183,8 @@ static kiln_status reduce_invoke(kiln_kctx *ctx, kiln_node *node) {
             if (node->op == KILN_OP_MEAN) {
                 /* TFLite: an empty input gives NaN; otherwise sum / count in float. */
                 const float c = (float)d->count;
-                for (int64_t i = 0; i < no; i++) o[i] = d->count ? o[i] / c : NAN;
+                for (int64_t i = 0; i < no; i++)
+                    o[i] = d->count ? o[i] / c : NAN;
             }
         } else if (t == KILN_INT32) {
             int32_t *o = (int32_t *)out;
@@ -184,14 +203,15 @@ static kiln_status reduce_invoke(kiln_kctx *ctx, kiln_node *node) {
             FILL(int64_t, o, no, 0);
             REDUCE_LOOP(int64_t, int64_t, o, wadd64(x, cur));
             if (node->op == KILN_OP_MEAN)
-                for (int64_t i = 0; i < no; i++) o[i] = d->count ? o[i] / d->count : 0;
+                for (int64_t i = 0; i < no; i++)
+                    o[i] = d->count ? o[i] / d->count : 0;
         }
         break;
     case KILN_OP_REDUCE_PROD:
         if (t == KILN_FLOAT32) {
             float *o = (float *)out;
             FILL(float, o, no, 1.0f);
-            REDUCE_LOOP(float, float, o, x * cur);
+            REDUCE_LOOP(float, float, o, x *cur);
         } else if (t == KILN_INT32) {
             int32_t *o = (int32_t *)out;
             FILL(int32_t, o, no, 1);
@@ -238,7 +258,8 @@ static kiln_status reduce_invoke(kiln_kctx *ctx, kiln_node *node) {
         FILL(uint8_t, o, no, 0);
         REDUCE_LOOP(uint8_t, uint8_t, o, (uint8_t)((x != 0) || (cur != 0)));
     } break;
-    default: break;
+    default:
+        break;
     }
     return KILN_OK;
 }
@@ -287,27 +308,34 @@ static kiln_status lastaxis_invoke(kiln_kctx *ctx, kiln_node *node) {
         float *y = out + i * depth;
         if (node->op == KILN_OP_L2_NORMALIZATION) {
             float sq = 0.0f;
-            for (int64_t c = 0; c < depth; c++) sq += x[c] * x[c];
+            for (int64_t c = 0; c < depth; c++)
+                sq += x[c] * x[c];
             float norm = sqrtf(sq);
             if (norm < 1e-6f) norm = 1e-6f; /* TFLite's epsilon: max(norm, 1e-6) */
-            for (int64_t c = 0; c < depth; c++) y[c] = x[c] / norm;
+            for (int64_t c = 0; c < depth; c++)
+                y[c] = x[c] / norm;
             continue;
         }
         float mx = -FLT_MAX;
-        for (int64_t c = 0; c < depth; c++) mx = x[c] > mx ? x[c] : mx;
+        for (int64_t c = 0; c < depth; c++)
+            mx = x[c] > mx ? x[c] : mx;
         if (node->op == KILN_OP_SOFTMAX) {
+            const float beta = d->beta;
             float sum = 0.0f;
             for (int64_t c = 0; c < depth; c++) {
-                const float e = expf((x[c] - mx) * d->beta);
+                const float e = expf((x[c] - mx) * beta);
                 y[c] = e;
                 sum += e;
             }
-            for (int64_t c = 0; c < depth; c++) y[c] = y[c] / sum;
+            for (int64_t c = 0; c < depth; c++)
+                y[c] = y[c] / sum;
         } else {
             float sum = 0.0f;
-            for (int64_t c = 0; c < depth; c++) sum += expf(x[c] - mx);
+            for (int64_t c = 0; c < depth; c++)
+                sum += expf(x[c] - mx);
             const float lsum = logf(sum);
-            for (int64_t c = 0; c < depth; c++) y[c] = x[c] - mx - lsum;
+            for (int64_t c = 0; c < depth; c++)
+                y[c] = x[c] - mx - lsum;
         }
     }
     return KILN_OK;
@@ -347,8 +375,10 @@ static kiln_status arg_prepare(kiln_kctx *ctx, kiln_node *node) {
     for (int32_t i = 0; i < in->rank; i++) {
         if (i == axis) continue;
         dims[r++] = in->dims[i];
-        if (i < axis) d->outer *= in->dims[i];
-        else d->inner *= in->dims[i];
+        if (i < axis)
+            d->outer *= in->dims[i];
+        else
+            d->inner *= in->dims[i];
     }
     d->axis_size = in->dims[axis];
     if (d->axis_size == 0 && d->outer * d->inner > 0)
@@ -358,36 +388,48 @@ static kiln_status arg_prepare(kiln_kctx *ctx, kiln_node *node) {
     return KILN_OK;
 }
 
-#define ARG_LOOP(T, CMP)                                                                       \
-    do {                                                                                       \
-        const T *x_ = (const T *)node->in[0]->data;                                            \
-        for (int64_t o_ = 0; o_ < d->outer; o_++)                                              \
-            for (int64_t i_ = 0; i_ < d->inner; i_++) {                                        \
-                const T *p_ = x_ + o_ * d->axis_size * d->inner + i_;                          \
-                T best = p_[0];                                                                \
-                int64_t bi_ = 0;                                                               \
-                for (int64_t a_ = 1; a_ < d->axis_size; a_++) {                                \
-                    const T v = p_[a_ * d->inner];                                             \
-                    if (v CMP best) {                                                          \
-                        best = v;                                                              \
-                        bi_ = a_;                                                              \
-                    }                                                                          \
-                }                                                                              \
-                const int64_t oi_ = o_ * d->inner + i_;                                        \
-                if (o32) o32[oi_] = (int32_t)bi_;                                              \
-                else o64[oi_] = bi_;                                                           \
-            }                                                                                  \
+#define ARG_LOOP(T, CMP)                                                                           \
+    do {                                                                                           \
+        const T *x_ = (const T *)node->in[0]->data;                                                \
+        for (int64_t o_ = 0; o_ < d->outer; o_++)                                                  \
+            for (int64_t i_ = 0; i_ < d->inner; i_++) {                                            \
+                const T *p_ = x_ + o_ * d->axis_size * d->inner + i_;                              \
+                T best = p_[0];                                                                    \
+                int64_t bi_ = 0;                                                                   \
+                for (int64_t a_ = 1; a_ < d->axis_size; a_++) {                                    \
+                    const T v = p_[a_ * d->inner];                                                 \
+                    if (v CMP best) {                                                              \
+                        best = v;                                                                  \
+                        bi_ = a_;                                                                  \
+                    }                                                                              \
+                }                                                                                  \
+                const int64_t oi_ = o_ * d->inner + i_;                                            \
+                if (o32)                                                                           \
+                    o32[oi_] = (int32_t)bi_;                                                       \
+                else                                                                               \
+                    o64[oi_] = bi_;                                                                \
+            }                                                                                      \
     } while (0)
 
-#define ARG_TYPES(CMP)                                                                         \
-    do {                                                                                       \
-        switch (node->in[0]->type) {                                                           \
-        case KILN_FLOAT32: ARG_LOOP(float, CMP); break;                                        \
-        case KILN_INT32: ARG_LOOP(int32_t, CMP); break;                                        \
-        case KILN_INT64: ARG_LOOP(int64_t, CMP); break;                                        \
-        case KILN_INT8: ARG_LOOP(int8_t, CMP); break;                                          \
-        default: ARG_LOOP(uint8_t, CMP); break;                                                \
-        }                                                                                      \
+#define ARG_TYPES(CMP)                                                                             \
+    do {                                                                                           \
+        switch (node->in[0]->type) {                                                               \
+        case KILN_FLOAT32:                                                                         \
+            ARG_LOOP(float, CMP);                                                                  \
+            break;                                                                                 \
+        case KILN_INT32:                                                                           \
+            ARG_LOOP(int32_t, CMP);                                                                \
+            break;                                                                                 \
+        case KILN_INT64:                                                                           \
+            ARG_LOOP(int64_t, CMP);                                                                \
+            break;                                                                                 \
+        case KILN_INT8:                                                                            \
+            ARG_LOOP(int8_t, CMP);                                                                 \
+            break;                                                                                 \
+        default:                                                                                   \
+            ARG_LOOP(uint8_t, CMP);                                                                \
+            break;                                                                                 \
+        }                                                                                          \
     } while (0)
 
 static kiln_status arg_invoke(kiln_kctx *ctx, kiln_node *node) {
@@ -397,8 +439,10 @@ static kiln_status arg_invoke(kiln_kctx *ctx, kiln_node *node) {
     int64_t *o64 = o->type == KILN_INT64 ? (int64_t *)o->data : NULL;
     (void)ctx;
     if (d->axis_size == 0) return KILN_OK;
-    if (node->op == KILN_OP_ARG_MAX) ARG_TYPES(>);
-    else ARG_TYPES(<);
+    if (node->op == KILN_OP_ARG_MAX)
+        ARG_TYPES(>);
+    else
+        ARG_TYPES(<);
     return KILN_OK;
 }
 
@@ -442,27 +486,27 @@ static kiln_status cumsum_prepare(kiln_kctx *ctx, kiln_node *node) {
     return KILN_OK;
 }
 
-#define CUM_LOOP(T, ADD)                                                                       \
-    do {                                                                                       \
-        const T *x_ = (const T *)node->in[0]->data;                                            \
-        T *y_ = (T *)node->out[0]->data;                                                       \
-        for (int64_t o_ = 0; o_ < d->outer; o_++)                                              \
-            for (int64_t i_ = 0; i_ < d->inner; i_++) {                                        \
-                const int64_t base_ = o_ * d->axis_size * d->inner + i_;                       \
-                T acc = 0;                                                                     \
-                for (int64_t a_ = 0; a_ < d->axis_size; a_++) {                                \
-                    const int64_t k_ = d->reverse ? d->axis_size - 1 - a_ : a_;                \
-                    const int64_t off_ = base_ + k_ * d->inner;                                \
-                    const T v = x_[off_];                                                      \
-                    if (d->exclusive) {                                                        \
-                        y_[off_] = acc;                                                        \
-                        acc = ADD(acc, v);                                                     \
-                    } else {                                                                   \
-                        acc = ADD(acc, v);                                                     \
-                        y_[off_] = acc;                                                        \
-                    }                                                                          \
-                }                                                                              \
-            }                                                                                  \
+#define CUM_LOOP(T, ADD)                                                                           \
+    do {                                                                                           \
+        const T *x_ = (const T *)node->in[0]->data;                                                \
+        T *y_ = (T *)node->out[0]->data;                                                           \
+        for (int64_t o_ = 0; o_ < d->outer; o_++)                                                  \
+            for (int64_t i_ = 0; i_ < d->inner; i_++) {                                            \
+                const int64_t base_ = o_ * d->axis_size * d->inner + i_;                           \
+                T acc = 0;                                                                         \
+                for (int64_t a_ = 0; a_ < d->axis_size; a_++) {                                    \
+                    const int64_t k_ = d->reverse ? d->axis_size - 1 - a_ : a_;                    \
+                    const int64_t off_ = base_ + k_ * d->inner;                                    \
+                    const T v = x_[off_];                                                          \
+                    if (d->exclusive) {                                                            \
+                        y_[off_] = acc;                                                            \
+                        acc = ADD(acc, v);                                                         \
+                    } else {                                                                       \
+                        acc = ADD(acc, v);                                                         \
+                        y_[off_] = acc;                                                            \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
     } while (0)
 
 #define FADD(a, b) ((a) + (b))
@@ -471,9 +515,15 @@ static kiln_status cumsum_invoke(kiln_kctx *ctx, kiln_node *node) {
     const cum_data *d = (const cum_data *)node->data;
     (void)ctx;
     switch (node->in[0]->type) {
-    case KILN_FLOAT32: CUM_LOOP(float, FADD); break;
-    case KILN_INT32: CUM_LOOP(int32_t, wadd32); break;
-    default: CUM_LOOP(int64_t, wadd64); break;
+    case KILN_FLOAT32:
+        CUM_LOOP(float, FADD);
+        break;
+    case KILN_INT32:
+        CUM_LOOP(int32_t, wadd32);
+        break;
+    default:
+        CUM_LOOP(int64_t, wadd64);
+        break;
     }
     return KILN_OK;
 }
@@ -512,10 +562,10 @@ static kiln_status topk_prepare(kiln_kctx *ctx, kiln_node *node) {
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "k = %lld is out of range (last dimension %d)",
                          (long long)kv[0], (int)last);
     if (oi->type == KILN_INT16 && last > 32768)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "INT16 indices cannot address %d values",
-                         (int)last);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "INT16 indices cannot address %d values", (int)last);
     int32_t dims[KILN_MAX_RANK];
-    for (int32_t i = 0; i < in->rank; i++) dims[i] = in->dims[i];
+    for (int32_t i = 0; i < in->rank; i++)
+        dims[i] = in->dims[i];
     dims[in->rank - 1] = (int32_t)kv[0];
     if ((s = kiln_kresize(ctx, ov, in->rank, dims))) return s;
     if ((s = kiln_kresize(ctx, oi, in->rank, dims))) return s;
@@ -532,58 +582,60 @@ static kiln_status topk_prepare(kiln_kctx *ctx, kiln_node *node) {
 
 /* heap holds indices into x; the root is the worst kept element. "a worse than b": smaller
  * value, or equal value and larger index. */
-#define TOPK_ROW(T)                                                                            \
-    do {                                                                                       \
-        const T *x = (const T *)node->in[0]->data + row * n;                                   \
-        T *yv = (T *)node->out[0]->data + row * k;                                             \
-        int32_t cnt = 0;                                                                       \
-        for (int32_t i = 0; i < (int32_t)n; i++) {                                             \
-            int32_t pos;                                                                       \
-            if (cnt < k) {                                                                     \
-                pos = cnt++; /* sift up */                                                     \
-                while (pos > 0) {                                                              \
-                    const int32_t par = (pos - 1) / 2;                                         \
-                    if (!TK_WORSE(x, i, heap[par])) break;                                     \
-                    heap[pos] = heap[par];                                                     \
-                    pos = par;                                                                 \
-                }                                                                              \
-                heap[pos] = i;                                                                 \
-            } else if (TK_WORSE(x, heap[0], i)) {                                              \
-                pos = 0; /* replace the root, sift down */                                     \
-                for (;;) {                                                                     \
-                    const int32_t l = 2 * pos + 1, rr = l + 1;                                 \
-                    int32_t w = -1;                                                            \
-                    if (l < cnt && TK_WORSE(x, heap[l], i)) w = l;                             \
-                    if (rr < cnt && TK_WORSE(x, heap[rr], w < 0 ? i : heap[l]))                \
-                        w = rr;                                                                \
-                    if (w < 0) break;                                                          \
-                    heap[pos] = heap[w];                                                       \
-                    pos = w;                                                                   \
-                }                                                                              \
-                heap[pos] = i;                                                                 \
-            }                                                                                  \
-        }                                                                                      \
-        /* Pop the worst element into the last free slot: output is best first. */             \
-        for (int32_t slot = cnt - 1; slot >= 0; slot--) {                                      \
-            const int32_t top = heap[0];                                                       \
-            const int32_t moved = heap[slot];                                                  \
-            int32_t pos = 0;                                                                   \
-            const int32_t m = slot; /* heap size after pop */                                  \
-            for (;;) {                                                                         \
-                const int32_t l = 2 * pos + 1, rr = l + 1;                                     \
-                int32_t w = -1;                                                                \
-                if (l < m && TK_WORSE(x, heap[l], moved)) w = l;                               \
-                if (rr < m && TK_WORSE(x, heap[rr], w < 0 ? moved : heap[l])) w = rr;          \
-                if (w < 0) break;                                                              \
-                heap[pos] = heap[w];                                                           \
-                pos = w;                                                                       \
-            }                                                                                  \
-            if (m > 0) heap[pos] = moved;                                                      \
-            yv[slot] = x[top];                                                                 \
-            if (yi32) yi32[row * k + slot] = top;                                              \
-            else if (yi64) yi64[row * k + slot] = top;                                         \
-            else yi16[row * k + slot] = (int16_t)top;                                          \
-        }                                                                                      \
+#define TOPK_ROW(T)                                                                                \
+    do {                                                                                           \
+        const T *x = (const T *)node->in[0]->data + row * n;                                       \
+        T *yv = (T *)node->out[0]->data + row * k;                                                 \
+        int32_t cnt = 0;                                                                           \
+        for (int32_t i = 0; i < (int32_t)n; i++) {                                                 \
+            int32_t pos;                                                                           \
+            if (cnt < k) {                                                                         \
+                pos = cnt++; /* sift up */                                                         \
+                while (pos > 0) {                                                                  \
+                    const int32_t par = (pos - 1) / 2;                                             \
+                    if (!TK_WORSE(x, i, heap[par])) break;                                         \
+                    heap[pos] = heap[par];                                                         \
+                    pos = par;                                                                     \
+                }                                                                                  \
+                heap[pos] = i;                                                                     \
+            } else if (TK_WORSE(x, heap[0], i)) {                                                  \
+                pos = 0; /* replace the root, sift down */                                         \
+                for (;;) {                                                                         \
+                    const int32_t l = 2 * pos + 1, rr = l + 1;                                     \
+                    int32_t w = -1;                                                                \
+                    if (l < cnt && TK_WORSE(x, heap[l], i)) w = l;                                 \
+                    if (rr < cnt && TK_WORSE(x, heap[rr], w < 0 ? i : heap[l])) w = rr;            \
+                    if (w < 0) break;                                                              \
+                    heap[pos] = heap[w];                                                           \
+                    pos = w;                                                                       \
+                }                                                                                  \
+                heap[pos] = i;                                                                     \
+            }                                                                                      \
+        }                                                                                          \
+        /* Pop the worst element into the last free slot: output is best first. */                 \
+        for (int32_t slot = cnt - 1; slot >= 0; slot--) {                                          \
+            const int32_t top = heap[0];                                                           \
+            const int32_t moved = heap[slot];                                                      \
+            int32_t pos = 0;                                                                       \
+            const int32_t m = slot; /* heap size after pop */                                      \
+            for (;;) {                                                                             \
+                const int32_t l = 2 * pos + 1, rr = l + 1;                                         \
+                int32_t w = -1;                                                                    \
+                if (l < m && TK_WORSE(x, heap[l], moved)) w = l;                                   \
+                if (rr < m && TK_WORSE(x, heap[rr], w < 0 ? moved : heap[l])) w = rr;              \
+                if (w < 0) break;                                                                  \
+                heap[pos] = heap[w];                                                               \
+                pos = w;                                                                           \
+            }                                                                                      \
+            if (m > 0) heap[pos] = moved;                                                          \
+            yv[slot] = x[top];                                                                     \
+            if (yi32)                                                                              \
+                yi32[row * k + slot] = top;                                                        \
+            else if (yi64)                                                                         \
+                yi64[row * k + slot] = top;                                                        \
+            else                                                                                   \
+                yi16[row * k + slot] = (int16_t)top;                                               \
+        }                                                                                          \
     } while (0)
 
 #define TK_WORSE(x, a, b) ((x)[a] < (x)[b] || ((x)[a] == (x)[b] && (a) > (b)))
@@ -600,11 +652,21 @@ static kiln_status topk_invoke(kiln_kctx *ctx, kiln_node *node) {
     if (k == 0) return KILN_OK;
     for (int64_t row = 0; row < d->outer; row++) {
         switch (node->in[0]->type) {
-        case KILN_FLOAT32: TOPK_ROW(float); break;
-        case KILN_INT32: TOPK_ROW(int32_t); break;
-        case KILN_INT64: TOPK_ROW(int64_t); break;
-        case KILN_INT8: TOPK_ROW(int8_t); break;
-        default: TOPK_ROW(uint8_t); break;
+        case KILN_FLOAT32:
+            TOPK_ROW(float);
+            break;
+        case KILN_INT32:
+            TOPK_ROW(int32_t);
+            break;
+        case KILN_INT64:
+            TOPK_ROW(int64_t);
+            break;
+        case KILN_INT8:
+            TOPK_ROW(int8_t);
+            break;
+        default:
+            TOPK_ROW(uint8_t);
+            break;
         }
     }
     return KILN_OK;
@@ -613,11 +675,13 @@ static kiln_status topk_invoke(kiln_kctx *ctx, kiln_node *node) {
 /* ---------------------------------------------------------------------------------------------
  * Registration. Versions: those TFLite's BuiltinOpResolver accepts. */
 
-#define RED3(OP, LO, HI)                                                                       \
-    {OP, LO, HI, KILN_FLOAT32, KILN_ANY, reduce_prepare, reduce_invoke},                       \
-        {OP, LO, HI, KILN_INT32, KILN_ANY, reduce_prepare, reduce_invoke},                     \
-        {OP, LO, HI, KILN_INT64, KILN_ANY, reduce_prepare, reduce_invoke}
-#define ARG(OP, T) {OP, 1, 3, T, KILN_ANY, arg_prepare, arg_invoke}
+#define RED3(OP, LO, HI)                                                                           \
+    {OP, LO, HI, KILN_FLOAT32, KILN_ANY, reduce_prepare, reduce_invoke},                           \
+        {OP, LO, HI, KILN_INT32, KILN_ANY, reduce_prepare, reduce_invoke}, {                       \
+        OP, LO, HI, KILN_INT64, KILN_ANY, reduce_prepare, reduce_invoke                            \
+    }
+#define ARG(OP, T)                                                                                 \
+    { OP, 1, 3, T, KILN_ANY, arg_prepare, arg_invoke }
 
 const kiln_kernel_reg kiln__k_reduce[] = {
     RED3(KILN_OP_MEAN, 1, 3),
@@ -629,12 +693,18 @@ const kiln_kernel_reg kiln__k_reduce[] = {
     {KILN_OP_SOFTMAX, 1, 3, KILN_FLOAT32, KILN_ANY, lastaxis_prepare, lastaxis_invoke},
     {KILN_OP_LOG_SOFTMAX, 1, 2, KILN_FLOAT32, KILN_ANY, lastaxis_prepare, lastaxis_invoke},
     {KILN_OP_L2_NORMALIZATION, 1, 2, KILN_FLOAT32, KILN_ANY, lastaxis_prepare, lastaxis_invoke},
-    ARG(KILN_OP_ARG_MAX, KILN_FLOAT32), ARG(KILN_OP_ARG_MAX, KILN_INT32),
-    ARG(KILN_OP_ARG_MAX, KILN_INT64), ARG(KILN_OP_ARG_MAX, KILN_UINT8),
-    ARG(KILN_OP_ARG_MAX, KILN_INT8), ARG(KILN_OP_ARG_MAX, KILN_BOOL),
-    ARG(KILN_OP_ARG_MIN, KILN_FLOAT32), ARG(KILN_OP_ARG_MIN, KILN_INT32),
-    ARG(KILN_OP_ARG_MIN, KILN_INT64), ARG(KILN_OP_ARG_MIN, KILN_UINT8),
-    ARG(KILN_OP_ARG_MIN, KILN_INT8), ARG(KILN_OP_ARG_MIN, KILN_BOOL),
+    ARG(KILN_OP_ARG_MAX, KILN_FLOAT32),
+    ARG(KILN_OP_ARG_MAX, KILN_INT32),
+    ARG(KILN_OP_ARG_MAX, KILN_INT64),
+    ARG(KILN_OP_ARG_MAX, KILN_UINT8),
+    ARG(KILN_OP_ARG_MAX, KILN_INT8),
+    ARG(KILN_OP_ARG_MAX, KILN_BOOL),
+    ARG(KILN_OP_ARG_MIN, KILN_FLOAT32),
+    ARG(KILN_OP_ARG_MIN, KILN_INT32),
+    ARG(KILN_OP_ARG_MIN, KILN_INT64),
+    ARG(KILN_OP_ARG_MIN, KILN_UINT8),
+    ARG(KILN_OP_ARG_MIN, KILN_INT8),
+    ARG(KILN_OP_ARG_MIN, KILN_BOOL),
     {KILN_OP_CUMSUM, 1, 1, KILN_FLOAT32, KILN_ANY, cumsum_prepare, cumsum_invoke},
     {KILN_OP_CUMSUM, 1, 1, KILN_INT32, KILN_ANY, cumsum_prepare, cumsum_invoke},
     {KILN_OP_CUMSUM, 1, 1, KILN_INT64, KILN_ANY, cumsum_prepare, cumsum_invoke},

@@ -27,8 +27,7 @@ kiln_status kiln__sh_known_int(kiln_kctx *ctx, const kiln_tensor *t, const char 
                          kiln_dtype_name(t->type));
     if (!kiln_kknown(ctx, t))
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
-                         "%s must be known before invoke (dynamic shapes are not supported)",
-                         what);
+                         "%s must be known before invoke (dynamic shapes are not supported)", what);
     if (!t->data && kiln_numel(t) > 0)
         return kiln_kerr(ctx, KILN_ERR_MODEL, "%s has no data", what);
     return KILN_OK;
@@ -47,32 +46,35 @@ void kiln__sh_fill(void *dst, const void *val, int64_t n, size_t es) {
     }
 }
 
-static void copy_row(uint8_t *o, const uint8_t *s, int64_t off, int64_t n, int64_t st,
-                     size_t es) {
+static void copy_row(uint8_t *o, const uint8_t *s, int64_t off, int64_t n, int64_t st, size_t es) {
     if (st == 1) {
         memcpy(o, s + (size_t)off * es, (size_t)n * es);
         return;
     }
     switch (es) {
     case 1:
-        for (int64_t j = 0; j < n; j++) o[j] = s[off + j * st];
+        for (int64_t j = 0; j < n; j++)
+            o[j] = s[off + j * st];
         break;
     case 2: {
         uint16_t *d = (uint16_t *)(void *)o;
         const uint16_t *x = (const uint16_t *)(const void *)s;
-        for (int64_t j = 0; j < n; j++) d[j] = x[off + j * st];
+        for (int64_t j = 0; j < n; j++)
+            d[j] = x[off + j * st];
         break;
     }
     case 4: {
         uint32_t *d = (uint32_t *)(void *)o;
         const uint32_t *x = (const uint32_t *)(const void *)s;
-        for (int64_t j = 0; j < n; j++) d[j] = x[off + j * st];
+        for (int64_t j = 0; j < n; j++)
+            d[j] = x[off + j * st];
         break;
     }
     case 8: {
         uint64_t *d = (uint64_t *)(void *)o;
         const uint64_t *x = (const uint64_t *)(const void *)s;
-        for (int64_t j = 0; j < n; j++) d[j] = x[off + j * st];
+        for (int64_t j = 0; j < n; j++)
+            d[j] = x[off + j * st];
         break;
     }
     default:
@@ -159,25 +161,28 @@ static kiln_status prep_reshape(kiln_kctx *ctx, kiln_node *node) {
             return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "RESHAPE to rank %d (at most %d)",
                              (int)shp->dims[0], KILN_MAX_RANK);
         rank = shp->dims[0];
-        for (int32_t i = 0; i < rank; i++) want[i] = sh_ival(shp, i);
+        for (int32_t i = 0; i < rank; i++)
+            want[i] = sh_ival(shp, i);
     } else {
         int32_t tmp[KILN_MAX_RANK];
         int32_t len = kiln_opt_ivec(node, 0, tmp, KILN_MAX_RANK);
         if (len > KILN_MAX_RANK)
-            return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "RESHAPE to rank %d (at most %d)",
-                             (int)len, KILN_MAX_RANK);
+            return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "RESHAPE to rank %d (at most %d)", (int)len,
+                             KILN_MAX_RANK);
         if (len == 1 && tmp[0] == 0) len = 0; /* legacy converters wrote [0] for a scalar */
         if (len > 0 || (len == 0 && kiln_numel(in) == 1)) {
             rank = len;
-            for (int32_t i = 0; i < rank; i++) want[i] = tmp[i];
-        } else if (shp && shp->rank == 1 && shp->dims[0] <= KILN_MAX_RANK && !kiln_kknown(ctx, shp) &&
-                   out->rank != shp->dims[0]) {
+            for (int32_t i = 0; i < rank; i++)
+                want[i] = tmp[i];
+        } else if (shp && shp->rank == 1 && shp->dims[0] <= KILN_MAX_RANK &&
+                   !kiln_kknown(ctx, shp) && out->rank != shp->dims[0]) {
             return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
                              "RESHAPE shape input is not known before invoke and the output "
                              "shape does not say it");
         } else {
             rank = out->rank;
-            for (int32_t i = 0; i < rank; i++) want[i] = out->dims[i];
+            for (int32_t i = 0; i < rank; i++)
+                want[i] = out->dims[i];
         }
     }
     const int64_t n = kiln_numel(in);
@@ -192,16 +197,17 @@ static kiln_status prep_reshape(kiln_kctx *ctx, kiln_node *node) {
             return kiln_kerr(ctx, KILN_ERR_MODEL, "RESHAPE shape dim %d is %lld", (int)i,
                              (long long)want[i]);
         } else {
-            prod *= want[i];
-            if (prod > INT32_MAX * (int64_t)16)
+            /* Checked before multiplying so the product cannot overflow. */
+            if (want[i] > 0 && prod > ((int64_t)1 << 40) / want[i])
                 return kiln_kerr(ctx, KILN_ERR_MODEL, "RESHAPE shape overflows");
+            prod *= want[i];
         }
     }
     if (stretch >= 0) {
         if (prod == 0 || n % prod != 0 || n / prod > INT32_MAX)
             return kiln_kerr(ctx, KILN_ERR_SHAPE,
-                             "RESHAPE cannot infer the -1 dim: %lld elements, %lld known", (long long)n,
-                             (long long)prod);
+                             "RESHAPE cannot infer the -1 dim: %lld elements, %lld known",
+                             (long long)n, (long long)prod);
         want[stretch] = n / prod;
         prod = n;
     }
@@ -210,7 +216,8 @@ static kiln_status prep_reshape(kiln_kctx *ctx, kiln_node *node) {
                          "RESHAPE of %lld elements into a shape of %lld elements", (long long)n,
                          (long long)prod);
     int32_t dims[KILN_MAX_RANK];
-    for (int32_t i = 0; i < rank; i++) dims[i] = (int32_t)want[i];
+    for (int32_t i = 0; i < rank; i++)
+        dims[i] = (int32_t)want[i];
     return kiln_kresize(ctx, out, rank, dims);
 }
 
@@ -229,7 +236,8 @@ static kiln_status prep_squeeze(kiln_kctx *ctx, kiln_node *node) {
                          KILN_MAX_RANK);
     uint8_t drop[KILN_MAX_RANK] = {0};
     if (n <= 0) {
-        for (int32_t d = 0; d < in->rank; d++) drop[d] = in->dims[d] == 1;
+        for (int32_t d = 0; d < in->rank; d++)
+            drop[d] = in->dims[d] == 1;
     } else {
         for (int32_t i = 0; i < n; i++) {
             int32_t d = sq[i] < 0 ? sq[i] + in->rank : sq[i];
@@ -308,8 +316,7 @@ static kiln_status prep_fill(kiln_kctx *ctx, kiln_node *node) {
     const kiln_tensor *dm = node->in[0], *val = node->in[1];
     kiln_tensor *out = node->out[0];
     if ((s = same_type(ctx, val, out))) return s;
-    if (kiln_numel(val) != 1)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "FILL value must be a scalar");
+    if (kiln_numel(val) != 1) return kiln_kerr(ctx, KILN_ERR_MODEL, "FILL value must be a scalar");
     if ((s = kiln__sh_known_int(ctx, dm, "FILL dims"))) return s;
     if (dm->rank != 1) return kiln_kerr(ctx, KILN_ERR_MODEL, "FILL dims must be 1-D");
     if (dm->dims[0] > KILN_MAX_RANK)
@@ -366,7 +373,8 @@ static kiln_status prep_range(kiln_kctx *ctx, kiln_node *node) {
         if (!kiln_kknown(ctx, node->in[i]))
             return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
                              "RANGE input %d must be known before invoke (dynamic shapes are "
-                             "not supported)", (int)i);
+                             "not supported)",
+                             (int)i);
     }
     int64_t size;
     if (t == KILN_FLOAT32) {
@@ -459,7 +467,8 @@ static kiln_status prep_dequantize(kiln_kctx *ctx, kiln_node *node) {
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "DEQUANTIZE output must be float32, got %s",
                          kiln_dtype_name(out->type));
     switch (in->type) {
-    case KILN_FLOAT16: break;
+    case KILN_FLOAT16:
+        break;
     case KILN_INT8:
     case KILN_UINT8:
     case KILN_INT16:
@@ -469,7 +478,8 @@ static kiln_status prep_dequantize(kiln_kctx *ctx, kiln_node *node) {
             if (in->q.dim < 0 || in->q.dim >= in->rank || in->dims[in->q.dim] != in->q.n)
                 return kiln_kerr(ctx, KILN_ERR_MODEL,
                                  "DEQUANTIZE: %d per-channel scales do not fit dim %d of the "
-                                 "input", (int)in->q.n, (int)in->q.dim);
+                                 "input",
+                                 (int)in->q.n, (int)in->q.dim);
         }
         break;
     default:
@@ -486,15 +496,19 @@ static kiln_status eval_dequantize(kiln_kctx *ctx, kiln_node *node) {
     const int64_t n = kiln_numel(in);
     if (in->type == KILN_FLOAT16) {
         const uint16_t *x = (const uint16_t *)in->data;
-        for (int64_t i = 0; i < n; i++) o[i] = half_to_float(x[i]);
+        for (int64_t i = 0; i < n; i++)
+            o[i] = half_to_float(x[i]);
         return KILN_OK;
     }
-    /* Per-tensor is per-channel with one channel spanning everything. */
+    /* Per-tensor is per-channel with one channel spanning everything. TFLite Micro reads only
+     * the first scale and zero point even of a per-channel tensor; the reference dialect
+     * follows it, the litert dialect dequantizes per channel as TFLite does. */
     int64_t inner = n, nch = 1;
-    if (in->q.n > 1) {
+    if (in->q.n > 1 && kiln_karith(ctx) == KILN_ARITH_LITERT) {
         nch = in->q.n;
         inner = 1;
-        for (int32_t d = in->q.dim + 1; d < in->rank; d++) inner *= in->dims[d];
+        for (int32_t d = in->q.dim + 1; d < in->rank; d++)
+            inner *= in->dims[d];
     }
     for (int64_t i = 0; i < n; i++) {
         const int64_t c = (i / inner) % nch;
@@ -515,7 +529,8 @@ static kiln_status eval_dequantize(kiln_kctx *ctx, kiln_node *node) {
 /* ---- the family table ----------------------------------------------------------------------
  * Versions are those of TFLite's BuiltinOpResolver (LiteRT's register.cc). */
 
-#define K(op, lo, hi, prep, eval) {op, lo, hi, KILN_ANY, KILN_ANY, prep, eval}
+#define K(op, lo, hi, prep, eval)                                                                  \
+    { op, lo, hi, KILN_ANY, KILN_ANY, prep, eval }
 
 const kiln_kernel_reg kiln__k_shape[] = {
     K(KILN_OP_RESHAPE, 1, 1, prep_reshape, eval_copy),
@@ -544,16 +559,11 @@ const kiln_kernel_reg kiln__k_shape[] = {
     K(KILN_OP_GATHER_ND, 1, 5, kiln__sh_prep_gather_nd, kiln__sh_eval_gather_nd),
     K(KILN_OP_EMBEDDING_LOOKUP, 1, 5, kiln__sh_prep_embedding_lookup,
       kiln__sh_eval_embedding_lookup),
-    K(KILN_OP_SPACE_TO_BATCH_ND, 1, 4, kiln__sh_prep_space_to_batch,
-      kiln__sh_eval_space_to_batch),
-    K(KILN_OP_BATCH_TO_SPACE_ND, 1, 4, kiln__sh_prep_batch_to_space,
-      kiln__sh_eval_batch_to_space),
-    K(KILN_OP_SPACE_TO_DEPTH, 1, 2, kiln__sh_prep_space_to_depth,
-      kiln__sh_eval_space_to_depth),
-    K(KILN_OP_DEPTH_TO_SPACE, 1, 2, kiln__sh_prep_depth_to_space,
-      kiln__sh_eval_depth_to_space),
-    K(KILN_OP_RESIZE_BILINEAR, 1, 4, kiln__sh_prep_resize_bilinear,
-      kiln__sh_eval_resize_bilinear),
+    K(KILN_OP_SPACE_TO_BATCH_ND, 1, 4, kiln__sh_prep_space_to_batch, kiln__sh_eval_space_to_batch),
+    K(KILN_OP_BATCH_TO_SPACE_ND, 1, 4, kiln__sh_prep_batch_to_space, kiln__sh_eval_batch_to_space),
+    K(KILN_OP_SPACE_TO_DEPTH, 1, 2, kiln__sh_prep_space_to_depth, kiln__sh_eval_space_to_depth),
+    K(KILN_OP_DEPTH_TO_SPACE, 1, 2, kiln__sh_prep_depth_to_space, kiln__sh_eval_depth_to_space),
+    K(KILN_OP_RESIZE_BILINEAR, 1, 4, kiln__sh_prep_resize_bilinear, kiln__sh_eval_resize_bilinear),
     K(KILN_OP_RESIZE_NEAREST_NEIGHBOR, 1, 4, kiln__sh_prep_resize_nearest,
       kiln__sh_eval_resize_nearest),
     K(KILN_OP_RFFT2D, 1, 1, kiln__sh_prep_rfft2d, kiln__sh_eval_rfft2d),

@@ -38,8 +38,7 @@ static inline kiln_tensor *sh_in(const kiln_node *n, int32_t i) {
 
 /* Dtypes that a data-movement op may copy by element size. */
 static inline int sh_movable(int32_t type) {
-    if (type == KILN_STRING || type == KILN_INT4 || type == KILN_RESOURCE ||
-        type == KILN_VARIANT)
+    if (type == KILN_STRING || type == KILN_INT4 || type == KILN_RESOURCE || type == KILN_VARIANT)
         return 0;
     return kiln_dtype_size(type) > 0;
 }
@@ -51,12 +50,18 @@ static inline int sh_index_type(int32_t type) {
 /* Element i of an integer tensor (int32/int64, also int16/int8/uint8). */
 static inline int64_t sh_ival(const kiln_tensor *t, int64_t i) {
     switch (t->type) {
-    case KILN_INT32: return ((const int32_t *)t->data)[i];
-    case KILN_INT64: return ((const int64_t *)t->data)[i];
-    case KILN_INT16: return ((const int16_t *)t->data)[i];
-    case KILN_INT8: return ((const int8_t *)t->data)[i];
-    case KILN_UINT8: return ((const uint8_t *)t->data)[i];
-    default: return 0;
+    case KILN_INT32:
+        return ((const int32_t *)t->data)[i];
+    case KILN_INT64:
+        return ((const int64_t *)t->data)[i];
+    case KILN_INT16:
+        return ((const int16_t *)t->data)[i];
+    case KILN_INT8:
+        return ((const int8_t *)t->data)[i];
+    case KILN_UINT8:
+        return ((const uint8_t *)t->data)[i];
+    default:
+        return 0;
     }
 }
 
@@ -77,8 +82,8 @@ static inline int sh_same_quant(const kiln_tensor *a, const kiln_tensor *b) {
 void kiln__sh_fill(void *dst, const void *val, int64_t n, size_t es);
 
 /* Kernels of the family, defined in shape*.c and registered in shape.c. */
-#define SH_KERNEL(name)                                                                        \
-    kiln_status kiln__sh_prep_##name(kiln_kctx *ctx, kiln_node *node);                         \
+#define SH_KERNEL(name)                                                                            \
+    kiln_status kiln__sh_prep_##name(kiln_kctx *ctx, kiln_node *node);                             \
     kiln_status kiln__sh_eval_##name(kiln_kctx *ctx, kiln_node *node);
 SH_KERNEL(transpose)
 SH_KERNEL(concat)

@@ -57,18 +57,20 @@ kiln_status kiln__sh_prep_gather(kiln_kctx *ctx, kiln_node *node) {
                          (int)kiln_opt_i32(node, 1, 0), (int)axis);
     for (int32_t d = 0; d < bd; d++)
         if (p->dims[d] != ix->dims[d])
-            return kiln_kerr(ctx, KILN_ERR_SHAPE,
-                             "GATHER batch dim %d: params has %d, indices %d", (int)d,
-                             (int)p->dims[d], (int)ix->dims[d]);
+            return kiln_kerr(ctx, KILN_ERR_SHAPE, "GATHER batch dim %d: params has %d, indices %d",
+                             (int)d, (int)p->dims[d], (int)ix->dims[d]);
     const int32_t r = axis + (ix->rank - bd) + (p->rank - axis - 1);
     if (r > KILN_MAX_RANK)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "GATHER output rank %d (at most %d)", (int)r,
                          KILN_MAX_RANK);
     int64_t od[KILN_MAX_RANK];
     int32_t k = 0;
-    for (int32_t d = 0; d < axis; d++) od[k++] = p->dims[d];
-    for (int32_t d = bd; d < ix->rank; d++) od[k++] = ix->dims[d];
-    for (int32_t d = axis + 1; d < p->rank; d++) od[k++] = p->dims[d];
+    for (int32_t d = 0; d < axis; d++)
+        od[k++] = p->dims[d];
+    for (int32_t d = bd; d < ix->rank; d++)
+        od[k++] = ix->dims[d];
+    for (int32_t d = axis + 1; d < p->rank; d++)
+        od[k++] = p->dims[d];
     if ((s = resize64(ctx, out, r, od))) return s;
     gather_data *gd = (gather_data *)kiln_kalloc(ctx, sizeof *gd);
     if (!gd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
@@ -84,10 +86,14 @@ kiln_status kiln__sh_eval_gather(kiln_kctx *ctx, kiln_node *node) {
     kiln_tensor *out = node->out[0];
     const size_t es = kiln_dtype_size(p->type);
     int64_t batch = 1, outer = 1, inner = 1, coords = 1;
-    for (int32_t d = 0; d < gd->batch_dims; d++) batch *= p->dims[d];
-    for (int32_t d = gd->batch_dims; d < gd->axis; d++) outer *= p->dims[d];
-    for (int32_t d = gd->axis + 1; d < p->rank; d++) inner *= p->dims[d];
-    for (int32_t d = gd->batch_dims; d < ix->rank; d++) coords *= ix->dims[d];
+    for (int32_t d = 0; d < gd->batch_dims; d++)
+        batch *= p->dims[d];
+    for (int32_t d = gd->batch_dims; d < gd->axis; d++)
+        outer *= p->dims[d];
+    for (int32_t d = gd->axis + 1; d < p->rank; d++)
+        inner *= p->dims[d];
+    for (int32_t d = gd->batch_dims; d < ix->rank; d++)
+        coords *= ix->dims[d];
     const int64_t axis_size = p->dims[gd->axis];
     const uint8_t *src = (const uint8_t *)p->data;
     uint8_t *dst = (uint8_t *)out->data;
@@ -121,17 +127,18 @@ kiln_status kiln__sh_prep_gather_nd(kiln_kctx *ctx, kiln_node *node) {
         return kiln_kerr(ctx, KILN_ERR_MODEL, "GATHER_ND params and indices need a dim");
     const int32_t nd = ix->dims[ix->rank - 1];
     if (nd > p->rank)
-        return kiln_kerr(ctx, KILN_ERR_MODEL,
-                         "GATHER_ND index depth %d exceeds the params rank %d", (int)nd,
-                         (int)p->rank);
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "GATHER_ND index depth %d exceeds the params rank %d",
+                         (int)nd, (int)p->rank);
     const int32_t r = ix->rank - 1 + p->rank - nd;
     if (r > KILN_MAX_RANK)
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "GATHER_ND output rank %d (at most %d)",
-                         (int)r, KILN_MAX_RANK);
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "GATHER_ND output rank %d (at most %d)", (int)r,
+                         KILN_MAX_RANK);
     int64_t od[KILN_MAX_RANK];
     int32_t k = 0;
-    for (int32_t d = 0; d < ix->rank - 1; d++) od[k++] = ix->dims[d];
-    for (int32_t d = nd; d < p->rank; d++) od[k++] = p->dims[d];
+    for (int32_t d = 0; d < ix->rank - 1; d++)
+        od[k++] = ix->dims[d];
+    for (int32_t d = nd; d < p->rank; d++)
+        od[k++] = p->dims[d];
     return resize64(ctx, out, r, od);
 }
 
@@ -142,8 +149,10 @@ kiln_status kiln__sh_eval_gather_nd(kiln_kctx *ctx, kiln_node *node) {
     const int32_t nd = ix->dims[ix->rank - 1];
     int64_t pst[KILN_MAX_RANK], slices = 1, slice = 1;
     sh_strides(p, pst);
-    for (int32_t d = 0; d < ix->rank - 1; d++) slices *= ix->dims[d];
-    for (int32_t d = nd; d < p->rank; d++) slice *= p->dims[d];
+    for (int32_t d = 0; d < ix->rank - 1; d++)
+        slices *= ix->dims[d];
+    for (int32_t d = nd; d < p->rank; d++)
+        slice *= p->dims[d];
     const uint8_t *src = (const uint8_t *)p->data;
     uint8_t *dst = (uint8_t *)out->data;
     for (int64_t i = 0; i < slices; i++) {
@@ -173,8 +182,8 @@ kiln_status kiln__sh_prep_embedding_lookup(kiln_kctx *ctx, kiln_node *node) {
         return kiln_kerr(ctx, KILN_ERR_MODEL, "EMBEDDING_LOOKUP ids must be 1-D int32");
     if (val->rank < 1)
         return kiln_kerr(ctx, KILN_ERR_MODEL, "EMBEDDING_LOOKUP value needs at least one dim");
-    const int hybrid = (val->type == KILN_INT8 || val->type == KILN_UINT8) &&
-                       out->type == KILN_FLOAT32;
+    const int hybrid =
+        (val->type == KILN_INT8 || val->type == KILN_UINT8) && out->type == KILN_FLOAT32;
     if (hybrid) {
         if (val->q.n < 1 || (val->q.n > 1 && (val->q.dim != 0 || val->q.n != val->dims[0])))
             return kiln_kerr(ctx, KILN_ERR_MODEL,
@@ -207,7 +216,8 @@ kiln_status kiln__sh_eval_embedding_lookup(kiln_kctx *ctx, kiln_node *node) {
             const float sc = val->q.n > 1 ? val->q.scale[k] : val->q.scale[0];
             const int8_t *v = (const int8_t *)val->data + k * row;
             float *o = (float *)out->data + i * row;
-            for (int64_t j = 0; j < row; j++) o[j] = (float)((double)v[j] * (double)sc);
+            for (int64_t j = 0; j < row; j++)
+                o[j] = (float)((double)v[j] * (double)sc);
         } else if (row) {
             memcpy((uint8_t *)out->data + (size_t)(i * row) * es,
                    (const uint8_t *)val->data + (size_t)(k * row) * es, (size_t)row * es);
@@ -247,8 +257,7 @@ static kiln_status read_block(kiln_kctx *ctx, kiln_node *node, const char *op, s
         if (sd->block[i] < 1 || sd->block[i] > INT32_MAX)
             return kiln_kerr(ctx, KILN_ERR_MODEL, "%s block_shape[%d] is %lld", op, (int)i,
                              (long long)sd->block[i]);
-        if (sd->before[i] < 0 || after[i] < 0 || sd->before[i] > INT32_MAX ||
-            after[i] > INT32_MAX)
+        if (sd->before[i] < 0 || after[i] < 0 || sd->before[i] > INT32_MAX || after[i] > INT32_MAX)
             return kiln_kerr(ctx, KILN_ERR_MODEL, "%s %s of dim %d are [%lld, %lld]", op,
                              op[0] == 'S' ? "paddings" : "crops", (int)i + 1,
                              (long long)sd->before[i], (long long)after[i]);
@@ -279,7 +288,8 @@ kiln_status kiln__sh_prep_space_to_batch(kiln_kctx *ctx, kiln_node *node) {
             return kiln_kerr(ctx, KILN_ERR_SHAPE, "SPACE_TO_BATCH_ND output batch overflows");
     }
     od[0] = nb;
-    for (int32_t d = sd->m + 1; d < in->rank; d++) od[d] = in->dims[d];
+    for (int32_t d = sd->m + 1; d < in->rank; d++)
+        od[d] = in->dims[d];
     if ((s = resize64(ctx, out, in->rank, od))) return s;
     /* Quantized outputs pad with the zero point (the real value 0) in TFLite; TFLite Micro
      * pads int8 with the raw value 0, and the reference dialect follows it. */
@@ -287,8 +297,12 @@ kiln_status kiln__sh_prep_space_to_batch(kiln_kctx *ctx, kiln_node *node) {
         /* pad stays all-zero bytes */
     } else if (out->q.n >= 1 && (out->type == KILN_INT8 || out->type == KILN_UINT8)) {
         const int32_t zp = out->q.zero_point[0];
-        sd->pad[0] = (uint8_t)(out->type == KILN_INT8 ? (int8_t)(zp < -128 ? -128 : zp > 127 ? 127 : zp)
-                                                       : (zp < 0 ? 0 : zp > 255 ? 255 : zp));
+        sd->pad[0] = (uint8_t)(out->type == KILN_INT8 ? (int8_t)(zp < -128  ? -128
+                                                                 : zp > 127 ? 127
+                                                                            : zp)
+                                                      : (zp < 0     ? 0
+                                                         : zp > 255 ? 255
+                                                                    : zp));
     } else if (out->q.n >= 1 && out->type == KILN_INT16) {
         const int32_t zp = out->q.zero_point[0];
         const int16_t v = (int16_t)(zp < -32768 ? -32768 : zp > 32767 ? 32767 : zp);
@@ -306,9 +320,11 @@ kiln_status kiln__sh_eval_space_to_batch(kiln_kctx *ctx, kiln_node *node) {
     const int32_t m = sd->m;
     int64_t ist[KILN_MAX_RANK], chunk = 1;
     sh_strides(in, ist);
-    for (int32_t d = m + 1; d < in->rank; d++) chunk *= in->dims[d];
+    for (int32_t d = m + 1; d < in->rank; d++)
+        chunk *= in->dims[d];
     int64_t spatial = 1;
-    for (int32_t i = 0; i < m; i++) spatial *= out->dims[i + 1];
+    for (int32_t i = 0; i < m; i++)
+        spatial *= out->dims[i + 1];
     const int64_t nb_in = in->dims[0];
     const uint8_t *src = (const uint8_t *)in->data;
     uint8_t *dst = (uint8_t *)out->data;
@@ -372,7 +388,8 @@ kiln_status kiln__sh_prep_batch_to_space(kiln_kctx *ctx, kiln_node *node) {
                          "BATCH_TO_SPACE_ND batch %d not divisible by the block size %lld",
                          (int)in->dims[0], (long long)prod);
     od[0] = in->dims[0] / prod;
-    for (int32_t d = sd->m + 1; d < in->rank; d++) od[d] = in->dims[d];
+    for (int32_t d = sd->m + 1; d < in->rank; d++)
+        od[d] = in->dims[d];
     if ((s = resize64(ctx, out, in->rank, od))) return s;
     node->data = sd;
     return KILN_OK;
@@ -386,8 +403,10 @@ kiln_status kiln__sh_eval_batch_to_space(kiln_kctx *ctx, kiln_node *node) {
     const int32_t m = sd->m;
     int64_t ist[KILN_MAX_RANK], chunk = 1, spatial = 1;
     sh_strides(in, ist);
-    for (int32_t d = m + 1; d < in->rank; d++) chunk *= in->dims[d];
-    for (int32_t i = 0; i < m; i++) spatial *= out->dims[i + 1];
+    for (int32_t d = m + 1; d < in->rank; d++)
+        chunk *= in->dims[d];
+    for (int32_t i = 0; i < m; i++)
+        spatial *= out->dims[i + 1];
     const int64_t nb_out = out->dims[0];
     const uint8_t *src = (const uint8_t *)in->data;
     uint8_t *dst = (uint8_t *)out->data;
@@ -444,6 +463,8 @@ kiln_status kiln__sh_prep_space_to_depth(kiln_kctx *ctx, kiln_node *node) {
         return kiln_kerr(ctx, KILN_ERR_SHAPE,
                          "SPACE_TO_DEPTH: height %lld and width %lld must be divisible by %lld",
                          (long long)h, (long long)w, (long long)b);
+    if (c > INT32_MAX / (b * b))
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "SPACE_TO_DEPTH output depth overflows");
     const int64_t od[4] = {n, h / b, w / b, c * b * b};
     if ((s = resize64(ctx, out, 4, od))) return s;
     view_data *vd = (view_data *)kiln_kalloc(ctx, sizeof *vd);

@@ -18,8 +18,8 @@ static kiln_status prep_resize(kiln_kctx *ctx, kiln_node *node, int bilinear) {
     if (in->type != out->type)
         return kiln_kerr(ctx, KILN_ERR_MODEL, "%s output type %s differs from input type %s", op,
                          kiln_dtype_name(out->type), kiln_dtype_name(in->type));
-    if (bilinear ? !(in->type == KILN_FLOAT32 || in->type == KILN_INT8 ||
-                     in->type == KILN_UINT8 || in->type == KILN_INT16)
+    if (bilinear ? !(in->type == KILN_FLOAT32 || in->type == KILN_INT8 || in->type == KILN_UINT8 ||
+                     in->type == KILN_INT16)
                  : !sh_movable(in->type))
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "%s of %s is not supported", op,
                          kiln_dtype_name(in->type));
@@ -148,7 +148,7 @@ kiln_status kiln__sh_eval_resize_bilinear(kiln_kctx *ctx, kiln_node *node) {
         resize_bilinear_q11(rd, in, out);
         return KILN_OK;
     }
-#define IDX(b, y, x, ch) ((((int64_t)(b) * ih + (y)) * iw + (x)) * c + (ch))
+#define IDX(b, y, x, ch) ((((int64_t)(b)*ih + (y)) * iw + (x)) * c + (ch))
     int64_t o = 0;
     if (in->type == KILN_FLOAT32 || in->type == KILN_UINT8) {
         float hs = (float)ih / (float)oh, ws = (float)iw / (float)ow;
@@ -222,8 +222,8 @@ kiln_status kiln__sh_eval_resize_bilinear(kiln_kctx *ctx, kiln_node *node) {
 
 /* TFLite's GetNearestNeighbor. */
 static int32_t nearest(int32_t v, int32_t in, int32_t out, int align, int half) {
-    const float scale = (align && out > 1) ? (float)(in - 1) / (float)(out - 1)
-                                           : (float)in / (float)out;
+    const float scale =
+        (align && out > 1) ? (float)(in - 1) / (float)(out - 1) : (float)in / (float)out;
     const float offset = half ? 0.5f : 0.0f;
     const float f = ((float)v + offset) * scale;
     int32_t r = (int32_t)(align ? roundf(f) : floorf(f));
@@ -303,7 +303,8 @@ static void fft(double *a, int32_t n, int32_t stride) {
 #define IM(i) a[2 * (size_t)(i) * (size_t)stride + 1]
     for (int32_t i = 1, j = 0; i < n; i++) {
         int32_t bit = n >> 1;
-        for (; j & bit; bit >>= 1) j ^= bit;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
         j ^= bit;
         if (i < j) {
             double t = RE(i);
@@ -339,7 +340,8 @@ kiln_status kiln__sh_eval_rfft2d(kiln_kctx *ctx, kiln_node *node) {
     const int32_t r = in->rank, ih = in->dims[r - 2], iw = in->dims[r - 1];
     const int32_t fh = fd->fh, fw = fd->fw, ow = fw / 2 + 1;
     int64_t batch = 1;
-    for (int32_t d = 0; d < r - 2; d++) batch *= in->dims[d];
+    for (int32_t d = 0; d < r - 2; d++)
+        batch *= in->dims[d];
     double *w = (double *)kiln_kscratch(ctx, fd->scratch);
     const float *x = (const float *)in->data;
     float *o = (float *)out->data;
@@ -383,6 +385,7 @@ kiln_status kiln__sh_eval_complex_abs(kiln_kctx *ctx, kiln_node *node) {
     const float *x = (const float *)node->in[0]->data;
     float *o = (float *)node->out[0]->data;
     const int64_t n = kiln_numel(node->out[0]);
-    for (int64_t i = 0; i < n; i++) o[i] = hypotf(x[2 * i], x[2 * i + 1]);
+    for (int64_t i = 0; i < n; i++)
+        o[i] = hypotf(x[2 * i], x[2 * i + 1]);
     return KILN_OK;
 }

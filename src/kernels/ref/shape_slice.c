@@ -143,7 +143,8 @@ kiln_status kiln__sh_prep_concat(kiln_kctx *ctx, kiln_node *node) {
             return kiln_kerr(ctx, KILN_ERR_MODEL, "CONCATENATION scale must be positive");
     }
     int64_t od[KILN_MAX_RANK];
-    for (int32_t d = 0; d < rank; d++) od[d] = d == axis ? sum : t0->dims[d];
+    for (int32_t d = 0; d < rank; d++)
+        od[d] = d == axis ? sum : t0->dims[d];
     if ((s = resize64(ctx, out, rank, od))) return s;
     concat_data *cd = (concat_data *)kiln_kalloc(ctx, sizeof *cd);
     if (!cd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
@@ -199,8 +200,10 @@ kiln_status kiln__sh_eval_concat(kiln_kctx *ctx, kiln_node *node) {
     kiln_tensor *out = node->out[0];
     const size_t es = kiln_dtype_size(out->type);
     int64_t outer = 1, inner = 1;
-    for (int32_t d = 0; d < cd->axis; d++) outer *= out->dims[d];
-    for (int32_t d = cd->axis + 1; d < out->rank; d++) inner *= out->dims[d];
+    for (int32_t d = 0; d < cd->axis; d++)
+        outer *= out->dims[d];
+    for (int32_t d = cd->axis + 1; d < out->rank; d++)
+        inner *= out->dims[d];
     uint8_t *o = (uint8_t *)out->data;
     for (int64_t k = 0; k < outer; k++) {
         for (int32_t i = 0; i < node->n_in; i++) {
@@ -220,11 +223,20 @@ kiln_status kiln__sh_eval_concat(kiln_kctx *ctx, kiln_node *node) {
         for (int64_t j = 0; j < n; j++) {
             float v = f[j];
             switch (cd->act) {
-            case 1: v = v < 0.0f ? 0.0f : v; break;
-            case 2: v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v); break;
-            case 3: v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v); break;
-            case 4: v = tanhf(v); break;
-            default: break;
+            case 1:
+                v = v < 0.0f ? 0.0f : v;
+                break;
+            case 2:
+                v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
+                break;
+            case 3:
+                v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+                break;
+            case 4:
+                v = tanhf(v);
+                break;
+            default:
+                break;
             }
             f[j] = v;
         }
@@ -251,8 +263,10 @@ static kiln_status keep_axis(kiln_kctx *ctx, kiln_node *node, int32_t axis) {
 static void split_copy(const kiln_tensor *in, int32_t axis, kiln_node *node, int removed) {
     const size_t es = kiln_dtype_size(in->type);
     int64_t outer = 1, inner = 1;
-    for (int32_t d = 0; d < axis; d++) outer *= in->dims[d];
-    for (int32_t d = axis + 1; d < in->rank; d++) inner *= in->dims[d];
+    for (int32_t d = 0; d < axis; d++)
+        outer *= in->dims[d];
+    for (int32_t d = axis + 1; d < in->rank; d++)
+        inner *= in->dims[d];
     const uint8_t *src = (const uint8_t *)in->data;
     for (int64_t k = 0; k < outer; k++) {
         for (int32_t i = 0; i < node->n_out; i++) {
@@ -302,8 +316,7 @@ kiln_status kiln__sh_prep_split_v(kiln_kctx *ctx, kiln_node *node) {
     const kiln_tensor *in = node->in[0], *sz = node->in[1], *ax = node->in[2];
     if ((s = kiln__sh_known_int(ctx, ax, "SPLIT_V axis"))) return s;
     if ((s = kiln__sh_known_int(ctx, sz, "SPLIT_V size_splits"))) return s;
-    if (kiln_numel(ax) != 1)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "SPLIT_V axis must be a scalar");
+    if (kiln_numel(ax) != 1) return kiln_kerr(ctx, KILN_ERR_MODEL, "SPLIT_V axis must be a scalar");
     int32_t axis;
     if (!norm_axis(sh_ival(ax, 0), in->rank, &axis))
         return kiln_kerr(ctx, KILN_ERR_MODEL, "SPLIT_V axis %lld out of range for rank %d",
@@ -317,7 +330,7 @@ kiln_status kiln__sh_prep_split_v(kiln_kctx *ctx, kiln_node *node) {
         const int64_t v = sh_ival(sz, i);
         if (v == -1 && minus < 0) {
             minus = i;
-        } else if (v < 0) {
+        } else if (v < 0 || v > in->dims[axis]) {
             return kiln_kerr(ctx, KILN_ERR_MODEL, "SPLIT_V size_splits[%d] is %lld", (int)i,
                              (long long)v);
         } else {
@@ -354,8 +367,7 @@ kiln_status kiln__sh_prep_unpack(kiln_kctx *ctx, kiln_node *node) {
                          (int)kiln_opt_i32(node, 1, 0), (int)in->rank);
     const int32_t num = kiln_opt_i32(node, 0, 0);
     if ((num != 0 && num != node->n_out) || in->dims[axis] != node->n_out)
-        return kiln_kerr(ctx, KILN_ERR_MODEL,
-                         "UNPACK of a dim of size %d (num %d) into %d outputs",
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "UNPACK of a dim of size %d (num %d) into %d outputs",
                          (int)in->dims[axis], (int)num, (int)node->n_out);
     int32_t dims[KILN_MAX_RANK], r = 0;
     for (int32_t d = 0; d < in->rank; d++)
@@ -410,8 +422,10 @@ kiln_status kiln__sh_eval_pack(kiln_kctx *ctx, kiln_node *node) {
     const kiln_tensor *t0 = node->in[0];
     const size_t es = kiln_dtype_size(t0->type);
     int64_t outer = 1, inner = 1;
-    for (int32_t d = 0; d < axis; d++) outer *= t0->dims[d];
-    for (int32_t d = axis; d < t0->rank; d++) inner *= t0->dims[d];
+    for (int32_t d = 0; d < axis; d++)
+        outer *= t0->dims[d];
+    for (int32_t d = axis; d < t0->rank; d++)
+        inner *= t0->dims[d];
     uint8_t *o = (uint8_t *)node->out[0]->data;
     if (!inner) return KILN_OK;
     for (int64_t k = 0; k < outer; k++)
@@ -470,8 +484,7 @@ kiln_status kiln__sh_prep_pad(kiln_kctx *ctx, kiln_node *node) {
     if (es > sizeof pd->value) return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type too wide");
     if (cv && node->op == KILN_OP_PADV2) {
         if (cv->type != in->type || kiln_numel(cv) != 1)
-            return kiln_kerr(ctx, KILN_ERR_MODEL,
-                             "PADV2 constant value must be one %s element",
+            return kiln_kerr(ctx, KILN_ERR_MODEL, "PADV2 constant value must be one %s element",
                              kiln_dtype_name(in->type));
         if (!kiln_kknown(ctx, cv))
             return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
@@ -514,7 +527,8 @@ kiln_status kiln__sh_eval_pad(kiln_kctx *ctx, kiln_node *node) {
     const int32_t r = in->rank;
     const int64_t row = in->dims[r - 1];
     int64_t off = 0;
-    for (int32_t d = 0; d < r; d++) off += pd->before[d] * ost[d];
+    for (int32_t d = 0; d < r; d++)
+        off += pd->before[d] * ost[d];
     const uint8_t *src = (const uint8_t *)in->data;
     uint8_t *dst = (uint8_t *)out->data;
     for (int64_t k = 0; k < n / row; k++) {
@@ -604,8 +618,7 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
 kiln_status kiln__sh_prep_strided_slice(kiln_kctx *ctx, kiln_node *node) {
     kiln_status s = kiln__sh_arity(ctx, node, 4, 1);
     if (s) return s;
-    const kiln_tensor *in = node->in[0], *bt = node->in[1], *et = node->in[2],
-                      *stt = node->in[3];
+    const kiln_tensor *in = node->in[0], *bt = node->in[1], *et = node->in[2], *stt = node->in[3];
     kiln_tensor *out = node->out[0];
     if ((s = same_type(ctx, in, out))) return s;
     if ((s = kiln__sh_known_int(ctx, bt, "STRIDED_SLICE begin")) ||
@@ -645,20 +658,24 @@ kiln_status kiln__sh_prep_strided_slice(kiln_kctx *ctx, kiln_node *node) {
             if (end > eff) end = eff;
             if (end < i + 1) end = i + 1;
             expanded = end - ell_start - 1;
-            for (; i < end; i++) eff_ell |= 1u << i;
+            for (; i < end; i++)
+                eff_ell |= 1u << i;
             continue;
         }
         if (i - expanded < 32 && (newax & (1u << (i - expanded)))) eff_new |= 1u << i;
         i++;
     }
-    int64_t dims[KILN_MAX_RANK], start[KILN_MAX_RANK], stop[KILN_MAX_RANK],
-        stride[KILN_MAX_RANK];
+    int64_t dims[KILN_MAX_RANK], start[KILN_MAX_RANK], stop[KILN_MAX_RANK], stride[KILN_MAX_RANK];
     uint32_t bm = 0, em = 0, sm = 0;
     int32_t added_ell = 0, added_ax = 0;
     for (int32_t i = 0; i < eff; i++) {
         start[i] = 0;
         stop[i] = 0;
         stride[i] = 1;
+        /* Masks with bits past the given indices could add more axes than counted: every
+         * input dim read below must exist. */
+        if (!(eff_new & (1u << i)) && (i - added_ax < 0 || i - added_ax >= in->rank))
+            return kiln_kerr(ctx, KILN_ERR_MODEL, "STRIDED_SLICE masks do not fit the input");
         if (eff_ell & (1u << i)) {
             added_ell = i - ell_start > 0 ? i - ell_start : 0;
             bm |= 1u << i;
@@ -667,7 +684,8 @@ kiln_status kiln__sh_prep_strided_slice(kiln_kctx *ctx, kiln_node *node) {
         } else if (eff_new & (1u << i)) {
             stop[i] = 1;
             dims[i] = 1;
-            added_ax++;
+            if (++added_ax > num_add)
+                return kiln_kerr(ctx, KILN_ERR_MODEL, "STRIDED_SLICE masks do not fit the input");
         } else if (i >= count + expanded) {
             bm |= 1u << i;
             em |= 1u << i;
@@ -712,9 +730,10 @@ kiln_status kiln__sh_prep_strided_slice(kiln_kctx *ctx, kiln_node *node) {
         int64_t cnt;
         if (sm & (1u << i)) {
             if (b < 0 || b >= n)
-                return kiln_kerr(ctx, KILN_ERR_MODEL,
-                                 "STRIDED_SLICE shrinks dim %d at index %lld, outside its size %lld",
-                                 (int)i, (long long)start[i], (long long)n);
+                return kiln_kerr(
+                    ctx, KILN_ERR_MODEL,
+                    "STRIDED_SLICE shrinks dim %d at index %lld, outside its size %lld", (int)i,
+                    (long long)start[i], (long long)n);
             cnt = 1;
         } else {
             int64_t e = stop[i];
@@ -770,8 +789,8 @@ kiln_status kiln__sh_prep_slice(kiln_kctx *ctx, kiln_node *node) {
         if (z == -1) z = in->dims[d] - b;
         if (z < 0 || b + z > in->dims[d])
             return kiln_kerr(ctx, KILN_ERR_MODEL,
-                             "SLICE begin %lld size %lld outside dim %d of size %d",
-                             (long long)b, (long long)z, (int)d, (int)in->dims[d]);
+                             "SLICE begin %lld size %lld outside dim %d of size %d", (long long)b,
+                             (long long)z, (int)d, (int)in->dims[d]);
         od[d] = z;
         vd.v.dims[d] = z;
         vd.v.st[d] = ist[d];
@@ -795,8 +814,7 @@ kiln_status kiln__sh_prep_tile(kiln_kctx *ctx, kiln_node *node) {
     if ((s = same_type(ctx, in, out))) return s;
     if ((s = kiln__sh_known_int(ctx, mt, "TILE multiples"))) return s;
     if (mt->rank != 1 || mt->dims[0] != in->rank)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "TILE multiples must have %d entries",
-                         (int)in->rank);
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "TILE multiples must have %d entries", (int)in->rank);
     int64_t od[KILN_MAX_RANK];
     for (int32_t d = 0; d < in->rank; d++) {
         const int64_t m = sh_ival(mt, d);
@@ -826,7 +844,8 @@ kiln_status kiln__sh_eval_tile(kiln_kctx *ctx, kiln_node *node) {
     uint8_t *dst = (uint8_t *)out->data;
     for (int64_t k = 0; k < n / orow; k++) {
         int64_t off = 0;
-        for (int32_t d = 0; d < r - 1; d++) off += (idx[d] % in->dims[d]) * ist[d];
+        for (int32_t d = 0; d < r - 1; d++)
+            off += (idx[d] % in->dims[d]) * ist[d];
         for (int64_t j = 0; j < orow; j += irow) {
             memcpy(dst, src + (size_t)off * es, (size_t)irow * es);
             dst += (size_t)irow * es;
@@ -848,8 +867,7 @@ kiln_status kiln__sh_prep_broadcast_to(kiln_kctx *ctx, kiln_node *node) {
     kiln_tensor *out = node->out[0];
     if ((s = same_type(ctx, in, out))) return s;
     if ((s = kiln__sh_known_int(ctx, sh, "BROADCAST_TO shape"))) return s;
-    if (sh->rank != 1)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "BROADCAST_TO shape must be 1-D");
+    if (sh->rank != 1) return kiln_kerr(ctx, KILN_ERR_MODEL, "BROADCAST_TO shape must be 1-D");
     const int32_t r = sh->dims[0];
     if (r > KILN_MAX_RANK)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "BROADCAST_TO output rank %d (at most %d)",
@@ -872,8 +890,8 @@ kiln_status kiln__sh_prep_broadcast_to(kiln_kctx *ctx, kiln_node *node) {
         if (k >= 0) {
             if (in->dims[k] != od[d] && in->dims[k] != 1)
                 return kiln_kerr(ctx, KILN_ERR_SHAPE,
-                                 "BROADCAST_TO: input dim %d of size %d cannot become %lld",
-                                 (int)k, (int)in->dims[k], (long long)od[d]);
+                                 "BROADCAST_TO: input dim %d of size %d cannot become %lld", (int)k,
+                                 (int)in->dims[k], (long long)od[d]);
             st = in->dims[k] == 1 ? 0 : ist[k];
         }
         vd.v.dims[d] = od[d];
@@ -903,8 +921,7 @@ kiln_status kiln__sh_prep_reverse(kiln_kctx *ctx, kiln_node *node) {
         if (!norm_axis(sh_ival(ax, i), in->rank, &a))
             return kiln_kerr(ctx, KILN_ERR_MODEL, "REVERSE_V2 axis %lld out of range for rank %d",
                              (long long)sh_ival(ax, i), (int)in->rank);
-        if (rev[a])
-            return kiln_kerr(ctx, KILN_ERR_MODEL, "REVERSE_V2 axis %d given twice", (int)a);
+        if (rev[a]) return kiln_kerr(ctx, KILN_ERR_MODEL, "REVERSE_V2 axis %d given twice", (int)a);
         rev[a] = 1;
     }
     int64_t ist[KILN_MAX_RANK];
