@@ -39,8 +39,7 @@ static double time_kiln(const kiln_parallel *par, const bench_case *bc, const fl
     return best;
 }
 
-static double time_blas(const bench_case *bc, const float *a, const float *b, float *c,
-                        int reps) {
+static double time_blas(const bench_case *bc, const float *a, const float *b, float *c, int reps) {
     double best = 1e30;
     const int n = bc->n;
     for (int r = 0; r < reps; r++) {

@@ -444,6 +444,13 @@ static void test_npz(void) {
     CHECK(l1 == l2 && !memcmp(b1, b2, l1));
     free(b1);
     free(b2);
+    /* Unnamed arrays (np.savez(f, x, y)) are arr_0 and arr_1. */
+    const char *unnamed[2] = {"arr_0", "arr_1"};
+    kiln_npz_write(tpath("un.npz"), 2, unnamed, arr, 1, err, sizeof err);
+    kiln_dataset du;
+    kiln_status su = kiln_dataset_load(tpath("un.npz"), NULL, &du, err, sizeof err);
+    CHECK_MSG(su == KILN_OK && du.n == 4 && du.labels && du.labels[0] == 1, "%s", err);
+    kiln_dataset_free(&du);
     /* Labels that are not class indices. */
     int64_t yb[4] = {1, -3, 0, 0};
     kiln_npy arr2[2] = {

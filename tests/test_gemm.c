@@ -13,8 +13,12 @@ static uint32_t next_u32(void) {
     rng ^= rng << 17;
     return (uint32_t)(rng >> 16);
 }
-static float next_f(void) { return (float)(next_u32() % 20001) / 10000.0f - 1.0f; }
-static int64_t next_in(int64_t lo, int64_t hi) { return lo + (int64_t)(next_u32() % (hi - lo + 1)); }
+static float next_f(void) {
+    return (float)(next_u32() % 20001) / 10000.0f - 1.0f;
+}
+static int64_t next_in(int64_t lo, int64_t hi) {
+    return lo + (int64_t)(next_u32() % (hi - lo + 1));
+}
 
 typedef struct shape {
     int ta, tb;
@@ -37,9 +41,12 @@ static void make(const shape *s, bufs *x) {
     x->c0 = malloc(x->nc * sizeof(float) + 4);
     x->c = malloc(x->nc * sizeof(float) + 4);
     x->ref = malloc(x->nc * sizeof(float) + 4);
-    for (size_t i = 0; i < x->na; i++) x->a[i] = next_f();
-    for (size_t i = 0; i < x->nb; i++) x->b[i] = next_f();
-    for (size_t i = 0; i < x->nc; i++) x->c0[i] = s->beta == 0.0f ? NAN : next_f();
+    for (size_t i = 0; i < x->na; i++)
+        x->a[i] = next_f();
+    for (size_t i = 0; i < x->nb; i++)
+        x->b[i] = next_f();
+    for (size_t i = 0; i < x->nc; i++)
+        x->c0[i] = s->beta == 0.0f ? NAN : next_f();
 }
 
 static void drop(bufs *x) {
@@ -71,7 +78,8 @@ static int compare(const shape *s, const bufs *x, const char *what) {
             const double tol = 1e-5 * mag + 1e-30;
             if (!(fabs((double)x->c[idx] - (double)x->ref[idx]) <= tol)) {
                 if (bad < 3)
-                    fprintf(stderr, "%s m=%lld n=%lld k=%lld ta=%d tb=%d: C[%lld,%lld] %.9g vs %.9g\n",
+                    fprintf(stderr,
+                            "%s m=%lld n=%lld k=%lld ta=%d tb=%d: C[%lld,%lld] %.9g vs %.9g\n",
                             what, (long long)s->m, (long long)s->n, (long long)s->k, s->ta, s->tb,
                             (long long)i, (long long)j, x->c[idx], x->ref[idx]);
                 bad++;
@@ -128,29 +136,28 @@ static void test_variant(int v, const kiln_parallel *pool_par) {
         bufs x;
         make(&s, &x);
         memcpy(x.ref, x.c0, x.nc * sizeof(float));
-        kiln_sgemm_ref(s.ta, s.tb, s.m, s.n, s.k, s.alpha, x.a, s.lda, x.b, s.ldb, s.beta,
-                       x.ref, s.ldc);
+        kiln_sgemm_ref(s.ta, s.tb, s.m, s.n, s.k, s.alpha, x.a, s.lda, x.b, s.ldb, s.beta, x.ref,
+                       s.ldc);
         for (int path = 0; path <= 2; path++) {
             if (path == 2 && s.m * s.n * s.k > 2000000) continue;
             memcpy(x.c, x.c0, x.nc * sizeof(float));
-            kiln__sgemm_variant(v, path, NULL, s.ta, s.tb, s.m, s.n, s.k, s.alpha, x.a, s.lda,
-                                x.b, s.ldb, s.beta, x.c, s.ldc);
+            kiln__sgemm_variant(v, path, NULL, s.ta, s.tb, s.m, s.n, s.k, s.alpha, x.a, s.lda, x.b,
+                                s.ldb, s.beta, x.c, s.ldc);
             bad += compare(&s, &x, name) != 0;
             cases++;
             if (path == 2) continue;
             /* Two threads must give the same bits as one. */
             float *c1 = malloc(x.nc * sizeof(float) + 4);
             memcpy(c1, x.c0, x.nc * sizeof(float));
-            kiln__sgemm_variant(v, path, par2, s.ta, s.tb, s.m, s.n, s.k, s.alpha, x.a, s.lda,
-                                x.b, s.ldb, s.beta, c1, s.ldc);
+            kiln__sgemm_variant(v, path, par2, s.ta, s.tb, s.m, s.n, s.k, s.alpha, x.a, s.lda, x.b,
+                                s.ldb, s.beta, c1, s.ldc);
             diff_threads += memcmp(c1, x.c, x.nc * sizeof(float)) != 0;
             free(c1);
         }
         drop(&x);
     }
     CHECK_MSG(bad == 0, "%s: %d of %d cases differ from the reference", name, bad, cases);
-    CHECK_MSG(diff_threads == 0, "%s: %d cases differ between 1 and 2 threads", name,
-              diff_threads);
+    CHECK_MSG(diff_threads == 0, "%s: %d cases differ between 1 and 2 threads", name, diff_threads);
     CHECK_MSG(cp.runs >= 2, "%s: only %d products were split between threads", name, cp.runs);
 }
 
@@ -179,7 +186,9 @@ typedef struct count_arg {
     int nested_ok;
 } count_arg;
 
-static void inner_task(void *arg, int32_t t) { ((int *)arg)[t]++; }
+static void inner_task(void *arg, int32_t t) {
+    ((int *)arg)[t]++;
+}
 
 static void count_task(void *arg, int32_t t) {
     count_arg *c = (count_arg *)arg;
@@ -205,7 +214,8 @@ static void test_pool(void) {
             c.par = par;
             const int n = 1 + rep % 40;
             par->run(par->ud, n, count_task, &c);
-            for (int t = 0; t < 64; t++) ok &= c.hits[t] == (t < n ? 1 : 0);
+            for (int t = 0; t < 64; t++)
+                ok &= c.hits[t] == (t < n ? 1 : 0);
             if (n > 5) ok &= c.nested_ok;
         }
         CHECK_MSG(ok, "pool with %d threads: a task ran not exactly once", threads);

@@ -489,6 +489,20 @@ static void test_run_reset_fold_arena(void) {
         CHECK(it == NULL);
         CHECK_MSG(strstr(err, "arena too small") != NULL, "%s", err);
     }
+    /* every size below the requirement fails cleanly, whichever allocation runs out */
+    int clean = 1;
+    for (size_t sz = 0; sz + 16 < need; sz += 8) {
+        opt.arena = mem + (sz % 16);
+        opt.arena_bytes = sz;
+        s = kiln_interp_create(&b->m, &opt, &it, err, sizeof err);
+        if (s != KILN_ERR_NOMEM || it != NULL || !strstr(err, "arena too small")) {
+            fprintf(stderr, "arena of %zu: status %d: %s\n", sz, (int)s, err);
+            clean = 0;
+            kiln_interp_destroy(it);
+            break;
+        }
+    }
+    CHECK(clean);
     CHECK_EQ_INT(n_alloc_calls, calls);
     free(mem);
     free(b);
@@ -726,9 +740,36 @@ static void test_shared_models(const char *shared) {
            nmodels, nreal, worst);
 }
 
+/* `kiln CMD --help` prints the text that docs/CMD.md shows in its first code block. */
+static void test_help_matches_docs(const char *bin) {
+    const char *tests = getenv("KILN_TESTS");
+    if (!bin || !tests) return;
+    const char *cmds[2] = {"run", "inspect"};
+    for (int c = 0; c < 2; c++) {
+        char path[4096], cmd[4200];
+        snprintf(path, sizeof path, "%s/../docs/%s.md", tests, cmds[c]);
+        size_t len = 0;
+        char *doc = read_aligned(path, &len);
+        CHECK_MSG(doc != NULL, "%s missing", path);
+        if (!doc) continue;
+        doc[len] = 0;
+        char *a = strstr(doc, "```\n"), *b = a ? strstr(a + 4, "```") : NULL;
+        snprintf(cmd, sizeof cmd, "%s %s --help", bin, cmds[c]);
+        FILE *p = popen(cmd, "r");
+        static char out[16384];
+        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        out[n] = 0;
+        if (p) pclose(p);
+        CHECK_MSG(a && b && (size_t)(b - a - 4) == n && !memcmp(a + 4, out, n),
+                  "kiln %s --help differs from docs/%s.md", cmds[c], cmds[c]);
+        free(doc);
+    }
+}
+
 /* kiln run's argument errors (the CLI, when KILN_BIN is set). */
 static void test_cli_errors(const char *shared) {
     const char *bin = getenv("KILN_BIN");
+    test_help_matches_docs(bin);
     if (!bin || !shared) return;
     char cmd[8192];
     snprintf(cmd, sizeof cmd,

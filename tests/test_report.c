@@ -285,6 +285,9 @@ static void test_json_writer(void) {
     kiln_json_kv_num(&w, "pi", 3.141592653589793);
     kiln_json_kv_num(&w, "tenth", 0.1);
     kiln_json_kv_num(&w, "f", (double)0.1f);
+    kiln_json_kv_float(&w, "g", 0.1f);
+    kiln_json_kv_float(&w, "gbig", 16777217.0f);
+    kiln_json_kv_float(&w, "gnan", NAN);
     kiln_json_kv_num(&w, "nan", NAN);
     kiln_json_kv_num(&w, "inf", -INFINITY);
     kiln_json_kv_int(&w, "big", INT64_C(-9007199254740993));
@@ -304,7 +307,8 @@ static void test_json_writer(void) {
     CHECK_EQ_INT(kiln_json_finish(&w), KILN_OK);
     const char *t = kiln_json_text(&w, NULL);
     const char *want = "{\"s\":\"a\\\"b\\\\c\\n\\t\\u0001/é\",\"pi\":3.141592653589793,"
-                       "\"tenth\":0.1,\"f\":0.10000000149011612,\"nan\":null,\"inf\":null,"
+                       "\"tenth\":0.1,\"f\":0.10000000149011612,\"g\":0.1,\"gbig\":16777216,"
+                       "\"gnan\":null,\"nan\":null,\"inf\":null,"
                        "\"big\":-9007199254740993,\"t\":true,\"arr\":[1e+300,5e-324,"
                        "null,[],{}],\"bad_utf8\":\"x\\ufffd\\ufffd\"}";
     CHECK_MSG(strcmp(t, want) == 0, "\n got  %s\n want %s", t, want);
@@ -317,6 +321,7 @@ static void test_json_writer(void) {
         CHECK(strcmp(kiln_json_get_str(v, "s"), "a\"b\\c\n\t\x01/é") == 0);
         CHECK(kiln_json_get_num(v, "pi", 0) == 3.141592653589793);
         CHECK(kiln_json_get_num(v, "f", 0) == (double)0.1f);
+        CHECK((float)kiln_json_get_num(v, "g", 0) == 0.1f);
         CHECK(kiln_json_get(v, "nan")->type == KILN_JSON_NULL);
         CHECK(kiln_json_get_num(v, "big", 0) == -9007199254740992.0);
         const kiln_json_value *a = kiln_json_get(v, "arr");

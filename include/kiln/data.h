@@ -72,7 +72,7 @@ typedef struct kiln_load_options {
     const char *csv_label_name; /* with a header: the label column by name (overrides index) */
     char csv_delimiter;         /* default ',' */
     /* NPZ: array names; NULL = "x"/"y", then "x_train"/"y_train" (or "x_test"/"y_test" when
-     * subset is "test") */
+     * subset is "test"), then "arr_0"/"arr_1" (unnamed np.savez arguments) */
     const char *x_key;
     const char *y_key;
 } kiln_load_options;

@@ -42,12 +42,16 @@ void kiln_json_key(kiln_json *w, const char *key);
 void kiln_json_str(kiln_json *w, const char *s);
 void kiln_json_strn(kiln_json *w, const char *s, size_t n);
 void kiln_json_num(kiln_json *w, double v);
+/* A float32 value in the fewest digits that read back to the same float (0.1f -> 0.1, where
+ * kiln_json_num((double)0.1f) gives 0.10000000149011612). */
+void kiln_json_float(kiln_json *w, float v);
 void kiln_json_int(kiln_json *w, int64_t v);
 void kiln_json_bool(kiln_json *w, int v);
 void kiln_json_null(kiln_json *w);
 /* key + value in one call */
 void kiln_json_kv_str(kiln_json *w, const char *key, const char *s);
 void kiln_json_kv_num(kiln_json *w, const char *key, double v);
+void kiln_json_kv_float(kiln_json *w, const char *key, float v);
 void kiln_json_kv_int(kiln_json *w, const char *key, int64_t v);
 void kiln_json_kv_bool(kiln_json *w, const char *key, int v);
 /* Checks that every object/array is closed, writes a final newline when indenting, flushes a

@@ -4,6 +4,13 @@
 #define KILN_KILN_H
 
 #include "kiln/kiln_rt.h"
+#include "kiln/convert.h"
+#include "kiln/data.h"
+#include "kiln/json.h"
 #include "kiln/npy.h"
+#include "kiln/pool.h"
+#include "kiln/report.h"
+#include "kiln/sha256.h"
+#include "kiln/train.h"
 
 #endif

@@ -271,6 +271,10 @@ float kiln_trainer_lr(const kiln_trainer *t); /* the learning rate of the next s
 /* The flat parameter array (kiln_param_desc offsets index into it). */
 float *kiln_trainer_params(kiln_trainer *t);
 int64_t kiln_trainer_output_size(const kiln_trainer *t); /* floats per sample */
+/* Memory the trainer holds, in bytes: *total (parameters, their gradients, two optimizer
+ * moments, and the arena); *activations (one batch of activations and their gradients, the
+ * part of the arena that is not layer scratch). Either may be NULL. */
+void kiln_trainer_memory(const kiln_trainer *t, size_t *total, size_t *activations);
 
 /* ---- metrics (src/train/metrics.c) ---- */
 /* probs/scores: n x k row-major. */

@@ -487,6 +487,11 @@ kiln_status kiln_dataset_load_npz(const char *path, const kiln_load_options *o, 
     int test = o && o->subset && (!strcmp(o->subset, "test") || !strcmp(o->subset, "t10k"));
     const kiln_npy *x = pick(&z, o ? o->x_key : NULL, "x", test ? "x_test" : "x_train");
     const kiln_npy *y = pick(&z, o ? o->y_key : NULL, "y", test ? "y_test" : "y_train");
+    if (!x && !(o && o->x_key)) {
+        /* np.savez(f, x, y) without names stores arr_0, arr_1. */
+        x = kiln_npz_get(&z, "arr_0");
+        if (x && !y && !(o && o->y_key)) y = kiln_npz_get(&z, "arr_1");
+    }
     if (!x) {
         char names[160] = "";
         size_t at = 0;

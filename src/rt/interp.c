@@ -57,6 +57,7 @@ struct kiln_interp {
      * start, planner temporaries down from the end, the planned arena follows the structures. */
     uint8_t *cbase;
     size_t ccap, ctmp, cgiven;
+    int oom;      /* the caller arena ran out */
     void *blocks; /* malloc mode: list of allocations to free */
     size_t used;  /* bytes of structures + persistent data (16-byte units) */
     size_t persist;
@@ -113,7 +114,10 @@ static void *it_alloc(kiln_interp *it, size_t n) {
     size_t r = round16(n ? n : 1);
     void *p;
     if (it->cbase) {
-        if (r > it->ccap || it->used + r > it->ccap - it->ctmp) return NULL;
+        if (r > it->ccap || it->used + r > it->ccap - it->ctmp) {
+            it->oom = 1;
+            return NULL;
+        }
         p = it->cbase + it->used;
         memset(p, 0, r);
     } else {
@@ -580,7 +584,10 @@ static kiln_status prepare(kiln_interp *it, sg_run *r) {
             kiln_tensor *o = n->out[k];
             o->data = it_alloc(it, o->bytes);
             if (!o->data) {
-                msg_set(it, "%s: out of memory", it->m->name);
+                if (it->cbase)
+                    msg_set(it, "%s: arena too small: %zu bytes given", it->m->name, it->cgiven);
+                else
+                    msg_set(it, "%s: out of memory", it->m->name);
                 return KILN_ERR_NOMEM;
             }
             it->persist += round16(o->bytes ? o->bytes : 1);
@@ -1008,6 +1015,12 @@ kiln_status kiln_interp_create(const kiln_model *m, const kiln_interp_options *o
     if (s == KILN_OK) s = place_arena(it, &it->run);
     if (s == KILN_OK && it->used + it->arena_size > it->need_peak)
         it->need_peak = it->used + it->arena_size;
+    if (s != KILN_OK && it->oom && !strstr(it->err, "arena too small")) {
+        /* whatever failed (a kernel's kiln_kalloc, a folded constant), the cause is the size */
+        char why[KILN_ERRLEN];
+        kiln__fmt(why, sizeof why, "%s", it->err);
+        msg_set(it, "%s: arena too small: %zu bytes given (%s)", m->name, it->cgiven, why);
+    }
     if (s != KILN_OK) {
         if (!it->err[0]) msg_set(it, "%s: %s", m->name, kiln_status_str(s));
         set_err(err, errlen, it->err);

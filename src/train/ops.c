@@ -158,11 +158,21 @@ typedef struct act_job {
     float *out;
     int64_t cols;
     int backward;
+    float *zb;         /* forward with bias: z rows get the bias first (in place) */
+    const float *bias;
 } act_job;
 
 static void act_range(void *p, int64_t b, int64_t e) {
     act_job *j = p;
     int64_t o = b * j->cols;
+    if (j->bias) { /* row by row, so the row is still in L1 for the activation */
+        for (int64_t r = b; r < e; r++) {
+            float *zr = j->zb + r * j->cols;
+            for (int64_t q = 0; q < j->cols; q++) zr[q] += j->bias[q];
+            kiln__act_forward(j->a, j->alpha, zr, j->out + r * j->cols, 1, j->cols);
+        }
+        return;
+    }
     if (j->backward)
         kiln__act_backward(j->a, j->alpha, j->y + o, j->z ? j->z + o : NULL, j->out + o, e - b,
                            j->cols);
@@ -170,18 +180,19 @@ static void act_range(void *p, int64_t b, int64_t e) {
         kiln__act_forward(j->a, j->alpha, j->z + o, j->out + o, e - b, j->cols);
 }
 
-/* y = act(z) in parallel over rows (z may equal y) */
-static void act_fwd(kiln__opctx *c, const float *z, int64_t rows, int64_t cols) {
+/* y = act(z + bias) in parallel over rows (z may equal y; bias may be NULL) */
+static void act_fwd_bias(kiln__opctx *c, float *z, const float *bias, int64_t rows,
+                         int64_t cols) {
     const kiln_layer_attrs *a = &c->L->a;
-    if (a->activation == KILN_AF_NONE && z == c->y) return;
-    act_job j = {a->activation, a->alpha, z, c->y, c->y, cols, 0};
+    if (!bias && a->activation == KILN_AF_NONE && z == c->y) return;
+    act_job j = {a->activation, a->alpha, z, c->y, c->y, cols, 0, z, bias};
     kiln__par_range(c->par, rows, act_range, &j);
 }
 
 static void act_bwd(kiln__opctx *c, int64_t rows, int64_t cols) {
     const kiln_layer_attrs *a = &c->L->a;
     if (a->activation == KILN_AF_NONE) return;
-    act_job j = {a->activation, a->alpha, c->z, c->y, c->dy, cols, 1};
+    act_job j = {a->activation, a->alpha, c->z, c->y, c->dy, cols, 1, NULL, NULL};
     kiln__par_range(c->par, rows, act_range, &j);
 }
 
@@ -195,13 +206,30 @@ static void add_bias(float *y, const float *b, int64_t rows, int64_t cols) {
     }
 }
 
-/* db[j] = sum over rows of dz[r, j] (row order fixed: deterministic) */
-static void bias_grad(float *db, const float *dz, int64_t rows, int64_t cols) {
-    memset(db, 0, sizeof(float) * (size_t)cols);
-    for (int64_t r = 0; r < rows; r++) {
-        const float *dr = dz + r * cols;
-        for (int64_t j = 0; j < cols; j++) db[j] += dr[j];
+typedef struct bgrad_job {
+    float *db;
+    const float *dz;
+    int64_t rows, cols;
+} bgrad_job;
+
+static void bgrad_range(void *p, int64_t b, int64_t e) {
+    const bgrad_job *j = p;
+    for (int64_t q = b; q < e; q++) j->db[q] = 0.0f;
+    for (int64_t r = 0; r < j->rows; r++) {
+        const float *dr = j->dz + r * j->cols;
+        for (int64_t q = b; q < e; q++) j->db[q] += dr[q];
     }
+}
+
+/* db[j] = sum over rows of dz[r, j]; threads split the columns, each column sums in row order
+ * (the result does not depend on the thread count) */
+static void bias_grad(const kiln_parallel *par, float *db, const float *dz, int64_t rows,
+                      int64_t cols) {
+    bgrad_job j = {db, dz, rows, cols};
+    if (rows * cols < 65536 || cols < 16)
+        bgrad_range(&j, 0, cols);
+    else
+        kiln__par_range(par, cols, bgrad_range, &j);
 }
 
 /* ---- dense: y = x W^T + b over the last axis ---------------------------------------------- */
@@ -215,14 +243,13 @@ static kiln_status op_dense(kiln__opctx *c, int backward) {
     if (!backward) {
         float *z = zbuf(c);
         kiln_sgemm(c->par, 0, 1, rows, out, in, 1.0f, c->x[0], in, W, in, 0.0f, z, out);
-        if (b) add_bias(z, b, rows, out);
-        act_fwd(c, z, rows, out);
+        act_fwd_bias(c, z, b, rows, out);
         return KILN_OK;
     }
     act_bwd(c, rows, out);
     const float *dz = c->dy;
     kiln_sgemm(c->par, 1, 0, out, in, rows, 1.0f, dz, out, c->x[0], in, 0.0f, c->dw, in);
-    if (b) bias_grad(c->dw + out * in, dz, rows, out);
+    if (b) bias_grad(c->par, c->dw + out * in, dz, rows, out);
     if (c->dx[0])
         kiln_sgemm(c->par, 0, 0, rows, in, out, 1.0f, dz, out, W, in, c->dx_acc[0] ? 1.0f : 0.0f,
                    c->dx[0], in);
@@ -354,7 +381,7 @@ static void conv_gemm_fwd(kiln__opctx *c, const conv_geo *q, const float *x, con
         A = cols;
     }
     kiln_sgemm(c->par, 0, 1, rows, q->oc, K, 1.0f, A, K, W, K, 0.0f, z, q->oc);
-    if (bias) add_bias(z, bias, rows, q->oc);
+    (void)bias; /* added together with the activation by the caller */
 }
 
 /* dz -> dW, db, dx (cols is reused for the column gradient) */
@@ -365,7 +392,7 @@ static void conv_gemm_bwd(kiln__opctx *c, const conv_geo *q, const float *x, con
     int pw = geo_is_pointwise(q);
     const float *A = pw ? x : cols;
     kiln_sgemm(c->par, 1, 0, q->oc, K, rows, 1.0f, dz, q->oc, A, K, 0.0f, dW, K);
-    if (db) bias_grad(db, dz, rows, q->oc);
+    if (db) bias_grad(c->par, db, dz, rows, q->oc);
     if (!dx) return;
     if (pw) {
         kiln_sgemm(c->par, 0, 0, rows, K, q->oc, 1.0f, dz, q->oc, W, K, acc ? 1.0f : 0.0f, dx,
@@ -387,7 +414,7 @@ static kiln_status op_conv2d(kiln__opctx *c, int backward) {
     if (!backward) {
         float *z = zbuf(c);
         conv_gemm_fwd(c, &q, c->x[0], c->w, b, c->aux, z);
-        act_fwd(c, z, rows, q.oc);
+        act_fwd_bias(c, z, b, rows, q.oc);
         return KILN_OK;
     }
     act_bwd(c, rows, q.oc);
@@ -520,12 +547,11 @@ static kiln_status op_depthwise(kiln__opctx *c, int backward) {
     if (!backward) {
         float *z = zbuf(c);
         depthwise_fwd(c, &q, M, c->x[0], c->w, z);
-        if (b) add_bias(z, b, rows, OC);
-        act_fwd(c, z, rows, OC);
+        act_fwd_bias(c, z, b, rows, OC);
         return KILN_OK;
     }
     act_bwd(c, rows, OC);
-    if (b) bias_grad(c->dw + WK, c->dy, rows, OC);
+    if (b) bias_grad(c->par, c->dw + WK, c->dy, rows, OC);
     depthwise_bwd(c, &q, M, c->x[0], c->w, c->dy, c->dw, c->dx[0], c->dx_acc[0]);
     return KILN_OK;
 }
@@ -546,7 +572,7 @@ static kiln_status op_separable(kiln__opctx *c, int backward) {
         float *z = zbuf(c);
         depthwise_fwd(c, &q, M, c->x[0], c->w, mid);
         conv_gemm_fwd(c, &pq, mid, pw, b, NULL, z);
-        act_fwd(c, z, rows, F);
+        act_fwd_bias(c, z, b, rows, F);
         return KILN_OK;
     }
     act_bwd(c, rows, F);
@@ -836,7 +862,7 @@ static kiln_status op_activation(kiln__opctx *c, int backward) {
     int64_t rows = (int64_t)c->n * sample_size(c->g, c->L->out) / C;
     if (!backward) {
         if (c->z) memcpy(c->z, c->x[0], sizeof(float) * (size_t)(rows * C));
-        act_job j = {c->L->a.activation, c->L->a.alpha, c->x[0], NULL, c->y, C, 0};
+        act_job j = {c->L->a.activation, c->L->a.alpha, c->x[0], NULL, c->y, C, 0, NULL, NULL};
         kiln__par_range(c->par, rows, act_range, &j);
         return KILN_OK;
     }
@@ -990,7 +1016,7 @@ static kiln_status op_lstm(kiln__opctx *c, int backward) {
     for (int64_t t = 1; t < T; t++)
         kiln_sgemm(c->par, 1, 0, G4, U, N, 1.0f, dG + t * G4, T * G4, H + (t - 1) * U, T * U, 1.0f,
                    dWr, U);
-    bias_grad(db, dG, N * T, G4);
+    bias_grad(c->par, db, dG, N * T, G4);
     if (c->dx[0])
         kiln_sgemm(c->par, 0, 0, N * T, F, G4, 1.0f, dG, G4, Wk, F, c->dx_acc[0] ? 1.0f : 0.0f,
                    c->dx[0], F);

@@ -224,6 +224,16 @@ void kiln_trainer_destroy(kiln_trainer *t) {
     free(t);
 }
 
+void kiln_trainer_memory(const kiln_trainer *t, size_t *total, size_t *activations) {
+    int64_t P = up16(t->g->param_elems), act = 0;
+    for (int32_t i = 0; i < t->g->n_tensors; i++) {
+        if (t->val[i] && i != t->in) act += up16((int64_t)t->B * t->g->tensors[i].size);
+        if (t->grad[i]) act += up16((int64_t)t->B * t->g->tensors[i].size);
+    }
+    if (total) *total = (size_t)(4 * P + t->arena_floats) * sizeof(float);
+    if (activations) *activations = (size_t)act * sizeof(float);
+}
+
 size_t kiln__trainer_arena_bytes(const kiln_trainer *t) {
     return (size_t)t->arena_floats * sizeof(float);
 }

@@ -232,6 +232,22 @@ void kiln_json_num(kiln_json *w, double v) {
     w_str0(w, buf);
 }
 
+void kiln_json_float(kiln_json *w, float v) {
+    if (!isfinite(v)) {
+        kiln_json_null(w);
+        return;
+    }
+    w_before_value(w);
+    char buf[40];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+        for (char *c = buf; *c; c++)
+            if (*c == ',') *c = '.';
+        if (strtof(buf, NULL) == v) break;
+    }
+    w_str0(w, buf);
+}
+
 void kiln_json_int(kiln_json *w, int64_t v) {
     w_before_value(w);
     char buf[32];
@@ -256,6 +272,10 @@ void kiln_json_kv_str(kiln_json *w, const char *key, const char *s) {
 void kiln_json_kv_num(kiln_json *w, const char *key, double v) {
     kiln_json_key(w, key);
     kiln_json_num(w, v);
+}
+void kiln_json_kv_float(kiln_json *w, const char *key, float v) {
+    kiln_json_key(w, key);
+    kiln_json_float(w, v);
 }
 void kiln_json_kv_int(kiln_json *w, const char *key, int64_t v) {
     kiln_json_key(w, key);

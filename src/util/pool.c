@@ -20,7 +20,7 @@ struct kiln_pool {
     void *arg;
     int32_t ntasks;
     _Atomic uint64_t gen; /* bumped for each job (written under m) */
-    int32_t active; /* workers inside a job's task loop */
+    int32_t active;       /* workers inside a job's task loop */
     int stop;
     atomic_int next, done;
 };
@@ -60,7 +60,8 @@ static void *worker_main(void *vp) {
             spin_for_job(p, seen);
             pthread_mutex_lock(&p->m);
         }
-        while (p->gen == seen && !p->stop) pthread_cond_wait(&p->work_cv, &p->m);
+        while (p->gen == seen && !p->stop)
+            pthread_cond_wait(&p->work_cv, &p->m);
         if (p->stop) break;
         seen = p->gen;
         p->active++;
@@ -77,7 +78,8 @@ static void *worker_main(void *vp) {
 }
 
 static void serial(int32_t ntasks, kiln_task_fn fn, void *arg) {
-    for (int32_t t = 0; t < ntasks; t++) fn(arg, t);
+    for (int32_t t = 0; t < ntasks; t++)
+        fn(arg, t);
 }
 
 static void pool_run(void *ud, int32_t ntasks, kiln_task_fn fn, void *arg) {
@@ -89,7 +91,8 @@ static void pool_run(void *ud, int32_t ntasks, kiln_task_fn fn, void *arg) {
     }
     pthread_mutex_lock(&p->m);
     /* A worker still leaving the previous job must not see this one's counters. */
-    while (p->active > 0) pthread_cond_wait(&p->done_cv, &p->m);
+    while (p->active > 0)
+        pthread_cond_wait(&p->done_cv, &p->m);
     p->fn = fn;
     p->arg = arg;
     p->ntasks = ntasks;
@@ -155,9 +158,13 @@ fail_run_lock:
     return NULL;
 }
 
-const kiln_parallel *kiln_pool_parallel(kiln_pool *pool) { return pool ? &pool->par : NULL; }
+const kiln_parallel *kiln_pool_parallel(kiln_pool *pool) {
+    return pool ? &pool->par : NULL;
+}
 
-int32_t kiln_pool_threads(const kiln_pool *pool) { return pool ? pool->nthreads : 1; }
+int32_t kiln_pool_threads(const kiln_pool *pool) {
+    return pool ? pool->nthreads : 1;
+}
 
 void kiln_pool_destroy(kiln_pool *p) {
     if (!p) return;
@@ -165,7 +172,8 @@ void kiln_pool_destroy(kiln_pool *p) {
     p->stop = 1;
     pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->m);
-    for (int32_t i = 0; i < p->nworkers; i++) pthread_join(p->workers[i], NULL);
+    for (int32_t i = 0; i < p->nworkers; i++)
+        pthread_join(p->workers[i], NULL);
     free(p->workers);
     pthread_cond_destroy(&p->done_cv);
     pthread_cond_destroy(&p->work_cv);

@@ -38,6 +38,8 @@ static const char help[] =
     "                     runtime), or both: runs both and prints, for each operator output\n"
     "                     tensor, where they part (largest difference and how many elements\n"
     "                     differ); the tflm outputs are written\n"
+    "  --invokes N        invoke N times on the same inputs (state carried across, e.g.\n"
+    "                     LSTM or SVDF variables) and write the last outputs (default 1)\n"
     "  --threads N        threads for the kernels (default 1); results do not depend on it\n"
     "                     beyond float summation order\n"
     "  -h, --help         this text\n"
@@ -293,11 +295,13 @@ typedef struct run_args {
     uint32_t seed;
     int arith; /* 0 tflm, 1 litert, 2 both */
     int32_t threads;
+    int32_t invokes;
 } run_args;
 
 static int parse_args(int argc, char **argv, run_args *a) {
     memset(a, 0, sizeof *a);
     a->threads = 1;
+    a->invokes = 1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         const int has_val = i + 1 < argc;
@@ -306,7 +310,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
             return 0;
         } else if (!strcmp(s, "--out") || !strcmp(s, "--signature") || !strcmp(s, "--random") ||
                    !strcmp(s, "--arith") || !strcmp(s, "--threads") ||
-                   !strcmp(s, "--save-inputs")) {
+                   !strcmp(s, "--save-inputs") || !strcmp(s, "--invokes")) {
             if (!has_val) {
                 fprintf(stderr, "kiln run: %s needs a value (see kiln run --help)\n", s);
                 return 2;
@@ -316,6 +320,16 @@ static int parse_args(int argc, char **argv, run_args *a) {
                 a->out = v;
             } else if (!strcmp(s, "--signature")) {
                 a->signature = v;
+            } else if (!strcmp(s, "--invokes")) {
+                long long n;
+                if (kcli_parse_int(v, 1, 1000000, &n) != 0) {
+                    fprintf(stderr,
+                            "kiln run: --invokes needs a number from 1 to 1000000, got "
+                            "'%s'\n",
+                            v);
+                    return 2;
+                }
+                a->invokes = (int32_t)n;
             } else if (!strcmp(s, "--save-inputs")) {
                 a->save_inputs = v;
             } else if (!strcmp(s, "--random")) {
@@ -356,6 +370,10 @@ static int parse_args(int argc, char **argv, run_args *a) {
             }
             a->inputs[a->ninputs++] = s;
         }
+    }
+    if (a->arith == 2 && a->invokes > 1) {
+        fprintf(stderr, "kiln run: --invokes cannot be combined with --arith both\n");
+        return 2;
     }
     if (!a->model) {
         fprintf(stderr, "kiln run: no model given (usage: kiln run MODEL [INPUT.npy...] --out "
@@ -589,12 +607,36 @@ int kiln_cmd_run(int argc, char **argv) {
     if (rc < 0 && a.arith == 2) rc = run_both(&a, &km) ? 1 : -1;
     double t2 = 0, t3 = 0;
     if (rc < 0 && a.arith != 2) { /* --arith both already ran the tflm interpreter */
-        t2 = now_us();
-        if (kiln_interp_invoke(km.interp) != KILN_OK) {
-            fprintf(stderr, "kiln run: %s\n", kiln_interp_error(km.interp));
-            rc = 1;
+        /* An input's bytes may be reused once its last consumer ran (TFLite Micro's arena
+         * rule), so repeated invokes restore the inputs from a copy each time. */
+        const int32_t nin = kiln_interp_num_inputs(km.interp);
+        void **saved = a.invokes > 1 ? calloc((size_t)nin + 1, sizeof(void *)) : NULL;
+        for (int32_t i = 0; saved && i < nin; i++) {
+            kiln_tensor_info t;
+            kiln_interp_input(km.interp, i, &t);
+            saved[i] = malloc(t.bytes ? t.bytes : 1);
+            if (saved[i]) memcpy(saved[i], t.data, t.bytes);
         }
-        t3 = now_us();
+        for (int32_t k = 0; k < a.invokes && rc < 0; k++) {
+            for (int32_t i = 0; k > 0 && saved && i < nin; i++) {
+                kiln_tensor_info t;
+                kiln_interp_input(km.interp, i, &t);
+                if (saved[i]) memcpy(t.data, saved[i], t.bytes);
+            }
+            t2 = now_us();
+            if (kiln_interp_invoke(km.interp) != KILN_OK) {
+                if (a.invokes > 1)
+                    fprintf(stderr, "kiln run: %s (invoke %d of %d)\n",
+                            kiln_interp_error(km.interp), (int)k + 1, (int)a.invokes);
+                else
+                    fprintf(stderr, "kiln run: %s\n", kiln_interp_error(km.interp));
+                rc = 1;
+            }
+            t3 = now_us();
+        }
+        for (int32_t i = 0; saved && i < nin; i++)
+            free(saved[i]);
+        free(saved);
     }
     if (rc < 0) rc = write_outputs(&a, km.interp);
     if (rc == 0 && a.arith == 2)

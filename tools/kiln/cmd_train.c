@@ -443,6 +443,10 @@ int kiln_cmd_train(int argc, char **argv) {
     kiln_json_kv_int(&w, "seed", (int64_t)cfg.seed);
     kiln_json_kv_num(&w, "samples_per_second", secs > 0 ? samples / secs : 0.0);
     kiln_json_kv_num(&w, "seconds", secs);
+    size_t mem_total, mem_act;
+    kiln_trainer_memory(t, &mem_total, &mem_act);
+    kiln_json_kv_int(&w, "trainer_bytes", (int64_t)mem_total);
+    kiln_json_kv_int(&w, "activation_bytes", (int64_t)mem_act);
     kiln_json_kv_str(&w, "checkpoint", ckpt);
     kiln_json_kv_str(&w, "events", kiln_tfevents_path(ev));
     kiln_json_obj_end(&w);

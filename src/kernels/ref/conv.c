@@ -46,17 +46,15 @@ static kiln_status check_f32(kiln_kctx *ctx, const kiln_tensor *t, const char *w
 static kiln_status check_rank(kiln_kctx *ctx, const kiln_tensor *t, int32_t rank,
                               const char *what) {
     if (t->rank != rank)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "%s has %d dims, expected %d", what, t->rank,
-                         rank);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "%s has %d dims, expected %d", what, t->rank, rank);
     return KILN_OK;
 }
 
 /* Inputs/outputs count check; `opt_from` is the first optional input index. */
-static kiln_status check_io(kiln_kctx *ctx, const kiln_node *node, int32_t min_in,
-                            int32_t max_in) {
+static kiln_status check_io(kiln_kctx *ctx, const kiln_node *node, int32_t min_in, int32_t max_in) {
     if (node->n_in < min_in || node->n_in > max_in)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "has %d inputs, expected %d..%d", node->n_in,
-                         min_in, max_in);
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "has %d inputs, expected %d..%d", node->n_in, min_in,
+                         max_in);
     for (int32_t i = 0; i < min_in; i++)
         if (!node->in[i])
             return kiln_kerr(ctx, KILN_ERR_MODEL, "input %d is required but absent", i);
@@ -121,8 +119,8 @@ typedef struct win2d {
 } win2d;
 
 /* Output size and padding of a sliding window (ComputePaddingHeightWidth). */
-static kiln_status window(kiln_kctx *ctx, int32_t padding, int32_t in_h, int32_t in_w,
-                          int32_t f_h, int32_t f_w, win2d *w) {
+static kiln_status window(kiln_kctx *ctx, int32_t padding, int32_t in_h, int32_t in_w, int32_t f_h,
+                          int32_t f_w, win2d *w) {
     kiln_status s = check_padding(ctx, padding);
     if (s) return s;
     if (w->stride_h <= 0 || w->stride_w <= 0)
@@ -165,7 +163,8 @@ static inline void madd_row(float *restrict o, const float *restrict x, const fl
         o[c + 6] += x[c + 6] * w[c + 6];
         o[c + 7] += x[c + 7] * w[c + 7];
     }
-    for (; c < n; c++) o[c] += x[c] * w[c];
+    for (; c < n; c++)
+        o[c] += x[c] * w[c];
 }
 
 /* o[c] += x[c] (average pool). */
@@ -181,7 +180,8 @@ static inline void add_row(float *restrict o, const float *restrict x, int32_t n
         o[c + 6] += x[c + 6];
         o[c + 7] += x[c + 7];
     }
-    for (; c < n; c++) o[c] += x[c];
+    for (; c < n; c++)
+        o[c] += x[c];
 }
 
 /* out[r][c] = clamp(out[r][c] + bias[c]) over rows x cols. */
@@ -190,9 +190,11 @@ static void bias_act(float *out, int64_t rows, int64_t cols, const float *bias, 
     for (int64_t r = 0; r < rows; r++) {
         float *o = out + r * cols;
         if (bias)
-            for (int64_t c = 0; c < cols; c++) o[c] = kiln_act_clamp_f32(o[c] + bias[c], lo, hi);
+            for (int64_t c = 0; c < cols; c++)
+                o[c] = kiln_act_clamp_f32(o[c] + bias[c], lo, hi);
         else
-            for (int64_t c = 0; c < cols; c++) o[c] = kiln_act_clamp_f32(o[c], lo, hi);
+            for (int64_t c = 0; c < cols; c++)
+                o[c] = kiln_act_clamp_f32(o[c], lo, hi);
     }
 }
 
@@ -228,12 +230,14 @@ static kiln_status conv_prepare(kiln_kctx *ctx, kiln_node *node) {
     const int32_t out_c = f->dims[0], f_h = f->dims[1], f_w = f->dims[2], f_c = f->dims[3];
     if (in_c <= 0 || f_c <= 0 || in_c % f_c != 0)
         return kiln_kerr(ctx, KILN_ERR_SHAPE,
-                         "filter has %d input channels, which does not divide the input's %d",
-                         f_c, in_c);
+                         "filter has %d input channels, which does not divide the input's %d", f_c,
+                         in_c);
     d->groups = in_c / f_c;
     if (out_c % d->groups != 0)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "%d output channels are not a multiple of %d "
-                         "groups", out_c, d->groups);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                         "%d output channels are not a multiple of %d "
+                         "groups",
+                         out_c, d->groups);
     if ((s = check_bias(ctx, node, 2, out_c, NULL))) return s;
     if ((s = window(ctx, padding, in_h, in_w, f_h, f_w, &d->w))) return s;
     const int32_t od[4] = {batch, d->w.out_h, d->w.out_w, out_c};
@@ -257,9 +261,9 @@ static kiln_status conv_prepare(kiln_kctx *ctx, kiln_node *node) {
 
 /* Column matrix rows for output pixels [p0, p0+rows) of one group: each row is the filter
  * window (fy, fx, channel) with zeros where it falls in the padding. */
-static void im2col(const conv_data *d, const float *in, int32_t in_h, int32_t in_w,
-                   int32_t in_c, int32_t f_h, int32_t f_w, int32_t f_c, int32_t g, int64_t p0,
-                   int64_t rows, float *col) {
+static void im2col(const conv_data *d, const float *in, int32_t in_h, int32_t in_w, int32_t in_c,
+                   int32_t f_h, int32_t f_w, int32_t f_c, int32_t g, int64_t p0, int64_t rows,
+                   float *col) {
     const int64_t k = (int64_t)f_h * f_w * f_c;
     const int64_t per_img = (int64_t)d->w.out_h * d->w.out_w;
     for (int64_t r = 0; r < rows; r++) {
@@ -327,8 +331,8 @@ typedef struct dw_data {
 
 static kiln_status dw_prepare(kiln_kctx *ctx, kiln_node *node) {
     kiln_status s = check_io(ctx, node, 2, 3);
-    if (s || (s = check_opts(ctx, node, KILN_OPTS_DepthwiseConv2DOptions,
-                             "DepthwiseConv2DOptions")))
+    if (s ||
+        (s = check_opts(ctx, node, KILN_OPTS_DepthwiseConv2DOptions, "DepthwiseConv2DOptions")))
         return s;
     const kiln_tensor *in = node->in[0], *f = node->in[1];
     if ((s = check_f32(ctx, in, "input")) || (s = check_f32(ctx, f, "filter")) ||
@@ -348,8 +352,10 @@ static kiln_status dw_prepare(kiln_kctx *ctx, kiln_node *node) {
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "filter dim 0 is %d, expected 1", f->dims[0]);
     /* The depth multiplier comes from the shapes (the option is redundant, as in TFLite). */
     if (in_c <= 0 || out_c % in_c != 0)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "filter has %d channels, not a multiple of the "
-                         "input's %d", out_c, in_c);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                         "filter has %d channels, not a multiple of the "
+                         "input's %d",
+                         out_c, in_c);
     d->mult = out_c / in_c;
     if ((s = check_bias(ctx, node, 2, out_c, NULL))) return s;
     if ((s = window(ctx, padding, in->dims[1], in->dims[2], f->dims[1], f->dims[2], &d->w)))
@@ -378,7 +384,8 @@ static void dw_task(void *arg, int32_t t) {
         const int64_t b = r / d->w.out_h, oy = r % d->w.out_h;
         for (int32_t ox = 0; ox < d->w.out_w; ox++) {
             float *o = j->y + (r * d->w.out_w + ox) * oc;
-            for (int32_t c = 0; c < oc; c++) o[c] = 0.0f;
+            for (int32_t c = 0; c < oc; c++)
+                o[c] = 0.0f;
             for (int32_t fy = 0; fy < j->f_h; fy++) {
                 const int64_t iy = oy * d->w.stride_h - d->w.pad_h + (int64_t)fy * d->w.dil_h;
                 if (iy < 0 || iy >= j->in_h) continue;
@@ -412,9 +419,19 @@ static int32_t ntasks_for(kiln_kctx *ctx, int64_t rows) {
 static kiln_status dw_invoke(kiln_kctx *ctx, kiln_node *node) {
     const dw_data *d = (const dw_data *)node->data;
     const kiln_tensor *in = node->in[0], *f = node->in[1];
-    dw_job j = {d, (const float *)in->data, (const float *)f->data, bias_of(node, 2),
-                (float *)node->out[0]->data, in->dims[1], in->dims[2], in->dims[3], f->dims[1],
-                f->dims[2], f->dims[3], (int64_t)in->dims[0] * d->w.out_h, 1};
+    dw_job j = {d,
+                (const float *)in->data,
+                (const float *)f->data,
+                bias_of(node, 2),
+                (float *)node->out[0]->data,
+                in->dims[1],
+                in->dims[2],
+                in->dims[3],
+                f->dims[1],
+                f->dims[2],
+                f->dims[3],
+                (int64_t)in->dims[0] * d->w.out_h,
+                1};
     if (j.rows == 0 || d->w.out_w == 0 || j.out_c == 0) return KILN_OK;
     j.ntasks = ntasks_for(ctx, j.rows);
     kiln_kparallel(ctx, j.ntasks, dw_task, &j);
@@ -434,8 +451,7 @@ typedef struct tconv_data {
 /* Inputs: 0 output_shape (int32 [4]), 1 filter [out_c, f_h, f_w, in_c], 2 input, 3 bias. */
 static kiln_status tconv_prepare(kiln_kctx *ctx, kiln_node *node) {
     kiln_status s = check_io(ctx, node, 3, 4);
-    if (s || (s = check_opts(ctx, node, KILN_OPTS_TransposeConvOptions,
-                             "TransposeConvOptions")))
+    if (s || (s = check_opts(ctx, node, KILN_OPTS_TransposeConvOptions, "TransposeConvOptions")))
         return s;
     const kiln_tensor *shp = node->in[0], *f = node->in[1], *in = node->in[2];
     if ((s = check_f32(ctx, in, "input")) || (s = check_f32(ctx, f, "filter")) ||
@@ -463,14 +479,16 @@ static kiln_status tconv_prepare(kiln_kctx *ctx, kiln_node *node) {
         /* A computed output_shape: the file's static output shape must hold it; invoke
          * checks the values. */
         if (out->rank != 4)
-            return kiln_kerr(ctx, KILN_ERR_SHAPE, "output_shape is not constant and the "
+            return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                             "output_shape is not constant and the "
                              "output has no static 4-D shape");
         memcpy(d->shape, out->dims, sizeof d->shape);
     }
     if (d->shape[0] != in->dims[0] || d->shape[3] != out_c)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "output_shape [%d,%d,%d,%d] does not match batch "
-                         "%d and %d filters", d->shape[0], d->shape[1], d->shape[2],
-                         d->shape[3], in->dims[0], out_c);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                         "output_shape [%d,%d,%d,%d] does not match batch "
+                         "%d and %d filters",
+                         d->shape[0], d->shape[1], d->shape[2], d->shape[3], in->dims[0], out_c);
     if (d->shape[1] < 0 || d->shape[2] < 0)
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "output_shape has a negative size");
     /* TFLite computes the padding as for a forward convolution from the output back to the
@@ -530,8 +548,8 @@ static kiln_status tconv_invoke(kiln_kctx *ctx, kiln_node *node) {
         const int64_t per_img = (int64_t)in_h * in_w;
         for (int64_t p0 = 0; p0 < pixels; p0 += d->chunk) {
             const int64_t rows = pixels - p0 < d->chunk ? pixels - p0 : d->chunk;
-            kiln_sgemm(&par, 0, 1, rows, cols, in_c, 1.0f, x + p0 * in_c, in_c, w, in_c, 0.0f,
-                       col, cols);
+            kiln_sgemm(&par, 0, 1, rows, cols, in_c, 1.0f, x + p0 * in_c, in_c, w, in_c, 0.0f, col,
+                       cols);
             for (int64_t r = 0; r < rows; r++) {
                 const int64_t p = p0 + r, b = p / per_img, rem = p % per_img;
                 const int64_t iy = rem / in_w, ix = rem % in_w;
@@ -545,7 +563,8 @@ static kiln_status tconv_invoke(kiln_kctx *ctx, kiln_node *node) {
                         float *o = y + ((b * out_h + oy) * out_w + ox) * out_c;
                         const float *cv = cr + (int64_t)fy * f_w + fx;
                         const int64_t step = (int64_t)f_h * f_w;
-                        for (int32_t oc = 0; oc < out_c; oc++) o[oc] += cv[oc * step];
+                        for (int32_t oc = 0; oc < out_c; oc++)
+                            o[oc] += cv[oc * step];
                     }
                 }
             }
@@ -564,8 +583,7 @@ typedef struct fc_data {
 
 static kiln_status fc_prepare(kiln_kctx *ctx, kiln_node *node) {
     kiln_status s = check_io(ctx, node, 2, 3);
-    if (s || (s = check_opts(ctx, node, KILN_OPTS_FullyConnectedOptions,
-                             "FullyConnectedOptions")))
+    if (s || (s = check_opts(ctx, node, KILN_OPTS_FullyConnectedOptions, "FullyConnectedOptions")))
         return s;
     const kiln_tensor *in = node->in[0], *f = node->in[1];
     if ((s = check_f32(ctx, in, "input")) || (s = check_f32(ctx, f, "weights")) ||
@@ -578,32 +596,36 @@ static kiln_status fc_prepare(kiln_kctx *ctx, kiln_node *node) {
     const int32_t keep = kiln_opt_i8(node, 2, 0);
     if ((s = get_act(ctx, act, &d->lo, &d->hi))) return s;
     if (format != 0)
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "weights_format %d is not supported for "
-                         "float (only DEFAULT)", format);
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                         "weights_format %d is not supported for "
+                         "float (only DEFAULT)",
+                         format);
     const int32_t units = f->dims[0], depth = f->dims[1];
-    if (depth <= 0)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "weights have input size %d", depth);
-    if (in->rank < 1)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "input is a scalar");
+    if (depth <= 0) return kiln_kerr(ctx, KILN_ERR_SHAPE, "weights have input size %d", depth);
+    if (in->rank < 1) return kiln_kerr(ctx, KILN_ERR_SHAPE, "input is a scalar");
     const int64_t n = kiln_numel(in);
     if (n % depth != 0)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "input has %lld elements, not a multiple of the "
-                         "weights' input size %d", (long long)n, depth);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                         "input has %lld elements, not a multiple of the "
+                         "weights' input size %d",
+                         (long long)n, depth);
     d->batch = n / depth;
     if ((s = check_bias(ctx, node, 2, units, NULL))) return s;
     int32_t od[KILN_MAX_RANK];
     int32_t orank;
     if (keep) {
         if (in->dims[in->rank - 1] != depth)
-            return kiln_kerr(ctx, KILN_ERR_SHAPE, "keep_num_dims: input's last dim %d is not "
-                             "the weights' input size %d", in->dims[in->rank - 1], depth);
+            return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                             "keep_num_dims: input's last dim %d is not "
+                             "the weights' input size %d",
+                             in->dims[in->rank - 1], depth);
         orank = in->rank;
-        for (int32_t i = 0; i < orank; i++) od[i] = in->dims[i];
+        for (int32_t i = 0; i < orank; i++)
+            od[i] = in->dims[i];
         od[orank - 1] = units;
     } else {
         if (d->batch > INT32_MAX)
-            return kiln_kerr(ctx, KILN_ERR_SHAPE, "batch %lld is too large",
-                             (long long)d->batch);
+            return kiln_kerr(ctx, KILN_ERR_SHAPE, "batch %lld is too large", (long long)d->batch);
         orank = 2;
         od[0] = (int32_t)d->batch;
         od[1] = units;
@@ -619,8 +641,8 @@ static kiln_status fc_invoke(kiln_kctx *ctx, kiln_node *node) {
     const int32_t units = f->dims[0], depth = f->dims[1];
     float *y = (float *)node->out[0]->data;
     const kiln_parallel par = kpar(ctx);
-    kiln_sgemm(&par, 0, 1, d->batch, units, depth, 1.0f, (const float *)node->in[0]->data,
-               depth, (const float *)f->data, depth, 0.0f, y, units);
+    kiln_sgemm(&par, 0, 1, d->batch, units, depth, 1.0f, (const float *)node->in[0]->data, depth,
+               (const float *)f->data, depth, 0.0f, y, units);
     bias_act(y, d->batch, units, bias_of(node, 2), d->lo, d->hi);
     return KILN_OK;
 }
@@ -644,8 +666,8 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
     const kiln_tensor *x = node->in[0], *yt = node->in[1];
     if ((s = check_f32(ctx, x, "lhs")) || (s = check_f32(ctx, yt, "rhs"))) return s;
     if (x->rank < 2 || x->rank > BMM_MAX_RANK || yt->rank < 2 || yt->rank > BMM_MAX_RANK)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "lhs and rhs need 2..5 dims, have %d and %d",
-                         x->rank, yt->rank);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "lhs and rhs need 2..5 dims, have %d and %d", x->rank,
+                         yt->rank);
     bmm_data *d = (bmm_data *)kiln_kalloc(ctx, sizeof *d);
     if (!d) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     d->adj_x = kiln_opt_i8(node, 0, 0) != 0;
@@ -657,8 +679,7 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
     const int32_t ky = d->adj_y ? yc : yr;
     d->n = d->adj_y ? yr : yc;
     if (d->k != ky)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "contraction sizes differ: lhs %d, rhs %d", d->k,
-                         ky);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "contraction sizes differ: lhs %d, rhs %d", d->k, ky);
     const int32_t bx = x->rank - 2, by = yt->rank - 2;
     d->nb = bx > by ? bx : by;
     int64_t mx = (int64_t)xr * xc, my = (int64_t)yr * yc;
@@ -666,8 +687,7 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
         const int32_t ix = i - (d->nb - bx), iy = i - (d->nb - by);
         const int32_t dx = ix >= 0 ? x->dims[ix] : 1, dy = iy >= 0 ? yt->dims[iy] : 1;
         if (dx != dy && dx != 1 && dy != 1)
-            return kiln_kerr(ctx, KILN_ERR_SHAPE, "batch dims %d and %d do not broadcast", dx,
-                             dy);
+            return kiln_kerr(ctx, KILN_ERR_SHAPE, "batch dims %d and %d do not broadcast", dx, dy);
         d->bdims[i] = dx == 1 ? dy : dx;
         d->sx[i] = dx == 1 ? 0 : mx;
         d->sy[i] = dy == 1 ? 0 : my;
@@ -675,7 +695,8 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
         my *= dy;
     }
     int32_t od[BMM_MAX_RANK];
-    for (int32_t i = 0; i < d->nb; i++) od[i] = d->bdims[i];
+    for (int32_t i = 0; i < d->nb; i++)
+        od[i] = d->bdims[i];
     od[d->nb] = d->m;
     od[d->nb + 1] = d->n;
     if ((s = kiln_kresize(ctx, node->out[0], d->nb + 2, od))) return s;
@@ -688,7 +709,8 @@ static kiln_status bmm_invoke(kiln_kctx *ctx, kiln_node *node) {
     const float *x = (const float *)node->in[0]->data, *yv = (const float *)node->in[1]->data;
     float *out = (float *)node->out[0]->data;
     int64_t batches = 1;
-    for (int32_t i = 0; i < d->nb; i++) batches *= d->bdims[i];
+    for (int32_t i = 0; i < d->nb; i++)
+        batches *= d->bdims[i];
     const kiln_parallel par = kpar(ctx);
     const int64_t lda = d->adj_x ? d->m : d->k, ldb = d->adj_y ? d->k : d->n;
     const int64_t mn = (int64_t)d->m * d->n;
@@ -760,20 +782,23 @@ static void pool_task(void *arg, int32_t t) {
             const int64_t fx0 = x0 < 0 ? -x0 : 0;
             const int64_t fx1 = j->in_w - x0 < d->f_w ? j->in_w - x0 : d->f_w;
             float *o = j->y + (r * d->w.out_w + ox) * c;
-            for (int32_t ch = 0; ch < c; ch++) o[ch] = j->is_max ? -FLT_MAX : 0.0f;
+            for (int32_t ch = 0; ch < c; ch++)
+                o[ch] = j->is_max ? -FLT_MAX : 0.0f;
             int64_t count = 0;
             for (int64_t fy = fy0; fy < fy1; fy++)
                 for (int64_t fx = fx0; fx < fx1; fx++) {
                     const float *xi = j->x + ((b * j->in_h + y0 + fy) * j->in_w + x0 + fx) * c;
                     if (j->is_max) {
-                        for (int32_t ch = 0; ch < c; ch++) o[ch] = xi[ch] > o[ch] ? xi[ch] : o[ch];
+                        for (int32_t ch = 0; ch < c; ch++)
+                            o[ch] = xi[ch] > o[ch] ? xi[ch] : o[ch];
                     } else {
                         add_row(o, xi, c);
                     }
                     count++;
                 }
             if (!j->is_max)
-                for (int32_t ch = 0; ch < c; ch++) o[ch] /= (float)count;
+                for (int32_t ch = 0; ch < c; ch++)
+                    o[ch] /= (float)count;
             bias_act(o, 1, c, NULL, d->lo, d->hi);
         }
     }
@@ -782,8 +807,15 @@ static void pool_task(void *arg, int32_t t) {
 static kiln_status pool_run(kiln_kctx *ctx, kiln_node *node, int32_t is_max) {
     const pool_data *d = (const pool_data *)node->data;
     const kiln_tensor *in = node->in[0];
-    pool_job j = {d, (const float *)in->data, (float *)node->out[0]->data, in->dims[1],
-                  in->dims[2], in->dims[3], is_max, (int64_t)in->dims[0] * d->w.out_h, 1};
+    pool_job j = {d,
+                  (const float *)in->data,
+                  (float *)node->out[0]->data,
+                  in->dims[1],
+                  in->dims[2],
+                  in->dims[3],
+                  is_max,
+                  (int64_t)in->dims[0] * d->w.out_h,
+                  1};
     if (j.rows == 0 || d->w.out_w == 0 || j.c == 0) return KILN_OK;
     j.ntasks = ntasks_for(ctx, j.rows);
     kiln_kparallel(ctx, j.ntasks, pool_task, &j);

@@ -41,6 +41,7 @@ typedef struct cq {
     int32_t bm_out[5], bm_lhs_str[5], bm_rhs_str[5]; /* batch dims padded to 5 (last 2 unused) */
     int32_t scratch, scratch2, scratch3, scratch4;
     int32_t asym; /* hybrid: asymmetric input quantization */
+    int32_t qpix; /* hybrid conv: one quantization group per pixel */
     int32_t xnn;  /* hybrid: XNNPACK's dynamic quantization (litert dialect) */
     int32_t shape_known; /* transpose conv: output shape constant at prepare */
 } cq;
@@ -353,33 +354,45 @@ static void asym_quantize(const float *x, int32_t n, int8_t *q, float *scale, in
     }
 }
 
-/* XNNPACK's dynamic quantization of one row (xnn_f32_qd8_convert with
- * xnn_compute_quantization_params): asymmetric int8 over [min(x, 0), max(x, 0)]. */
+/* XNNPACK's dynamic quantization of one row (the f32 -> qd8 convert operator): asymmetric
+ * int8 over [min(x, 0), max(x, 0)], all in float: multiplier 255 / range, zero point from the
+ * side with the smaller error (rounded to nearest even), real scale 1 / multiplier, and the
+ * values quantized with 1 / (1 / multiplier), ties to even. */
 static void xnn_qd8_quantize(const float *x, int32_t n, int8_t *q, float *scale,
                              int32_t *zero_point) {
-    float mn = 0.0f, mx = 0.0f;
-    for (int32_t i = 0; i < n; i++) {
+    float mn = x[0], mx = x[0];
+    for (int32_t i = 1; i < n; i++) {
         mn = x[i] < mn ? x[i] : mn;
         mx = x[i] > mx ? x[i] : mx;
     }
     const float qmin = -128.0f, qmax = 127.0f;
-    float sc = (mx - mn) / (qmax - qmin);
-    if (!(sc > 0.0f)) sc = 1.0f;
-    const float inv = 1.0f / sc;
-    const float zp_from_min = qmin - mn * inv;
-    const float zp_from_max = qmax - mx * inv;
-    const float err_min = qmin + mn * inv;
-    const float err_max = qmax + mx * inv;
-    const float zpf = (err_min + err_max) > (qmin + qmax) ? zp_from_min : zp_from_max;
-    float zc = zpf < qmin ? qmin : (zpf > qmax ? qmax : zpf);
-    const int32_t zp = (int32_t)lrintf(zc);
-    *scale = sc;
+    const float rmin = fminf(0.0f, mn), rmax = fmaxf(0.0f, mx);
+    const float mult = rmin == rmax ? 1.0f : (qmax - qmin) / (rmax - rmin);
+    const float rmin_s = rmin * mult, rmax_s = rmax * mult;
+    float zpf = (qmin + rmin_s) + (qmax + rmax_s) > 0.0f ? qmin - rmin_s : qmax - rmax_s;
+    zpf = fmaxf(zpf, qmin);
+    zpf = fminf(zpf, qmax);
+    const int32_t zp = (int32_t)lrintf(zpf);
+    const float inv_scale = 1.0f / mult;
+    const float cvt = 1.0f / inv_scale;
+    *scale = inv_scale;
     *zero_point = zp;
+    const float lo = qmin - (float)zp, hi = qmax - (float)zp;
     for (int32_t i = 0; i < n; i++) {
-        float v = x[i] * inv;
-        v = v < qmin - (float)zp ? qmin - (float)zp : (v > qmax - (float)zp ? qmax - (float)zp : v);
+        float v = x[i] * cvt;
+        v = v < lo ? lo : (v > hi ? hi : v);
         q[i] = (int8_t)(lrintf(v) + zp);
     }
+}
+
+/* The float result of a hybrid dot product: TFLite's built-in kernels scale by
+ * (input scale * filter scale); XNNPACK's qd8 GEMM by input scale, then filter scale. */
+static inline float hybrid_out(const cq *d, int64_t acc, float in_scale, float w_scale,
+                               const float *bias, int32_t c) {
+    float v = d->xnn ? ((float)kiln_wrap_i32(acc) * in_scale) * w_scale
+                     : (float)kiln_wrap_i32(acc) * (in_scale * w_scale);
+    if (bias) v += bias[c];
+    return v;
 }
 
 static float apply_act_f(int32_t act, float v) {
@@ -487,9 +500,24 @@ static kiln_status conv_prepare(kiln_kctx *ctx, kiln_node *node) {
         if (b && b->type != KILN_FLOAT32)
             return kiln_kerr(ctx, KILN_ERR_MODEL, "hybrid bias must be float32");
         if ((s = check_bias(ctx, b, d->nch, KILN_FLOAT32, KILN_FLOAT32)) != KILN_OK) return s;
-        d->asym = 0; /* conv options carry no asymmetric flag: TFLite quantizes per batch */
+        /* TFLite's hybrid depthwise kernel reads one filter scale per output channel (a
+         * per-tensor filter makes it read past the scales): refuse that. */
+        if (dw && w->q.n != d->out_c && d->out_c > 1)
+            return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                             "hybrid DEPTHWISE_CONV_2D needs per-channel filter scales (%d "
+                             "scales, %d channels)",
+                             w->q.n, d->out_c);
+        /* TFLite's hybrid conv: per-tensor filters quantize the input symmetrically per batch
+         * (EvalHybrid); per-channel or grouped ones, and depthwise, asymmetrically
+         * (EvalHybridPerChannel). */
+        d->asym = dw || w->q.n > 1 || d->in_c != d->w_ic;
         d->xnn = kiln_karith(ctx) == KILN_ARITH_LITERT;
-        return hybrid_scratch(ctx, d, kiln_numel(in), d->batches);
+        /* XNNPACK turns a 1x1, stride 1, unpadded conv into a fully connected layer, whose
+         * dynamic quantization is per pixel. */
+        d->qpix = d->xnn && !dw && d->k_h == 1 && d->k_w == 1 && d->stride_h == 1 &&
+                  d->stride_w == 1 && d->in_c == d->w_ic;
+        return hybrid_scratch(ctx, d, kiln_numel(in),
+                              d->batches * (d->qpix ? d->in_h * d->in_w : 1));
     }
     return setup_quant(ctx, d, in, w, b, out, dw ? 3 : 0, 1);
 }
@@ -581,16 +609,17 @@ static void conv_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, cons
     const int8_t *f = w->data;
     const float *bias = b ? (const float *)b->data : NULL;
     float *y = out->data;
-    const int64_t per_batch = (int64_t)d->in_h * d->in_w * d->in_c;
-    for (int32_t n = 0; n < d->batches; n++) {
+    /* Quantization groups: one per image, or one per pixel where XNNPACK runs a 1x1 conv as
+     * a fully connected layer (d->qpix). */
+    const int64_t glen = d->qpix ? d->in_c : (int64_t)d->in_h * d->in_w * d->in_c;
+    const int64_t ngroups = (int64_t)d->batches * (d->qpix ? (int64_t)d->in_h * d->in_w : 1);
+    for (int64_t n = 0; n < ngroups; n++) {
         if (d->xnn)
-            xnn_qd8_quantize(x + n * per_batch, (int32_t)per_batch, q + n * per_batch, &sf[n],
-                             &zps[n]);
+            xnn_qd8_quantize(x + n * glen, (int32_t)glen, q + n * glen, &sf[n], &zps[n]);
         else if (d->asym)
-            asym_quantize(x + n * per_batch, (int32_t)per_batch, q + n * per_batch, &sf[n],
-                          &zps[n]);
+            asym_quantize(x + n * glen, (int32_t)glen, q + n * glen, &sf[n], &zps[n]);
         else {
-            sym_quantize(x + n * per_batch, (int32_t)per_batch, q + n * per_batch, &sf[n]);
+            sym_quantize(x + n * glen, (int32_t)glen, q + n * glen, &sf[n]);
             zps[n] = 0;
         }
     }
@@ -612,20 +641,23 @@ static void conv_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, cons
                             const int32_t ix = ix0 + d->dil_w * kx;
                             if (ix < 0 || ix >= d->in_w) continue;
                             const int64_t px = (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c;
+                            const int32_t zq =
+                                zps[d->qpix ? (px / d->in_c) : (int64_t)n];
                             if (dw) {
                                 const int64_t fi = ((int64_t)ky * d->k_w + kx) * d->out_c + oc;
-                                acc += (int64_t)f[fi] * (q[px + icdw] - zps[n]);
+                                acc += (int64_t)f[fi] * (q[px + icdw] - zq);
                             } else {
                                 const int64_t fb =
                                     (((int64_t)oc * d->k_h + ky) * d->k_w + kx) * d->w_ic;
                                 const int64_t xb = px + (int64_t)g * d->w_ic;
                                 for (int32_t ic = 0; ic < d->w_ic; ic++)
-                                    acc += (int64_t)f[fb + ic] * (q[xb + ic] - zps[n]);
+                                    acc += (int64_t)f[fb + ic] * (q[xb + ic] - zq);
                             }
                         }
                     }
-                    float v = (float)kiln_wrap_i32(acc) * (sf[n] * w_scale(w, oc));
-                    if (bias) v += bias[oc];
+                    const int64_t gi =
+                        d->qpix ? ((int64_t)n * d->in_h + oy) * d->in_w + ox : (int64_t)n;
+                    const float v = hybrid_out(d, acc, sf[gi], w_scale(w, oc), bias, oc);
                     y[(((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c + oc] =
                         apply_act_f(d->act, v);
                 }
@@ -715,8 +747,7 @@ static void fc_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, const 
             const int8_t *fr = f + (int64_t)u * d->depth;
             const int8_t *qr = q + (int64_t)r * d->depth;
             for (int32_t k = 0; k < d->depth; k++) acc += (int64_t)fr[k] * (qr[k] - zps[r]);
-            float v = (float)kiln_wrap_i32(acc) * (sf[r] * w_scale(w, u));
-            if (bias) v += bias[u];
+            const float v = hybrid_out(d, acc, sf[r], w_scale(w, u), bias, u);
             y[(int64_t)r * d->units + u] = apply_act_f(d->act, v);
         }
 }

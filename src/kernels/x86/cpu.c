@@ -21,8 +21,8 @@ static uint32_t detect(void) {
     const int f16c = (c >> 29) & 1;
     if (!osxsave || !avx) return 0;
     const uint64_t xcr0 = xgetbv0();
-    const int ymm_ok = (xcr0 & 0x6) == 0x6;       /* XMM and YMM state */
-    const int zmm_ok = (xcr0 & 0xe6) == 0xe6;     /* plus opmask, ZMM_Hi256, Hi16_ZMM */
+    const int ymm_ok = (xcr0 & 0x6) == 0x6;   /* XMM and YMM state */
+    const int zmm_ok = (xcr0 & 0xe6) == 0xe6; /* plus opmask, ZMM_Hi256, Hi16_ZMM */
     if (!ymm_ok) return 0;
     if (f16c) f |= KILN_CPU_F16C;
     if (__get_cpuid_max(0, 0) < 7) return f;
@@ -38,7 +38,9 @@ static uint32_t detect(void) {
     return f;
 }
 #else
-static uint32_t detect(void) { return 0; }
+static uint32_t detect(void) {
+    return 0;
+}
 #endif
 
 uint32_t kiln__cpu_features(void) {

@@ -4,49 +4,50 @@
 
 #include "kernels/gemm/gemm_ukr.h"
 
-#define ROW(i)                                                                                 \
-    do {                                                                                       \
-        const __m256 av = _mm256_broadcast_ss(a + (i));                                        \
-        c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                                            \
-        c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                                            \
+#define ROW(i)                                                                                     \
+    do {                                                                                           \
+        const __m256 av = _mm256_broadcast_ss(a + (i));                                            \
+        c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                                                \
+        c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                                                \
     } while (0)
 
-#define STEP()                                                                                 \
-    do {                                                                                       \
-        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);                       \
-        ROW(0);                                                                                \
-        ROW(1);                                                                                \
-        ROW(2);                                                                                \
-        ROW(3);                                                                                \
-        ROW(4);                                                                                \
-        ROW(5);                                                                                \
-        a += 6;                                                                                \
-        b += 16;                                                                               \
+#define STEP()                                                                                     \
+    do {                                                                                           \
+        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);                           \
+        ROW(0);                                                                                    \
+        ROW(1);                                                                                    \
+        ROW(2);                                                                                    \
+        ROW(3);                                                                                    \
+        ROW(4);                                                                                    \
+        ROW(5);                                                                                    \
+        a += 6;                                                                                    \
+        b += 16;                                                                                   \
     } while (0)
 
-#define OUT(i)                                                                                 \
-    do {                                                                                       \
-        float *cr = c + (i) * ldc;                                                             \
-        if (zero_beta) {                                                                       \
-            _mm256_storeu_ps(cr, _mm256_mul_ps(va, c##i##0));                                  \
-            _mm256_storeu_ps(cr + 8, _mm256_mul_ps(va, c##i##1));                              \
-        } else {                                                                               \
-            _mm256_storeu_ps(cr, _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr),                      \
-                                                 _mm256_mul_ps(va, c##i##0)));                 \
-            _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8),              \
-                                                     _mm256_mul_ps(va, c##i##1)));             \
-        }                                                                                      \
+#define OUT(i)                                                                                     \
+    do {                                                                                           \
+        float *cr = c + (i)*ldc;                                                                   \
+        if (zero_beta) {                                                                           \
+            _mm256_storeu_ps(cr, _mm256_mul_ps(va, c##i##0));                                      \
+            _mm256_storeu_ps(cr + 8, _mm256_mul_ps(va, c##i##1));                                  \
+        } else {                                                                                   \
+            _mm256_storeu_ps(                                                                      \
+                cr, _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), _mm256_mul_ps(va, c##i##0)));         \
+            _mm256_storeu_ps(                                                                      \
+                cr + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), _mm256_mul_ps(va, c##i##1))); \
+        }                                                                                          \
     } while (0)
 
-void kiln__f32_gemm_6x16__avx2(int64_t k, const float *a, const float *b, float *c,
-                               int64_t ldc, float alpha, float beta) {
+void kiln__f32_gemm_6x16__avx2(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
+                               float alpha, float beta) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
     __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    for (int i = 0; i < 6; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    for (int i = 0; i < 6; i++)
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
     int64_t p = 0;
     for (; p + 4 <= k; p += 4) {
         _mm_prefetch((const char *)(b + 256), _MM_HINT_T0);
@@ -56,7 +57,8 @@ void kiln__f32_gemm_6x16__avx2(int64_t k, const float *a, const float *b, float 
         STEP();
         STEP();
     }
-    for (; p < k; p++) STEP();
+    for (; p < k; p++)
+        STEP();
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     const int zero_beta = beta == 0.0f;
     OUT(0);
@@ -140,13 +142,16 @@ void kiln__f32_gemm_pack_bt16__avx2(const float *b, int64_t ldb, int64_t kb, flo
     for (; p + 8 <= kb; p += 8, d += 128) {
         for (int h = 0; h < 2; h++) {
             __m256 r[8];
-            for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(b + (h * 8 + j) * ldb + p);
+            for (int j = 0; j < 8; j++)
+                r[j] = _mm256_loadu_ps(b + (h * 8 + j) * ldb + p);
             transpose8(r);
-            for (int q = 0; q < 8; q++) _mm256_store_ps(d + q * 16 + h * 8, r[q]);
+            for (int q = 0; q < 8; q++)
+                _mm256_store_ps(d + q * 16 + h * 8, r[q]);
         }
     }
     for (; p < kb; p++, d += 16)
-        for (int j = 0; j < 16; j++) d[j] = b[j * ldb + p];
+        for (int j = 0; j < 16; j++)
+            d[j] = b[j * ldb + p];
 }
 
 static inline float hsum8(__m256 v) {
@@ -196,7 +201,8 @@ void kiln__f32_gemv_t__avx2(int64_t n, int64_t k, float alpha, const float *x, c
         for (; p + 8 <= k; p += 8)
             s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(b0 + p), s0);
         float r0 = hsum8(s0);
-        for (; p < k; p++) r0 += x[p] * b0[p];
+        for (; p < k; p++)
+            r0 += x[p] * b0[p];
         y[j] = out1(alpha, r0, beta, y + j);
     }
 }
@@ -226,13 +232,14 @@ void kiln__f32_gemv_n__avx2(int64_t n, int64_t k, float alpha, const float *x, c
         }
         for (int q = 0; q < w; q++, j += 8) {
             const __m256 r = _mm256_mul_ps(va, s[q]);
-            _mm256_storeu_ps(y + j, beta == 0.0f ? r
-                                                 : _mm256_fmadd_ps(vb, _mm256_loadu_ps(y + j), r));
+            _mm256_storeu_ps(y + j,
+                             beta == 0.0f ? r : _mm256_fmadd_ps(vb, _mm256_loadu_ps(y + j), r));
         }
     }
     for (; j < n; j++) {
         float r = 0.0f;
-        for (int64_t p = 0; p < k; p++) r += x[p] * b[p * ldb + j];
+        for (int64_t p = 0; p < k; p++)
+            r += x[p] * b[p * ldb + j];
         y[j] = out1(alpha, r, beta, y + j);
     }
 }

@@ -4,8 +4,8 @@
 
 #include "kernels/gemm/gemm_ukr.h"
 
-void kiln__f32_gemm_12x32__avx512(int64_t k, const float *a, const float *b, float *c,
-                                  int64_t ldc, float alpha, float beta) {
+void kiln__f32_gemm_12x32__avx512(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
+                                  float alpha, float beta) {
     __m512 acc[12][2];
     for (int i = 0; i < 12; i++) {
         acc[i][0] = _mm512_setzero_ps();
@@ -31,8 +31,8 @@ void kiln__f32_gemm_12x32__avx512(int64_t k, const float *a, const float *b, flo
             _mm512_storeu_ps(cr, _mm512_mul_ps(va, acc[i][0]));
             _mm512_storeu_ps(cr + 16, _mm512_mul_ps(va, acc[i][1]));
         } else {
-            _mm512_storeu_ps(cr, _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr),
-                                                 _mm512_mul_ps(va, acc[i][0])));
+            _mm512_storeu_ps(
+                cr, _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr), _mm512_mul_ps(va, acc[i][0])));
             _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16),
                                                       _mm512_mul_ps(va, acc[i][1])));
         }

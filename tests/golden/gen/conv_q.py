@@ -44,8 +44,9 @@ def qstr(s, z):
     return "q(%s,%d)" % (g(s), z)
 
 
-def wscales(n):
-    return [f32(round(R.uniform(0.002, 0.02), 6)) for _ in range(n)]
+def wscales(n, rng=None):
+    rng = rng or R
+    return [f32(round(rng.uniform(0.002, 0.02), 6)) for _ in range(n)]
 
 
 def out_scale(dt, in_s, w_s, depth):
@@ -63,11 +64,11 @@ def out_scale(dt, in_s, w_s, depth):
     return f32(round(s, 8 if dt == "i16" else 7))
 
 
-def weights(dt, shape, n_out, qdim, per_channel):
+def weights(dt, shape, n_out, qdim, per_channel, scale_rng=None):
     if dt == "u8":
         s = wscales(1)
         return "const w u8%s rand(0,255) q(%s,%d)" % (fmt(shape), g(s[0]), R.randint(90, 170)), s
-    s = wscales(n_out if per_channel else 1)
+    s = wscales(n_out if per_channel else 1, scale_rng)
     if per_channel:
         q = "q([%s],0,dim=%d)" % (",".join(g(x) for x in s), qdim)
     else:
@@ -111,6 +112,9 @@ def conv_case(name, dt, dw):
     if pad == "VALID" and ((kh - 1) * dh + 1 > h or (kw - 1) * dwl + 1 > w):
         pad = "SAME"
     per_channel = dt != "u8" and R.random() < 0.75
+    forced = dw and hyb and not per_channel
+    if forced:
+        per_channel = True  # TFLite's hybrid depthwise kernel needs one scale per channel
     if dw:
         mult = R.choice([1, 1, 2, 3])
         oc = c * mult
@@ -126,7 +130,12 @@ def conv_case(name, dt, dw):
     act = R.choice(ACTS)
     if hyb:
         xin = "in x f32%s rand(-2,2)" % fmt([n, h, w, c])
-        wsec, w_s = weights("i8", wshape, oc, qdim, per_channel)
+        # A forced per-channel filter draws its scales elsewhere (after the one draw a per-tensor
+        # filter takes), so that the other cases stay as they were.
+        if forced:
+            R.uniform(0.002, 0.02)
+        wsec, w_s = weights("i8", wshape, oc, qdim, per_channel,
+                            random.Random(name) if forced else None)
         bsec = bias(dt, oc, 0, w_s, "f32")
         out = "out y f32%s" % fmt([n, oh, ow, oc])
     else:
