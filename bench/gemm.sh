@@ -1,7 +1,8 @@
 #!/bin/sh
 # gemm.sh: builds bench/gemm_bench.c against Debian's OpenBLAS (installing libopenblas-dev
 # when it is missing) and prints kiln_sgemm vs cblas_sgemm GFLOP/s at 1 and 2 threads.
-# Usage: bench/gemm.sh [--all] [--cpu-time]   (--all: also the transposed variants;
+# Usage: bench/gemm.sh [--all] [--cpu-time] [--shapes]   (--all: also the transposed variants;
+# --shapes: also the products of the training issue's models at batch 64;
 # --cpu-time: process CPU time instead of wall time, a tuning aid on a loaded machine)
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)

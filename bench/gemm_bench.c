@@ -52,12 +52,65 @@ static double time_blas(const bench_case *bc, const float *a, const float *b, fl
     return best;
 }
 
+/* Products of the training issue's models at batch 64 (Dense forward and both gradients, and
+ * convolutions as im2col products), one thread. */
+static void train_shapes(void) {
+    static const struct {
+        const char *what;
+        int m, n, k, ta, tb;
+    } sh[] = {
+        {"dense 784->256 fwd", 64, 256, 784, 0, 1},
+        {"dense 784->256 dW", 256, 784, 64, 1, 0},
+        {"dense 784->256 dX", 64, 784, 256, 0, 0},
+        {"dense 256->128 fwd", 64, 128, 256, 0, 1},
+        {"dense 128->10 fwd", 64, 10, 128, 0, 1},
+        {"conv 3x3 1->32 28x28", 50176, 32, 9, 0, 1},
+        {"conv 3x3 32->64 14x14", 12544, 64, 288, 0, 1},
+        {"conv dW 32->64", 64, 288, 12544, 1, 0},
+        {"conv dX 32->64", 12544, 288, 64, 0, 0},
+    };
+    printf("\n%-24s %6s %6s %6s %3s %10s %10s %7s\n", "shape (1 thread)", "M", "N", "K", "op",
+           "kiln GF/s", "blas GF/s", "ratio");
+    openblas_set_num_threads(1);
+    for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++) {
+        const int m = sh[i].m, n = sh[i].n, k = sh[i].k, ta = sh[i].ta, tb = sh[i].tb;
+        float *a = aligned_alloc(64, (size_t)m * k * 4), *b = aligned_alloc(64, (size_t)k * n * 4);
+        float *c = aligned_alloc(64, (size_t)m * n * 4);
+        for (size_t q = 0; q < (size_t)m * k; q++)
+            a[q] = (float)(q % 17) * 0.01f;
+        for (size_t q = 0; q < (size_t)k * n; q++)
+            b[q] = (float)(q % 13) * 0.01f;
+        const int lda = ta ? m : k, ldb = tb ? k : n;
+        const double flop = 2.0 * m * n * k;
+        const int reps = (int)(2e9 / flop) + 5;
+        double tk = 1e30, tbl = 1e30;
+        for (int r = 0; r < reps + 2; r++) {
+            double t0 = now();
+            kiln_sgemm(NULL, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+            double t = now() - t0;
+            if (r >= 2 && t < tk) tk = t;
+            t0 = now();
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                        tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+            t = now() - t0;
+            if (r >= 2 && t < tbl) tbl = t;
+        }
+        static const char *ops[] = {"NN", "TN", "NT", "TT"};
+        printf("%-24s %6d %6d %6d %3s %10.1f %10.1f %7.2f\n", sh[i].what, m, n, k, ops[ta + 2 * tb],
+               flop / tk * 1e-9, flop / tbl * 1e-9, tbl / tk);
+        free(a);
+        free(b);
+        free(c);
+    }
+}
+
 int main(int argc, char **argv) {
     int sizes[] = {256, 512, 768, 1024};
-    int all_transposes = 0;
+    int all_transposes = 0, shapes = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--all") == 0) all_transposes = 1;
         if (strcmp(argv[i], "--cpu-time") == 0) use_cpu_time = 1;
+        if (strcmp(argv[i], "--shapes") == 0) shapes = 1;
     }
     printf("kiln micro-kernel: %s\n", kiln_sgemm_kernel_name());
     printf("%-6s %-3s %-7s %12s %12s %7s\n", "size", "op", "threads", "kiln GF/s", "openblas GF/s",
@@ -103,6 +156,7 @@ int main(int argc, char **argv) {
         }
         kiln_pool_destroy(pool);
     }
-    printf("worst ratio kiln/openblas: %.2f\n", worst);
+    printf("worst ratio kiln/openblas (square): %.2f\n", worst);
+    if (shapes) train_shapes();
     return 0;
 }

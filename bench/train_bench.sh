@@ -28,8 +28,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 json() { $py -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
 
-# samples per run: the MLP trains one full epoch, the CNN 12,800 samples (200 steps)
-limit_of() { [ "$1" = mlp ] && echo 0 || echo 12800; }
+# samples per run (first N of the training set): MLP 20,000 (313 steps), CNN 6,400 (100 steps)
+limit_of() { [ "$1" = mlp ] && echo 20000 || echo 6400; }
 
 echo "Training throughput, batch 64, Adam (samples/s; best of $reps, runs alternate)"
 printf "%-6s %8s %12s %12s %8s\n" model threads kiln pytorch ratio

@@ -240,8 +240,8 @@ static kiln_status build_model(uint8_t **bytes, size_t *len, char *err, size_t e
         w, sg, &(kiln_tfl_tensor){.name = "y", .type = KILN_FLOAT32, .rank = 2, .shape = shp});
     int32_t add = kiln_tfl_add_opcode(w, KILN_OP_ADD, 1, NULL);
     kiln_tfl_add_opcode(w, KILN_OP_GELU, 1, NULL);
-    int32_t add2 = kiln_tfl_add_opcode(w, KILN_OP_ADD, 1, NULL);         /* deduplicated */
-    kiln_tfl_opt opts[1] = {{.id = 0, .type = KILN_TFL_OPT_I8, .i = 1}}; /* RELU */
+    int32_t add2 = kiln_tfl_add_opcode(w, KILN_OP_ADD, 1, NULL);      /* deduplicated */
+    kiln_tfl_opt opts[1] = {kiln_tfl_opt_int(0, KILN_TFL_OPT_I8, 1)}; /* RELU */
     int32_t ins[2] = {x, k};
     kiln_tfl_add_operator(w, sg,
                           &(kiln_tfl_op){.opcode = add,

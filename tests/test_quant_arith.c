@@ -37,7 +37,7 @@ static int32_t ref_rdbpot(int32_t x, int e) {
 
 static int32_t ref_mbqm(int32_t x, int32_t m, int shift) {
     const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-    return ref_rdbpot(ref_srdhm(wrap32((i128)x << left), m), right);
+    return ref_rdbpot(ref_srdhm(wrap32((i128)x * ((i128)1 << left)), m), right);
 }
 
 /* One rounding, ties up: floor(x*m / 2^(31-shift) + 1/2), truncated to int32. */

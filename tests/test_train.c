@@ -489,8 +489,56 @@ static void test_optimizers(void) {
     kiln_graph_destroy(g);
 }
 
+/* the walk the converter uses: kinds, attributes, tensors and TFLite weight layouts */
+static void test_walk(void) {
+    kiln_graph *g = parse(CNN);
+    CHECK(g != NULL);
+    if (!g) return;
+    CHECK_EQ_INT(kiln_graph_num_layers(g), 9);
+    kiln_layer_desc L;
+    CHECK(kiln_graph_layer(g, 3, &L) == KILN_OK);
+    CHECK_EQ_INT(L.kind, KILN_L_CONV2D);
+    CHECK(!strcmp(L.name, "conv2d_1"));
+    CHECK_EQ_INT(L.attrs->padding, KILN_PAD_SAME);
+    CHECK_EQ_INT(L.attrs->activation, KILN_AF_RELU);
+    CHECK_EQ_INT(L.attrs->strides[0], 1);
+    CHECK_EQ_INT(L.n_params, 2);
+    CHECK_EQ_INT(L.macs, 14 * 14 * 64 * 3 * 3 * 32);
+    kiln_param_desc pd;
+    CHECK(kiln_graph_param(g, L.first_param, &pd) == KILN_OK);
+    CHECK(!strcmp(pd.name, "conv2d_1/kernel") && !strcmp(pd.role, "kernel"));
+    CHECK(pd.rank == 4 && pd.dims[0] == 64 && pd.dims[1] == 3 && pd.dims[2] == 3 &&
+          pd.dims[3] == 32); /* OHWI */
+    kiln_tensor_desc td;
+    CHECK(kiln_graph_tensor(g, L.inputs[0], &td) == KILN_OK);
+    CHECK(!strcmp(td.name, "maxpool2d") && td.rank == 3 && td.dims[0] == 14);
+    CHECK(kiln_graph_layer(g, 8, &L) == KILN_OK);
+    kiln_graph_param(g, L.first_param, &pd);
+    CHECK(pd.dims[0] == 10 && pd.dims[1] == 3136); /* dense [out, in] */
+    CHECK_EQ_INT(kiln_graph_param_count(g), 50186);
+    int32_t logits;
+    CHECK_EQ_INT(kiln_graph_loss(g, &logits), KILN_LOSS_SPARSE_CCE);
+    CHECK_EQ_INT(logits, 1);
+    CHECK(!strcmp(kiln_graph_spec(g), CNN));
+    kiln_graph_destroy(g);
+    /* training defaults from the spec */
+    static const char *sp = "input x 4\ndense 2\nloss mse\noptimizer sgd momentum=0.9 nesterov "
+                            "schedule=cosine warmup=5\n";
+    char err[256];
+    kiln_graph_parse(sp, strlen(sp), "o.kiln", &g, err, sizeof err);
+    kiln_train_config c;
+    kiln_train_config_init(&c);
+    CHECK(g && kiln_graph_train_defaults(g, &c) == 1);
+    CHECK(c.optimizer == KILN_OPT_SGD && c.nesterov == 1 && fabs(c.momentum - 0.9f) < 1e-7);
+    CHECK(c.schedule == KILN_SCHED_COSINE && c.warmup == 5 && fabs(c.lr - 0.01f) < 1e-9);
+    kiln_graph_destroy(g);
+    expect_parse_error("input x 4\ndense 2\noptimizer adam lr=fast\n",
+                       "bad.kiln:3:19: optimizer: bad value 'fast'");
+}
+
 int main(void) {
     test_metrics();
+    test_walk();
     test_optimizers();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/kiln_test_train_%d", (int)getpid());
     mkdir(tmpdir, 0777);

@@ -72,6 +72,10 @@ head -c 100000 $data/train-images-idx3-ubyte.gz > "$tmp/trunc/train-images-idx3-
 cp $data/train-labels-idx1-ubyte.gz $data/t10k-* "$tmp/trunc/"
 "$bin" train "$root/models/fmnist_mlp.kiln" --data "$tmp/trunc" --out "$tmp/g" 2> "$tmp/g.log"; rc=$?
 expect '[ $rc = 1 ] && grep -qi "trunc" "$tmp/g.log"' "truncated IDX: $(cat "$tmp/g.log")"
+printf 'a,b,c,label\n1,2,3,0\n4,5,6,1\n7,8,1\n' > "$tmp/bad.csv"
+printf 'input x 3\ndense 2\nloss sparse_categorical_crossentropy from_logits\n' > "$tmp/csv.kiln"
+"$bin" train "$tmp/csv.kiln" --data "$tmp/bad.csv" --out "$tmp/i" 2> "$tmp/i.log"; rc=$?
+expect '[ $rc = 1 ] && grep -q "bad.csv:4: 3 columns, expected 4" "$tmp/i.log"' "csv: $(cat "$tmp/i.log")"
 printf 'input x 28 28 1\nflatten\ndense 5\nloss sparse_categorical_crossentropy from_logits\n' > "$tmp/five.kiln"
 "$bin" train "$tmp/five.kiln" --data $data --limit 500 --out "$tmp/h" 2> "$tmp/h.log"; rc=$?
 expect '[ $rc = 1 ] && grep -q "out of range \[0, 5)" "$tmp/h.log"' "labels: $(cat "$tmp/h.log")"

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kiln/kiln_rt.h"
 
@@ -56,6 +57,33 @@ typedef struct kiln_tfl_opt {
     int32_t n;
     const char *str; /* KILN_TFL_OPT_STR */
 } kiln_tfl_opt;
+
+/* Shorthands: kiln_tfl_opt opts[] = {kiln_tfl_opt_int(0, KILN_TFL_OPT_I8, 1), ...}. */
+static inline kiln_tfl_opt kiln_tfl_opt_int(int32_t id, kiln_tfl_opt_type type, int64_t v) {
+    kiln_tfl_opt o;
+    memset(&o, 0, sizeof o);
+    o.id = id;
+    o.type = (int32_t)type;
+    o.i = v;
+    return o;
+}
+static inline kiln_tfl_opt kiln_tfl_opt_float(int32_t id, float v) {
+    kiln_tfl_opt o;
+    memset(&o, 0, sizeof o);
+    o.id = id;
+    o.type = KILN_TFL_OPT_F32;
+    o.f = v;
+    return o;
+}
+static inline kiln_tfl_opt kiln_tfl_opt_ivec(int32_t id, const int32_t *v, int32_t n) {
+    kiln_tfl_opt o;
+    memset(&o, 0, sizeof o);
+    o.id = id;
+    o.type = KILN_TFL_OPT_IVEC;
+    o.ivec = v;
+    o.n = n;
+    return o;
+}
 
 typedef struct kiln_tfl_tensor {
     const char *name; /* may be NULL (no name) */

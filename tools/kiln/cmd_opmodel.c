@@ -1003,7 +1003,7 @@ static const char *usage_text =
     "  --out DIR        output folder (created)\n"
     "  --only A,B,...   only these cases (a name ending in '*' is a prefix)\n"
     "  --seed S         seed of the random data (default 0); each case also mixes in its name\n"
-    "  --list           print 'NAME float|quant' per case (parse only, nothing written)\n"
+    "  --list           print 'NAME float|quant OP N_INPUTS' per case (parse only)\n"
     "\n"
     "Case format (one case per line; a line ending in '\\' continues; '#' starts a comment):\n"
     "  NAME OP [vN] ; in X f32[1,8,8,3] [rand(lo,hi)|vals(..)] [q(s,zp)] ;\n"
@@ -1101,7 +1101,11 @@ static int process_file(const char *file, const char *outdir, const char *only, 
             if (parse_case(c, text) == 0) {
                 if (matches_only(only, c->name)) {
                     if (list) {
-                        printf("%s %s\n", c->name, is_quant_case(c) ? "quant" : "float");
+                        int n_in = 0;
+                        for (int k = 0; k < c->nt; k++)
+                            n_in += c->t[k].kind == T_IN;
+                        printf("%s %s %s %d\n", c->name, is_quant_case(c) ? "quant" : "float",
+                               kiln_builtin_name(c->op), n_in);
                     } else if (build_case(c, outdir, seed) == 0) {
                         (*n_built)++;
                     } else {

@@ -58,9 +58,9 @@ int kiln_cmd_summary(int argc, char **argv) {
         kiln_json_arr_begin(&w);
     } else {
         printf("Model: %s\n", kiln_graph_name(g));
-        printf("%-28s %-22s %10s %10s %11s %10s\n", "layer (kind)", "output shape", "params",
+        printf("%-36s %-22s %10s %10s %11s %10s\n", "layer (kind)", "output shape", "params",
                "MACs", "f32 bytes", "int8 bytes");
-        printf("%.*s\n", 96, "------------------------------------------------------------------"
+        printf("%.*s\n", 104, "------------------------------------------------------------------"
                              "------------------------------------------------------------------");
     }
     for (int32_t i = 0; i < nl; i++) {
@@ -102,7 +102,7 @@ int kiln_cmd_summary(int argc, char **argv) {
         } else {
             char m[32];
             human((double)L.macs, m, sizeof m);
-            printf("%-28s %-22s %10lld %10s %11lld %10lld\n", name, shape, (long long)params, m,
+            printf("%-36s %-22s %10lld %10s %11lld %10lld\n", name, shape, (long long)params, m,
                    (long long)f32, (long long)i8);
         }
         tot_params += params;
@@ -129,7 +129,7 @@ int kiln_cmd_summary(int argc, char **argv) {
     }
     char m[32];
     human((double)tot_macs, m, sizeof m);
-    printf("%.*s\n", 96, "--------------------------------------------------------------------"
+    printf("%.*s\n", 104, "--------------------------------------------------------------------"
                          "----------------------------------------------------------------");
     printf("Total params: %lld (trainable %lld)   MACs/sample: %s   weights: %.1f KiB float32, "
            "%.1f KiB int8\n", (long long)tot_params, (long long)kiln_graph_trainable_count(g), m,

@@ -15,13 +15,6 @@
 #include "kiln/report.h"
 #include "kiln/train.h"
 
-/* Weak until every reader has landed in src/data: a missing one is reported, not a link error. */
-#if defined(__GNUC__)
-extern kiln_status kiln_dataset_load(const char *path, const kiln_load_options *o,
-                                     kiln_dataset *out, char *err, size_t errlen)
-    __attribute__((weak));
-#endif
-
 static volatile sig_atomic_t g_stop; /* set by SIGINT; fit checks it after each step */
 static volatile int g_stop_int;
 
@@ -312,9 +305,6 @@ int kiln_cmd_train(int argc, char **argv) {
     kiln_status st;
     if (is_idx_dir(data)) {
         st = kiln_dataset_load_fashion_mnist(data, &train, &test, err, sizeof err);
-    } else if (!kiln_dataset_load) {
-        snprintf(err, sizeof err, "%s: only IDX directories can be read in this build", data);
-        st = KILN_ERR_UNSUPPORTED;
     } else {
         st = kiln_dataset_load(data, NULL, &train, err, sizeof err);
         if (!st && testp) st = kiln_dataset_load(testp, NULL, &test, err, sizeof err);

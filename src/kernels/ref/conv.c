@@ -537,6 +537,7 @@ static kiln_status tconv_invoke(kiln_kctx *ctx, kiln_node *node) {
     const int32_t in_h = in->dims[1], in_w = in->dims[2];
     const int32_t out_h = d->w.out_h, out_w = d->w.out_w;
     const int64_t total = (int64_t)d->shape[0] * out_h * out_w * out_c;
+    if (total == 0) return KILN_OK;
     memset(y, 0, (size_t)total * sizeof(float));
     const int64_t pixels = (int64_t)in->dims[0] * in_h * in_w;
     const int64_t cols = (int64_t)out_c * f_h * f_w;
@@ -704,17 +705,22 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
     return KILN_OK;
 }
 
-static kiln_status bmm_invoke(kiln_kctx *ctx, kiln_node *node) {
-    const bmm_data *d = (const bmm_data *)node->data;
-    const float *x = (const float *)node->in[0]->data, *yv = (const float *)node->in[1]->data;
-    float *out = (float *)node->out[0]->data;
-    int64_t batches = 1;
-    for (int32_t i = 0; i < d->nb; i++)
-        batches *= d->bdims[i];
-    const kiln_parallel par = kpar(ctx);
+typedef struct bmm_job {
+    const bmm_data *d;
+    const float *x, *y;
+    float *out;
+    const kiln_parallel *par; /* for each product; NULL when batches run as tasks */
+    int64_t batches;
+    int32_t ntasks;
+} bmm_job;
+
+static void bmm_task(void *arg, int32_t t) {
+    const bmm_job *j = (const bmm_job *)arg;
+    const bmm_data *d = j->d;
     const int64_t lda = d->adj_x ? d->m : d->k, ldb = d->adj_y ? d->k : d->n;
     const int64_t mn = (int64_t)d->m * d->n;
-    for (int64_t bi = 0; bi < batches; bi++) {
+    const int64_t b0 = j->batches * t / j->ntasks, b1 = j->batches * (t + 1) / j->ntasks;
+    for (int64_t bi = b0; bi < b1; bi++) {
         int64_t rem = bi, ox = 0, oy = 0;
         for (int32_t i = d->nb - 1; i >= 0; i--) {
             const int64_t c = rem % d->bdims[i];
@@ -722,8 +728,34 @@ static kiln_status bmm_invoke(kiln_kctx *ctx, kiln_node *node) {
             ox += c * d->sx[i];
             oy += c * d->sy[i];
         }
-        kiln_sgemm(&par, d->adj_x, d->adj_y, d->m, d->n, d->k, 1.0f, x + ox, lda, yv + oy, ldb,
-                   0.0f, out + bi * mn, d->n);
+        kiln_sgemm(j->par, d->adj_x, d->adj_y, d->m, d->n, d->k, 1.0f, j->x + ox, lda, j->y + oy,
+                   ldb, 0.0f, j->out + bi * mn, d->n);
+    }
+}
+
+static kiln_status bmm_invoke(kiln_kctx *ctx, kiln_node *node) {
+    const bmm_data *d = (const bmm_data *)node->data;
+    int64_t batches = 1;
+    for (int32_t i = 0; i < d->nb; i++)
+        batches *= d->bdims[i];
+    if (batches == 0 || d->m == 0 || d->n == 0) return KILN_OK;
+    const kiln_parallel par = kpar(ctx);
+    bmm_job j = {d,
+                 (const float *)node->in[0]->data,
+                 (const float *)node->in[1]->data,
+                 (float *)node->out[0]->data,
+                 &par,
+                 batches,
+                 1};
+    /* Many small products (attention heads): one task per range of batches, each product
+     * serial; otherwise the products run in turn, each split by the GEMM core. */
+    const double flops = 2.0 * d->m * (double)d->n * d->k;
+    if (batches > 1 && kiln_kthreads(ctx) > 1 && flops < 4e6) {
+        j.par = NULL;
+        j.ntasks = ntasks_for(ctx, batches);
+        kiln_kparallel(ctx, j.ntasks, bmm_task, &j);
+    } else {
+        bmm_task(&j, 0);
     }
     return KILN_OK;
 }

@@ -123,10 +123,24 @@ static kiln_status check_bias(kiln_kctx *ctx, const kiln_tensor *b, int32_t nch,
     return KILN_OK;
 }
 
+/* Constant buffers in a .tflite need not be aligned to their element size (transpose_conv0's
+ * int64 bias is not): read them with memcpy. */
 static int64_t bias_at(const kiln_tensor *b, int32_t c) {
     if (!b || !b->data) return 0;
-    if (b->type == KILN_INT64) return ((const int64_t *)b->data)[c];
-    return ((const int32_t *)b->data)[c];
+    if (b->type == KILN_INT64) {
+        int64_t v;
+        memcpy(&v, (const uint8_t *)b->data + (size_t)c * 8, 8);
+        return v;
+    }
+    int32_t v;
+    memcpy(&v, (const uint8_t *)b->data + (size_t)c * 4, 4);
+    return v;
+}
+
+static float fbias_at(const kiln_tensor *b, int32_t c) {
+    float v;
+    memcpy(&v, (const uint8_t *)b->data + (size_t)c * 4, 4);
+    return v;
 }
 
 /* Allocates the per-channel multipliers and fills them. real[c] = in_s * w_s[c] / out_s in
@@ -170,7 +184,11 @@ static inline int32_t ld(const void *p, int32_t type, int64_t i) {
     switch (type) {
     case KILN_INT8: return ((const int8_t *)p)[i];
     case KILN_UINT8: return ((const uint8_t *)p)[i];
-    case KILN_INT16: return ((const int16_t *)p)[i];
+    case KILN_INT16: {
+        int16_t v;
+        memcpy(&v, (const uint8_t *)p + (size_t)i * 2, 2);
+        return v;
+    }
     default: return 0;
     }
 }
@@ -388,10 +406,10 @@ static void xnn_qd8_quantize(const float *x, int32_t n, int8_t *q, float *scale,
 /* The float result of a hybrid dot product: TFLite's built-in kernels scale by
  * (input scale * filter scale); XNNPACK's qd8 GEMM by input scale, then filter scale. */
 static inline float hybrid_out(const cq *d, int64_t acc, float in_scale, float w_scale,
-                               const float *bias, int32_t c) {
+                               const kiln_tensor *bias, int32_t c) {
     float v = d->xnn ? ((float)kiln_wrap_i32(acc) * in_scale) * w_scale
                      : (float)kiln_wrap_i32(acc) * (in_scale * w_scale);
-    if (bias) v += bias[c];
+    if (bias && bias->data) v += fbias_at(bias, c);
     return v;
 }
 
@@ -607,7 +625,7 @@ static void conv_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, cons
     int32_t *zps = kiln_kscratch(ctx, d->scratch3);
     const float *x = in->data;
     const int8_t *f = w->data;
-    const float *bias = b ? (const float *)b->data : NULL;
+    const kiln_tensor *bias = b;
     float *y = out->data;
     /* Quantization groups: one per image, or one per pixel where XNNPACK runs a 1x1 conv as
      * a fully connected layer (d->qpix). */
@@ -729,7 +747,7 @@ static void fc_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, const 
     int32_t *zps = kiln_kscratch(ctx, d->scratch3);
     const float *x = in->data;
     const int8_t *f = w->data;
-    const float *bias = b ? (const float *)b->data : NULL;
+    const kiln_tensor *bias = b;
     float *y = out->data;
     for (int32_t r = 0; r < d->rows; r++) {
         const float *xr = x + (int64_t)r * d->depth;
@@ -861,7 +879,8 @@ static kiln_status tconv_invoke(kiln_kctx *ctx, kiln_node *node) {
     kiln_tensor *shp = node->in[0], *w = node->in[1], *in = node->in[2], *b = IN(node, 3);
     kiln_tensor *out = node->out[0];
     if (!d->shape_known) {
-        const int32_t *sv = shp->data;
+        int32_t sv[4];
+        memcpy(sv, shp->data, sizeof sv);
         if (sv[0] != d->batches || sv[1] != d->out_h || sv[2] != d->out_w || sv[3] != d->out_c)
             return kiln_kerr(ctx, KILN_ERR_RUNTIME,
                              "output_shape [%d,%d,%d,%d] differs from the planned [%d,%d,%d,%d]",

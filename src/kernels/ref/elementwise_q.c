@@ -497,6 +497,7 @@ typedef struct {
     int s_id, s_alpha;
     int xnn; /* litert int8 LEAKY_RELU: XNNPACK's 8-bit fixed-point multipliers */
     int32_t xpos, xneg;
+    int raw; /* tflm RELU6: clamp the codes in the input's quantization, no rescaling */
 } relu_data;
 
 static kiln_status relu_prepare(kiln_kctx *ctx, kiln_node *n) {
@@ -517,6 +518,15 @@ static kiln_status relu_prepare(kiln_kctx *ctx, kiln_node *n) {
     else if (n->op == KILN_OP_RELU_N1_TO_1) act = KILN_ACT_RELU_N1_TO_1;
     if ((s = act_range_q(ctx, act, y, &d->lo, &d->hi))) return s;
     kiln_quantize_multiplier((double)si / (double)so, &d->m_id, &d->s_id);
+    if (n->op == KILN_OP_RELU6 && kiln_karith(ctx) == KILN_ARITH_TFLM) {
+        /* TFLite Micro's RELU6 clamps to [zp, zp + round(6 / scale)] of the input's
+         * quantization and copies the codes (the desktop runtime requantizes). */
+        int32_t qmin, qmax;
+        type_range(x->type, &qmin, &qmax);
+        d->raw = 1;
+        d->lo = d->zi;
+        d->hi = kiln_clamp_i32(d->zi + (int32_t)roundf(6.0f / si), qmin, qmax);
+    }
     if (n->op == KILN_OP_LEAKY_RELU) {
         const float alpha = kiln_opt_f32(n, 0, 0.0f);
         kiln_quantize_multiplier((double)alpha * (double)si / (double)so, &d->m_alpha, &d->s_alpha);
@@ -543,7 +553,8 @@ static kiln_status relu_invoke(kiln_kctx *ctx, kiln_node *n) {
     for (int64_t i = 0; i < count; i++) {
         const int32_t v = ld(px, d->type, i) - d->zi;
         int32_t q;
-        if (d->xnn) q = ((d->zo << 8) + 0x80 + v * (v >= 0 ? d->xpos : d->xneg)) >> 8;
+        if (d->raw) q = v + d->zi;
+        else if (d->xnn) q = ((d->zo << 8) + 0x80 + v * (v >= 0 ? d->xpos : d->xneg)) >> 8;
         else if (leaky && v < 0) q = kiln_mbqm(v, d->m_alpha, d->s_alpha) + d->zo;
         else q = kiln_mbqm(v, d->m_id, d->s_id) + d->zo;
         st(py, d->type, i, kiln_clamp_i32(q, d->lo, d->hi));
@@ -558,7 +569,7 @@ static kiln_status relu_invoke(kiln_kctx *ctx, kiln_node *n) {
 typedef struct {
     int32_t type, zi, radius, mult;
     int left_shift;
-    uint8_t lut[256]; /* int8/uint8 lookup table (litert), indexed by the raw byte */
+    uint8_t *lut; /* int8/uint8 lookup table (litert, uint8), indexed by the raw byte */
     int use_lut;
 } sig_data;
 
@@ -638,6 +649,8 @@ static kiln_status sig_prepare(kiln_kctx *ctx, kiln_node *n) {
                          (double)want_so, want_zo, (double)so, zo);
     if (kiln_karith(ctx) == KILN_ARITH_LITERT || x->type == KILN_UINT8) {
         /* A float lookup table, as XNNPACK (and TFLite's optimized uint8 kernels) build it. */
+        d->lut = (uint8_t *)kiln_kalloc(ctx, 256);
+        if (!d->lut) return KILN_ERR_NOMEM;
         int32_t lo, hi;
         type_range(x->type, &lo, &hi);
         for (int32_t v = lo; v <= hi; v++) {
@@ -751,7 +764,7 @@ typedef struct {
     int32_t in_type, out_type, mult, diff_min, depth;
     int left_shift;
     int64_t outer;
-    int16_t exp_lut[513], recip_lut[513];
+    int16_t *exp_lut, *recip_lut; /* int16 only (kept out of int8 nodes' persistent memory) */
 } softmax_data;
 
 static double tfl_round(double x) { return x >= 0 ? floor(x + 0.5) : ceil(x - 0.5); }
@@ -824,6 +837,9 @@ static kiln_status softmax_prepare(kiln_kctx *ctx, kiln_node *n) {
         if (y->type != KILN_INT16 || zo != 0 || fabsf(so - 1.0f / 32768) > 0.001f / 32768)
             return kiln_kerr(ctx, KILN_ERR_MODEL, "int16 output must have scale 1/32768 and zero point 0");
         kiln_quantize_multiplier((double)si * beta / (10.0 / 65535.0), &d->mult, &d->left_shift);
+        d->exp_lut = (int16_t *)kiln_kalloc(ctx, 2 * 513 * sizeof(int16_t));
+        if (!d->exp_lut) return KILN_ERR_NOMEM;
+        d->recip_lut = d->exp_lut + 513;
         gen_lut16(0, -10.0f, 0.0f, -1.0f, 1.0f, d->exp_lut);
         gen_lut16(1, 0.0f, 1.0f, -1.0f, 1.0f, d->recip_lut);
         return KILN_OK;

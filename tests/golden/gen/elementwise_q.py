@@ -60,7 +60,7 @@ def pool(op, dt, ver, k):
         oh, ow = (h - fh + sh) // sh, (w - fw + sw) // sw
     t = T[dt][0]
     qq = q(dt)
-    qo = qq if op == "MAX_POOL_2D" else q(dt)
+    qo = qq  # TFLite's pools keep the input's quantization
     print("ewq_%s_%s_%d %s v%d ; in x %s[%d,%d,%d,%d] %s ; out y %s[%d,%d,%d,%d] %s ; "
           "opts Pool2DOptions 0:i8=%s 1:i32=%d 2:i32=%d 3:i32=%d 4:i32=%d 5:i8=%s"
           % (op.lower(), dt, k, op, ver, t, n, h, w, c, qq, t, n, oh, ow, c, qo, pad, sw, sh, fw,
