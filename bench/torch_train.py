@@ -2,7 +2,8 @@
 """torch_train.py: the PyTorch anchor for bench/train_bench.sh. Trains the same Fashion-MNIST
 models as models/fmnist_mlp.kiln and models/fmnist_cnn.kiln (same layers, batch, optimizer,
 learning rate and thread count) with Debian's python3-torch, and prints one JSON line:
-{"model", "threads", "batch", "samples", "seconds", "samples_per_second", "test_accuracy"}.
+{"model", "threads", "batch", "samples", "seconds", "cpu_seconds", "samples_per_second",
+"test_accuracy"}.
 Usage: torch_train.py mlp|cnn --threads T [--batch 64] [--epochs 1] [--limit N] [--data DIR]
 """
 import argparse, gzip, json, struct, time
@@ -58,11 +59,11 @@ def main():
     lossf = nn.CrossEntropyLoss()
     g = torch.Generator().manual_seed(a.seed)
     n = x.shape[0]
-    samples, seconds = 0, 0.0
+    samples, seconds, cpu = 0, 0.0, 0.0
     for _ in range(a.epochs):
         m.train()
         perm = torch.randperm(n, generator=g)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for s in range(0, n, a.batch):
             idx_ = perm[s:s + a.batch]
             xb, yb = x[idx_], y[idx_]
@@ -72,13 +73,14 @@ def main():
             opt.step()
             samples += xb.shape[0]
         seconds += time.perf_counter() - t0
+        cpu += time.process_time() - c0
     m.eval()
     correct = 0
     with torch.no_grad():
         for s in range(0, tx.shape[0], 1000):
             correct += (m(tx[s:s + 1000]).argmax(1) == ty[s:s + 1000]).sum().item()
     print(json.dumps({"model": a.model, "threads": a.threads, "batch": a.batch,
-                      "samples": samples, "seconds": seconds,
+                      "samples": samples, "seconds": seconds, "cpu_seconds": cpu,
                       "samples_per_second": samples / seconds,
                       "test_accuracy": correct / tx.shape[0]}))
 

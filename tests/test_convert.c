@@ -16,8 +16,8 @@
 #include "kiln/train.h"
 #include "test.h"
 
-static const char *const garden[] = {"fmnist_mlp", "fmnist_cnn", "lenet5", "ds_cnn",
-                                     "mobilenet_v1_025_96", "resnet8", "autoencoder"};
+static const char *const garden[] = {"fmnist_mlp",          "fmnist_cnn", "lenet5",     "ds_cnn",
+                                     "mobilenet_v1_025_96", "resnet8",    "autoencoder"};
 
 static uint64_t rng_state = 88172645463325252ull;
 static float frand(void) {
@@ -59,16 +59,20 @@ static int make(const char *root, const char *name, int steps, converted *c) {
     kiln_tensor_desc in;
     kiln_graph_tensor(c->g, kiln_graph_input(c->g), &in);
     c->in_size = 1;
-    for (int32_t i = 0; i < in.rank; i++) c->in_size *= in.dims[i];
+    for (int32_t i = 0; i < in.rank; i++)
+        c->in_size *= in.dims[i];
     c->out_size = kiln_trainer_output_size(c->t);
     float *xb = (float *)malloc((size_t)(4 * c->in_size) * sizeof(float));
     float *yb = (float *)malloc((size_t)(4 * c->out_size) * sizeof(float));
     int32_t labels[4];
     rng_state = 88172645463325252ull;
     for (int step = 0; step < steps; step++) {
-        for (int64_t i = 0; i < 4 * c->in_size; i++) xb[i] = frand();
-        for (int64_t i = 0; i < 4 * c->out_size; i++) yb[i] = frand();
-        for (int i = 0; i < 4; i++) labels[i] = (int32_t)((frand() + 1.0f) * 0.5f * 1.99f);
+        for (int64_t i = 0; i < 4 * c->in_size; i++)
+            xb[i] = frand();
+        for (int64_t i = 0; i < 4 * c->out_size; i++)
+            yb[i] = frand();
+        for (int i = 0; i < 4; i++)
+            labels[i] = (int32_t)((frand() + 1.0f) * 0.5f * 1.99f);
         kiln_batch b = {xb, labels, yb, 4};
         float loss;
         int32_t correct;
@@ -80,7 +84,8 @@ static int make(const char *root, const char *name, int steps, converted *c) {
         }
     }
     if (!steps)
-        for (int64_t i = 0; i < 4 * c->in_size; i++) xb[i] = frand();
+        for (int64_t i = 0; i < 4 * c->in_size; i++)
+            xb[i] = frand();
     free(yb);
     c->x = xb; /* keep the first sample of the last batch as the test input */
     if (kiln_convert_graph(c->g, kiln_trainer_params(c->t), NULL, &c->bytes, &c->len, err,
@@ -129,8 +134,10 @@ done:
 
 static double max_rel(const float *a, const float *b, int64_t n) {
     double mx = 1.0, d = 0.0;
-    for (int64_t i = 0; i < n; i++) mx = fabs(a[i]) > mx ? fabs(a[i]) : mx;
-    for (int64_t i = 0; i < n; i++) d = fabs((double)a[i] - b[i]) > d ? fabs((double)a[i] - b[i]) : d;
+    for (int64_t i = 0; i < n; i++)
+        mx = fabs(a[i]) > mx ? fabs(a[i]) : mx;
+    for (int64_t i = 0; i < n; i++)
+        d = fabs((double)a[i] - b[i]) > d ? fabs((double)a[i] - b[i]) : d;
     return d / mx;
 }
 
@@ -149,7 +156,8 @@ static int emit(const char *root, const char *dir) {
         kiln_graph_tensor(c.g, kiln_graph_input(c.g), &in);
         int64_t dims[KILN_MAX_RANK + 1];
         dims[0] = 1;
-        for (int32_t i = 0; i < in.rank; i++) dims[i + 1] = in.dims[i];
+        for (int32_t i = 0; i < in.rank; i++)
+            dims[i + 1] = in.dims[i];
         snprintf(path, sizeof path, "%s/%s/input_0.npy", dir, garden[k]);
         kiln_npy_write(path, KILN_FLOAT32, in.rank + 1, dims, c.x, err, sizeof err);
         char hex[65];
@@ -175,8 +183,8 @@ int main(int argc, char **argv) {
         CHECK_MSG(make(root, name, 3, &b) == 0, "%s: second build failed", name);
         CHECK_MSG(make(root, name, 0, &u) == 0, "%s: untrained build failed", name);
         if (!a.bytes || !b.bytes || !u.bytes) continue;
-        CHECK_MSG(a.len == b.len && !memcmp(a.bytes, b.bytes, a.len),
-                  "%s: two conversions differ", name);
+        CHECK_MSG(a.len == b.len && !memcmp(a.bytes, b.bytes, a.len), "%s: two conversions differ",
+                  name);
         char hex[65], want[80] = {0}, path[4096];
         kiln_sha256_hex(u.bytes, u.len, hex);
         release(&u);
@@ -186,13 +194,16 @@ int main(int argc, char **argv) {
             if (!fgets(want, sizeof want, f)) want[0] = 0;
             fclose(f);
             want[strcspn(want, "\n")] = 0;
-            CHECK_MSG(!strcmp(hex, want), "%s: sha256 %s, golden %s (run regen.sh if the "
-                                          "converter changed on purpose)", name, hex, want);
+            CHECK_MSG(!strcmp(hex, want),
+                      "%s: sha256 %s, golden %s (run regen.sh if the "
+                      "converter changed on purpose)",
+                      name, hex, want);
         } else {
             CHECK_MSG(0, "%s: no golden at %s", name, path);
         }
         /* Kiln's interpreter vs the training graph in inference mode. */
-        float *yk = (float *)malloc((size_t)a.out_size * 4), *yt = (float *)malloc((size_t)a.out_size * 4);
+        float *yk = (float *)malloc((size_t)a.out_size * 4),
+              *yt = (float *)malloc((size_t)a.out_size * 4);
         kiln_batch bt = {a.x, NULL, NULL, 1};
         CHECK_MSG(kiln_trainer_predict(a.t, &bt, yt, NULL, NULL) == KILN_OK, "%s: predict", name);
         CHECK_MSG(run_kiln(&a, a.x, yk, a.out_size) == 0, "%s: interpreter failed", name);
@@ -253,7 +264,8 @@ int main(int argc, char **argv) {
         kiln_convert_options_init(&o);
         o.target = KILN_TARGET_TFLM;
         kiln_status s = kiln_convert_file(sp, 1, &o, out, err, sizeof err);
-        CHECK_MSG(s == KILN_ERR_UNSUPPORTED && strstr(err, "GELU") && strstr(err, "layer activation"),
+        CHECK_MSG(s == KILN_ERR_UNSUPPORTED && strstr(err, "GELU") &&
+                      strstr(err, "layer activation"),
                   "tflm target: status %d '%s'", s, err);
         char got[32] = {0};
         f = fopen(out, "r");

@@ -122,9 +122,13 @@ static void test_variant(int v, const kiln_parallel *pool_par) {
     const kiln_parallel *par2 = &par2_s;
     const char *name = kiln__sgemm_variant_name(v);
     int cases = 0, bad = 0, diff_threads = 0;
-    for (int it = 0; it < 131; it++) {
+    for (int it = 0; it < 131; it++) { /* it >= 128: fixed shapes below */
         shape s;
         random_shape(&s, it < 100 ? 40 : 160);
+        if (it == 128) { /* short M, two N blocks: threads split column ranges */
+            s.m = 30, s.n = 1100, s.k = 130, s.ta = 0, s.tb = 1;
+            s.lda = s.k, s.ldb = s.k + 2, s.ldc = s.n;
+        }
         if (it == 129) { /* big enough to be split between threads */
             s.m = 200, s.n = 90, s.k = 260, s.ta = 0, s.tb = 1;
             s.lda = s.k + 1, s.ldb = s.k, s.ldc = s.n;

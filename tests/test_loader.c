@@ -57,8 +57,8 @@ static int sg0_elem(file_t f, int vec_id, uint32_t i, kiln__fbt *out) {
     size_t first;
     uint32_t n;
     if (root_table(f, &root) || kiln__fb_vec(&fb, &root, 2, 4, &first, &n) <= 0 ||
-        kiln__fb_vec_table(&fb, first, 0, &sg) || kiln__fb_vec(&fb, &sg, vec_id, 4, &first, &n) <= 0 ||
-        i >= n)
+        kiln__fb_vec_table(&fb, first, 0, &sg) ||
+        kiln__fb_vec(&fb, &sg, vec_id, 4, &first, &n) <= 0 || i >= n)
         return -1;
     return kiln__fb_vec_table(&fb, first, i, out);
 }
@@ -149,7 +149,8 @@ static void crafted(const char *shared) {
     sg0_elem(pd, 0, (uint32_t)act, &t);
     {
         file_t c = copy_of(pd);
-        for (uint32_t d = 0; d < 4; d++) put32(c.b + vec_elem(pd, &t, 0, d), 0x7fffffff);
+        for (uint32_t d = 0; d < 4; d++)
+            put32(c.b + vec_elem(pd, &t, 0, d), 0x7fffffff);
         kiln_status s = load(c, err, sizeof err);
         CHECK_MSG(s == KILN_ERR_MODEL && strstr(err, "2^40"), "overflowing dims: '%s'", err);
         free(c.b);
@@ -181,7 +182,8 @@ static void crafted(const char *shared) {
         uint32_t ns;
         kiln__fb_vec(&fb, &q, 2, 4, &sf, &ns);
         expect_patch(pd, sf, 0x7fc00000u, "must be finite", "NaN scale");
-        expect_patch(pd, sf - 4, 0x7fffffffu, "malformed quantization", "scale vector length overflow");
+        expect_patch(pd, sf - 4, 0x7fffffffu, "malformed quantization",
+                     "scale vector length overflow");
     }
     /* Subgraph input out of range, schema version. */
     {
@@ -194,8 +196,7 @@ static void crafted(const char *shared) {
         kiln__fb_vec_table(&fb, first, 0, &sg);
         expect_patch(pd, vec_elem(pd, &sg, 1, 0), 5000, "refers to tensor 5000",
                      "subgraph input out of range");
-        expect_patch(pd, kiln__fb_field(&fb, &root, 0, 4), 2, "schema version 2",
-                     "schema version");
+        expect_patch(pd, kiln__fb_field(&fb, &root, 0, 4), 2, "schema version 2", "schema version");
         /* A vtable offset that points outside the file. */
         expect_patch(pd, sg.pos, 0x40000000u, "malformed", "vtable outside the file");
     }
@@ -220,8 +221,11 @@ static int mutate(const char *path, uint32_t seed, int flips) {
         kiln_status s = kiln_model_load(c.b, c.n, "t.tflite", NULL, &m, err, sizeof err);
         /* A file cut short anywhere must be rejected (its end holds data the root refers to),
          * except where only trailing padding was cut. */
-        if (s == KILN_OK) kiln_model_destroy(m);
-        else CHECK_MSG(strlen(err) > 0 && !strchr(err, '\n'), "%s cut at %zu: bad message", path, len);
+        if (s == KILN_OK)
+            kiln_model_destroy(m);
+        else
+            CHECK_MSG(strlen(err) > 0 && !strchr(err, '\n'), "%s cut at %zu: bad message", path,
+                      len);
         cases++;
     }
     uint64_t st = seed * 2654435761u + 1;
@@ -273,10 +277,12 @@ int main(void) {
         printf("SKIP: ../shared is absent: real-model loader cases skipped\n");
         return test_done();
     }
-    static const char *models[] = {"hello_world_float", "hello_world_int8", "person_detect",
-                                   "micro_speech_quantized", "dilated_conv", "conv0",
-                                   "transpose_conv0", "sub0", "strided_slice0", "add0",
-                                   "quantize0", "pad0"};
+    static const char *models[] = {"hello_world_float", "hello_world_int8",
+                                   "person_detect",     "micro_speech_quantized",
+                                   "dilated_conv",      "conv0",
+                                   "transpose_conv0",   "sub0",
+                                   "strided_slice0",    "add0",
+                                   "quantize0",         "pad0"};
     int cases = 0;
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         snprintf(path, sizeof path, "%s/models/%s/model.tflite", shared, models[i]);

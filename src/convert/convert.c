@@ -24,9 +24,9 @@ typedef struct conv_ctx {
     const kiln_convert_options *o;
     kiln_tfl_writer *w;
     int32_t sg;
-    int32_t *tmap;    /* graph tensor id -> TFLite tensor index (-1: not yet) */
-    int32_t *nuse;    /* graph tensor id -> number of consuming layers */
-    uint8_t *skip;    /* layer folded into its predecessor */
+    int32_t *tmap; /* graph tensor id -> TFLite tensor index (-1: not yet) */
+    int32_t *nuse; /* graph tensor id -> number of consuming layers */
+    uint8_t *skip; /* layer folded into its predecessor */
     char *err;
     size_t errlen;
     /* ops used, for the target check and min_runtime_version */
@@ -53,13 +53,29 @@ void kiln_convert_options_init(kiln_convert_options *o) {
 
 /* Ops TFLite Micro registers (its op resolver), for --target tflm. */
 static int tflm_has(int32_t op) {
-    static const int32_t ops[] = {
-        KILN_OP_ADD, KILN_OP_AVERAGE_POOL_2D, KILN_OP_CONCATENATION, KILN_OP_CONV_2D,
-        KILN_OP_DEPTHWISE_CONV_2D, KILN_OP_FULLY_CONNECTED, KILN_OP_GATHER,
-        KILN_OP_HARD_SWISH, KILN_OP_LEAKY_RELU, KILN_OP_LOGISTIC, KILN_OP_MAX_POOL_2D,
-        KILN_OP_MEAN, KILN_OP_MUL, KILN_OP_PAD, KILN_OP_RELU, KILN_OP_RELU6, KILN_OP_RESHAPE,
-        KILN_OP_SOFTMAX, KILN_OP_TANH, KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM, KILN_OP_SUB,
-        KILN_OP_QUANTIZE, KILN_OP_DEQUANTIZE};
+    static const int32_t ops[] = {KILN_OP_ADD,
+                                  KILN_OP_AVERAGE_POOL_2D,
+                                  KILN_OP_CONCATENATION,
+                                  KILN_OP_CONV_2D,
+                                  KILN_OP_DEPTHWISE_CONV_2D,
+                                  KILN_OP_FULLY_CONNECTED,
+                                  KILN_OP_GATHER,
+                                  KILN_OP_HARD_SWISH,
+                                  KILN_OP_LEAKY_RELU,
+                                  KILN_OP_LOGISTIC,
+                                  KILN_OP_MAX_POOL_2D,
+                                  KILN_OP_MEAN,
+                                  KILN_OP_MUL,
+                                  KILN_OP_PAD,
+                                  KILN_OP_RELU,
+                                  KILN_OP_RELU6,
+                                  KILN_OP_RESHAPE,
+                                  KILN_OP_SOFTMAX,
+                                  KILN_OP_TANH,
+                                  KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM,
+                                  KILN_OP_SUB,
+                                  KILN_OP_QUANTIZE,
+                                  KILN_OP_DEQUANTIZE};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (ops[i] == op) return 1;
     return 0;
@@ -69,15 +85,24 @@ static int tflm_has(int32_t op) {
  * table, for the "min_runtime_version" metadata. */
 static const char *runtime_version(int32_t op, int32_t ver) {
     switch (op) {
-    case KILN_OP_FULLY_CONNECTED: return ver >= 5 ? "2.0.0" : "1.5.0";
-    case KILN_OP_DEPTHWISE_CONV_2D: return ver >= 2 ? "1.14.0" : "1.5.0";
-    case KILN_OP_MEAN: return "1.6.0";
-    case KILN_OP_GATHER: return "1.6.0";
-    case KILN_OP_TANH: return "1.14.0";
-    case KILN_OP_LEAKY_RELU: return "1.13.1";
-    case KILN_OP_HARD_SWISH: return "1.15.0";
-    case KILN_OP_GELU: return "2.9.0";
-    default: return "1.5.0";
+    case KILN_OP_FULLY_CONNECTED:
+        return ver >= 5 ? "2.0.0" : "1.5.0";
+    case KILN_OP_DEPTHWISE_CONV_2D:
+        return ver >= 2 ? "1.14.0" : "1.5.0";
+    case KILN_OP_MEAN:
+        return "1.6.0";
+    case KILN_OP_GATHER:
+        return "1.6.0";
+    case KILN_OP_TANH:
+        return "1.14.0";
+    case KILN_OP_LEAKY_RELU:
+        return "1.13.1";
+    case KILN_OP_HARD_SWISH:
+        return "1.15.0";
+    case KILN_OP_GELU:
+        return "2.9.0";
+    default:
+        return "1.5.0";
     }
 }
 
@@ -112,7 +137,8 @@ static int32_t act_tensor(conv_ctx *c, const char *name, int32_t rank, const int
     int32_t shape[KILN_MAX_RANK + 1], sig[KILN_MAX_RANK + 1];
     shape[0] = 1;
     sig[0] = -1;
-    for (int32_t i = 0; i < rank; i++) shape[i + 1] = sig[i + 1] = dims[i];
+    for (int32_t i = 0; i < rank; i++)
+        shape[i + 1] = sig[i + 1] = dims[i];
     kiln_tfl_tensor t = {0};
     t.name = name;
     t.type = KILN_FLOAT32;
@@ -155,7 +181,9 @@ static kiln_status add_op(conv_ctx *c, int32_t op, int32_t ver, const char *laye
     return KILN_OK;
 }
 
-static int fusable(kiln_actfn a) { return a == KILN_AF_NONE || a == KILN_AF_RELU || a == KILN_AF_RELU6; }
+static int fusable(kiln_actfn a) {
+    return a == KILN_AF_NONE || a == KILN_AF_RELU || a == KILN_AF_RELU6;
+}
 static int32_t fused_code(kiln_actfn a) {
     return a == KILN_AF_RELU ? ACT_RELU : (a == KILN_AF_RELU6 ? ACT_RELU6 : ACT_NONE);
 }
@@ -165,10 +193,14 @@ static kiln_status activation_op(conv_ctx *c, kiln_actfn a, float alpha, const c
                                  int32_t in, int32_t out) {
     kiln_tfl_opt opt = {0};
     switch (a) {
-    case KILN_AF_RELU: return add_op(c, KILN_OP_RELU, 1, layer, &in, 1, out, 0, NULL, 0);
-    case KILN_AF_RELU6: return add_op(c, KILN_OP_RELU6, 1, layer, &in, 1, out, 0, NULL, 0);
-    case KILN_AF_SIGMOID: return add_op(c, KILN_OP_LOGISTIC, 1, layer, &in, 1, out, 0, NULL, 0);
-    case KILN_AF_TANH: return add_op(c, KILN_OP_TANH, 1, layer, &in, 1, out, 0, NULL, 0);
+    case KILN_AF_RELU:
+        return add_op(c, KILN_OP_RELU, 1, layer, &in, 1, out, 0, NULL, 0);
+    case KILN_AF_RELU6:
+        return add_op(c, KILN_OP_RELU6, 1, layer, &in, 1, out, 0, NULL, 0);
+    case KILN_AF_SIGMOID:
+        return add_op(c, KILN_OP_LOGISTIC, 1, layer, &in, 1, out, 0, NULL, 0);
+    case KILN_AF_TANH:
+        return add_op(c, KILN_OP_TANH, 1, layer, &in, 1, out, 0, NULL, 0);
     case KILN_AF_HARD_SWISH:
         return add_op(c, KILN_OP_HARD_SWISH, 1, layer, &in, 1, out, 0, NULL, 0);
     case KILN_AF_LEAKY_RELU:
@@ -181,14 +213,14 @@ static kiln_status activation_op(conv_ctx *c, kiln_actfn a, float alpha, const c
         opt.id = 0;
         opt.type = KILN_TFL_OPT_F32;
         opt.f = 1.0f;
-        return add_op(c, KILN_OP_SOFTMAX, 1, layer, &in, 1, out, KILN_OPTS_SoftmaxOptions, &opt,
-                      1);
+        return add_op(c, KILN_OP_SOFTMAX, 1, layer, &in, 1, out, KILN_OPTS_SoftmaxOptions, &opt, 1);
     case KILN_AF_GELU:
         opt.id = 0;
         opt.type = KILN_TFL_OPT_I8;
         opt.i = 0; /* exact (erf) form */
         return add_op(c, KILN_OP_GELU, 1, layer, &in, 1, out, KILN_OPTS_GeluOptions, &opt, 1);
-    default: return cfail(c, KILN_ERR_UNSUPPORTED, "layer %s: activation has no TFLite op", layer);
+    default:
+        return cfail(c, KILN_ERR_UNSUPPORTED, "layer %s: activation has no TFLite op", layer);
     }
 }
 
@@ -251,8 +283,7 @@ static int32_t next_bn(conv_ctx *c, int32_t li, const kiln_layer_desc *L) {
 static kiln_status conv_like(conv_ctx *c, int32_t li, const kiln_layer_desc *L, int kind) {
     const kiln_layer_attrs *a = L->attrs;
     kiln_param_desc pk, pbias;
-    const kiln_param_desc *k =
-        find_param(c, L, kind == 1 ? "depthwise_kernel" : "kernel", &pk);
+    const kiln_param_desc *k = find_param(c, L, kind == 1 ? "depthwise_kernel" : "kernel", &pk);
     const kiln_param_desc *bias = find_param(c, L, "bias", &pbias);
     if (!k) return cfail(c, KILN_ERR_ARG, "layer %s: no kernel parameter", L->name);
     const int32_t nout = kind == 1 ? k->dims[k->rank - 1] : k->dims[0];
@@ -261,7 +292,8 @@ static kiln_status conv_like(conv_ctx *c, int32_t li, const kiln_layer_desc *L, 
     if (!wbuf) return cfail(c, KILN_ERR_NOMEM, "out of memory");
     float *bbuf = wbuf + k->count;
     memcpy(wbuf, kw, (size_t)k->count * sizeof(float));
-    for (int32_t i = 0; i < nout; i++) bbuf[i] = bias ? c->params[bias->offset + i] : 0.0f;
+    for (int32_t i = 0; i < nout; i++)
+        bbuf[i] = bias ? c->params[bias->offset + i] : 0.0f;
     int has_bias = bias != NULL;
     kiln_actfn act = a->activation;
     int32_t out_layer = li;
@@ -278,7 +310,8 @@ static kiln_status conv_like(conv_ctx *c, int32_t li, const kiln_layer_desc *L, 
                 const int32_t ch = kind == 1 ? (int32_t)(e % nout) : (int32_t)(e / per);
                 wbuf[e] *= sc[ch];
             }
-            for (int32_t i = 0; i < nout; i++) bbuf[i] = bbuf[i] * sc[i] + sc[nout + i];
+            for (int32_t i = 0; i < nout; i++)
+                bbuf[i] = bbuf[i] * sc[i] + sc[nout + i];
             has_bias = 1;
             c->skip[bn] = 1;
             out_layer = bn;
@@ -319,13 +352,13 @@ static kiln_status conv_like(conv_ctx *c, int32_t li, const kiln_layer_desc *L, 
     kiln_tfl_opt opts[8];
     int32_t n = 0;
     const int32_t fused = fusable(act) ? fused_code(act) : ACT_NONE;
-#define OPT(ID, TYPE, V)                                                                       \
-    do {                                                                                       \
-        memset(&opts[n], 0, sizeof opts[n]);                                                   \
-        opts[n].id = (ID);                                                                     \
-        opts[n].type = (TYPE);                                                                 \
-        opts[n].i = (V);                                                                       \
-        n++;                                                                                   \
+#define OPT(ID, TYPE, V)                                                                           \
+    do {                                                                                           \
+        memset(&opts[n], 0, sizeof opts[n]);                                                       \
+        opts[n].id = (ID);                                                                         \
+        opts[n].type = (TYPE);                                                                     \
+        opts[n].i = (V);                                                                           \
+        n++;                                                                                       \
     } while (0)
     kiln_status s;
     if (kind == 2) {
@@ -347,8 +380,8 @@ static kiln_status conv_like(conv_ctx *c, int32_t li, const kiln_layer_desc *L, 
             OPT(3, KILN_TFL_OPT_I8, fused);
             if (dw != 1) OPT(4, KILN_TFL_OPT_I32, dw);
             if (dh != 1) OPT(5, KILN_TFL_OPT_I32, dh);
-            s = add_op(c, KILN_OP_CONV_2D, 1, L->name, in, 3, target, KILN_OPTS_Conv2DOptions,
-                       opts, n);
+            s = add_op(c, KILN_OP_CONV_2D, 1, L->name, in, 3, target, KILN_OPTS_Conv2DOptions, opts,
+                       n);
         } else {
             OPT(3, KILN_TFL_OPT_I32, a->depth_multiplier > 0 ? a->depth_multiplier : 1);
             OPT(4, KILN_TFL_OPT_I8, fused);
@@ -389,15 +422,17 @@ static kiln_status separable(conv_ctx *c, const kiln_layer_desc *L) {
     o[0].id = 0, o[0].type = KILN_TFL_OPT_I8, o[0].i = pad;
     o[1].id = 1, o[1].type = KILN_TFL_OPT_I32, o[1].i = a->strides[1] > 0 ? a->strides[1] : 1;
     o[2].id = 2, o[2].type = KILN_TFL_OPT_I32, o[2].i = a->strides[0] > 0 ? a->strides[0] : 1;
-    o[3].id = 3, o[3].type = KILN_TFL_OPT_I32, o[3].i = a->depth_multiplier > 0 ? a->depth_multiplier : 1;
+    o[3].id = 3, o[3].type = KILN_TFL_OPT_I32,
+    o[3].i = a->depth_multiplier > 0 ? a->depth_multiplier : 1;
     o[4].id = 4, o[4].type = KILN_TFL_OPT_I8, o[4].i = ACT_NONE;
     int32_t no = 5;
-    const int32_t dh = a->dilation[0] > 0 ? a->dilation[0] : 1, dw = a->dilation[1] > 0 ? a->dilation[1] : 1;
+    const int32_t dh = a->dilation[0] > 0 ? a->dilation[0] : 1,
+                  dw = a->dilation[1] > 0 ? a->dilation[1] : 1;
     if (dw != 1) o[no].id = 5, o[no].type = KILN_TFL_OPT_I32, o[no].i = dw, no++;
     if (dh != 1) o[no].id = 6, o[no].type = KILN_TFL_OPT_I32, o[no].i = dh, no++;
     const int32_t in1[3] = {c->tmap[L->inputs[0]], dwt, -1};
-    kiln_status s = add_op(c, KILN_OP_DEPTHWISE_CONV_2D, (dw != 1 || dh != 1) ? 2 : 1, L->name,
-                           in1, 3, mid, KILN_OPTS_DepthwiseConv2DOptions, o, no);
+    kiln_status s = add_op(c, KILN_OP_DEPTHWISE_CONV_2D, (dw != 1 || dh != 1) ? 2 : 1, L->name, in1,
+                           3, mid, KILN_OPTS_DepthwiseConv2DOptions, o, no);
     if (s) return s;
     const int32_t y = act_tensor(c, L->name, td.rank, td.dims);
     int32_t pre;
@@ -412,8 +447,7 @@ static kiln_status separable(conv_ctx *c, const kiln_layer_desc *L) {
     const int32_t in2[3] = {mid, pwt, bt};
     if ((s = add_op(c, KILN_OP_CONV_2D, 1, L->name, in2, 3, target, KILN_OPTS_Conv2DOptions, p, 4)))
         return s;
-    if (!fusable(a->activation) &&
-        (s = activation_op(c, a->activation, a->alpha, L->name, pre, y)))
+    if (!fusable(a->activation) && (s = activation_op(c, a->activation, a->alpha, L->name, pre, y)))
         return s;
     c->tmap[L->output] = y;
     return KILN_OK;
@@ -425,7 +459,8 @@ static kiln_status reshape_to(conv_ctx *c, const kiln_layer_desc *L) {
     const int32_t y = act_tensor(c, L->name, td.rank, td.dims);
     int32_t shape[KILN_MAX_RANK + 1];
     shape[0] = 1;
-    for (int32_t i = 0; i < td.rank; i++) shape[i + 1] = td.dims[i];
+    for (int32_t i = 0; i < td.rank; i++)
+        shape[i + 1] = td.dims[i];
     const int32_t r = td.rank + 1;
     char name[256];
     snprintf(name, sizeof name, "%s/shape", L->name);
@@ -436,7 +471,8 @@ static kiln_status reshape_to(conv_ctx *c, const kiln_layer_desc *L) {
     o.ivec = shape;
     o.n = r;
     const int32_t in[2] = {c->tmap[L->inputs[0]], st};
-    kiln_status s = add_op(c, KILN_OP_RESHAPE, 1, L->name, in, 2, y, KILN_OPTS_ReshapeOptions, &o, 1);
+    kiln_status s =
+        add_op(c, KILN_OP_RESHAPE, 1, L->name, in, 2, y, KILN_OPTS_ReshapeOptions, &o, 1);
     c->tmap[L->output] = y;
     return s;
 }
@@ -449,8 +485,10 @@ static kiln_status pool(conv_ctx *c, const kiln_layer_desc *L, int32_t op) {
     kiln_tfl_opt o[6];
     memset(o, 0, sizeof o);
     const int32_t ph = a->pool[0], pw = a->pool[1];
-    const int32_t sh = a->strides[0] > 0 ? a->strides[0] : ph, sw = a->strides[1] > 0 ? a->strides[1] : pw;
-    o[0].id = 0, o[0].type = KILN_TFL_OPT_I8, o[0].i = a->padding == KILN_PAD_SAME ? PAD_SAME : PAD_VALID;
+    const int32_t sh = a->strides[0] > 0 ? a->strides[0] : ph,
+                  sw = a->strides[1] > 0 ? a->strides[1] : pw;
+    o[0].id = 0, o[0].type = KILN_TFL_OPT_I8,
+    o[0].i = a->padding == KILN_PAD_SAME ? PAD_SAME : PAD_VALID;
     o[1].id = 1, o[1].type = KILN_TFL_OPT_I32, o[1].i = sw;
     o[2].id = 2, o[2].type = KILN_TFL_OPT_I32, o[2].i = sh;
     o[3].id = 3, o[3].type = KILN_TFL_OPT_I32, o[3].i = pw;
@@ -473,15 +511,24 @@ static kiln_status lower_layer(conv_ctx *c, int32_t li) {
     kiln_graph_tensor(c->g, L.output, &td);
     const kiln_layer_attrs *a = L.attrs;
     switch (L.kind) {
-    case KILN_L_DENSE: return conv_like(c, li, &L, 2);
-    case KILN_L_CONV2D: return conv_like(c, li, &L, 0);
-    case KILN_L_DEPTHWISE_CONV2D: return conv_like(c, li, &L, 1);
-    case KILN_L_SEPARABLE_CONV2D: return separable(c, &L);
-    case KILN_L_MAX_POOL2D: return pool(c, &L, KILN_OP_MAX_POOL_2D);
-    case KILN_L_AVG_POOL2D: return pool(c, &L, KILN_OP_AVERAGE_POOL_2D);
-    case KILN_L_DROPOUT: c->tmap[L.output] = c->tmap[L.inputs[0]]; return KILN_OK;
+    case KILN_L_DENSE:
+        return conv_like(c, li, &L, 2);
+    case KILN_L_CONV2D:
+        return conv_like(c, li, &L, 0);
+    case KILN_L_DEPTHWISE_CONV2D:
+        return conv_like(c, li, &L, 1);
+    case KILN_L_SEPARABLE_CONV2D:
+        return separable(c, &L);
+    case KILN_L_MAX_POOL2D:
+        return pool(c, &L, KILN_OP_MAX_POOL_2D);
+    case KILN_L_AVG_POOL2D:
+        return pool(c, &L, KILN_OP_AVERAGE_POOL_2D);
+    case KILN_L_DROPOUT:
+        c->tmap[L.output] = c->tmap[L.inputs[0]];
+        return KILN_OK;
     case KILN_L_FLATTEN:
-    case KILN_L_RESHAPE: return reshape_to(c, &L);
+    case KILN_L_RESHAPE:
+        return reshape_to(c, &L);
     case KILN_L_GLOBAL_AVG_POOL2D: {
         const int32_t y = act_tensor(c, L.name, td.rank, td.dims);
         const int32_t axes[2] = {1, 2}, two = 2;
@@ -548,8 +595,10 @@ static kiln_status lower_layer(conv_ctx *c, int32_t li) {
         if (axis < 0) axis += td.rank + 1;
         const int32_t y = act_tensor(c, L.name, td.rank, td.dims);
         int32_t in[16];
-        if (L.n_inputs > 16) return cfail(c, KILN_ERR_UNSUPPORTED, "layer %s: too many inputs", L.name);
-        for (int32_t i = 0; i < L.n_inputs; i++) in[i] = c->tmap[L.inputs[i]];
+        if (L.n_inputs > 16)
+            return cfail(c, KILN_ERR_UNSUPPORTED, "layer %s: too many inputs", L.name);
+        for (int32_t i = 0; i < L.n_inputs; i++)
+            in[i] = c->tmap[L.inputs[i]];
         kiln_tfl_opt o = {0};
         o.id = 0;
         o.type = KILN_TFL_OPT_I32;
@@ -593,9 +642,10 @@ static kiln_status lower_layer(conv_ctx *c, int32_t li) {
         return s;
     }
     case KILN_L_LSTM:
-        return cfail(c, KILN_ERR_UNSUPPORTED,
-                     "layer %s: LSTM conversion (UNIDIRECTIONAL_SEQUENCE_LSTM) is not supported yet",
-                     L.name);
+        return cfail(
+            c, KILN_ERR_UNSUPPORTED,
+            "layer %s: LSTM conversion (UNIDIRECTIONAL_SEQUENCE_LSTM) is not supported yet",
+            L.name);
     default:
         return cfail(c, KILN_ERR_UNSUPPORTED, "layer %s: kind %s cannot be converted", L.name,
                      L.kind_name);
@@ -627,11 +677,13 @@ kiln_status kiln_convert_graph(const kiln_graph *g, const float *params,
         s = cfail(&c, KILN_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (int32_t i = 0; i < nt; i++) c.tmap[i] = -1;
+    for (int32_t i = 0; i < nt; i++)
+        c.tmap[i] = -1;
     for (int32_t li = 0; li < nl; li++) {
         kiln_layer_desc L;
         kiln_graph_layer(g, li, &L);
-        for (int32_t i = 0; i < L.n_inputs; i++) c.nuse[L.inputs[i]]++;
+        for (int32_t i = 0; i < L.n_inputs; i++)
+            c.nuse[L.inputs[i]]++;
     }
     c.sg = kiln_tfl_add_subgraph(c.w, "main");
     int32_t inputs[16], n_in = 0;
@@ -647,7 +699,8 @@ kiln_status kiln_convert_graph(const kiln_graph *g, const float *params,
                 int32_t shape[KILN_MAX_RANK + 1], sig[KILN_MAX_RANK + 1];
                 shape[0] = 1;
                 sig[0] = -1;
-                for (int32_t i = 0; i < td.rank; i++) shape[i + 1] = sig[i + 1] = td.dims[i];
+                for (int32_t i = 0; i < td.rank; i++)
+                    shape[i + 1] = sig[i + 1] = td.dims[i];
                 kiln_tfl_tensor t = {0};
                 t.name = L.name;
                 t.type = td.dtype;
@@ -710,8 +763,10 @@ kiln_status kiln_convert_graph(const kiln_graph *g, const float *params,
     }
     {
         char desc[256];
-        if (o->description) snprintf(desc, sizeof desc, "%s", o->description);
-        else snprintf(desc, sizeof desc, "Kiln model %s", kiln_graph_name(g));
+        if (o->description)
+            snprintf(desc, sizeof desc, "%s", o->description);
+        else
+            snprintf(desc, sizeof desc, "Kiln model %s", kiln_graph_name(g));
         kiln_tfl_set_description(c.w, desc);
     }
     s = kiln_tfl_writer_finish(c.w, bytes, len);

@@ -32,16 +32,20 @@ static inline int32_t kiln_fp_rhalfsum(int32_t a, int32_t b) {
 }
 
 /* Wrapping add/sub, as gemmlowp's raw int32 arithmetic. */
-static inline int32_t kiln_fp_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
-static inline int32_t kiln_fp_sub(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
+static inline int32_t kiln_fp_add(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+static inline int32_t kiln_fp_sub(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a - (uint32_t)b);
+}
 
 /* The constant c given as a Q0.31 raw value of the 32-bit format. */
 #define KILN_FP_ONE_Q0 INT32_MAX
 
 /* exp(a) for a in [-1/4, 0), a and result with 0 integer bits. */
 static inline int32_t kiln_fp_exp_quarter(int32_t a) {
-    const int32_t c_exp_m1_8 = 1895147668; /* exp(-1/8) */
-    const int32_t c_1_3 = 715827883;       /* 1/3 */
+    const int32_t c_exp_m1_8 = 1895147668;     /* exp(-1/8) */
+    const int32_t c_1_3 = 715827883;           /* 1/3 */
     const int32_t x = kiln_fp_add(a, 1 << 28); /* a + 1/8 */
     const int32_t x2 = kiln_srdhm(x, x);
     const int32_t x3 = kiln_srdhm(x2, x);
@@ -111,7 +115,8 @@ static inline int32_t kiln_fp_logistic(int32_t a, int ib) {
     if (a == 0) return 1 << 30;
     const int pos = a > 0;
     const int32_t abs_a = pos ? a : (int32_t)(0u - (uint32_t)a);
-    const int32_t r = kiln_fp_one_over_one_plus(kiln_fp_exp_neg((int32_t)(0u - (uint32_t)abs_a), ib));
+    const int32_t r =
+        kiln_fp_one_over_one_plus(kiln_fp_exp_neg((int32_t)(0u - (uint32_t)abs_a), ib));
     return pos ? r : kiln_fp_sub(KILN_FP_ONE_Q0, r);
 }
 

@@ -96,7 +96,8 @@ kiln_html *kiln_html_begin(const char *title) {
              "h3{font-size:15px}\n"
              "table{border-collapse:collapse;margin:8px 0;font-size:13px}\n"
              "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-             "th{background:#f3f3f3}td.k{text-align:left;font-weight:600}\n"
+             "th{background:#f3f3f3}td.k{text-align:left;font-weight:600}"
+             "table.facts td{text-align:left}\n"
              "svg{display:block;margin:8px 0}svg text{font-size:11px;fill:#333}\n"
              ".chart{margin-bottom:18px}\n"
              "</style></head>\n<body>\n");
@@ -196,13 +197,17 @@ static double nice_step(double span, int n) {
 
 static void fmt_num(char *buf, size_t cap, double v) {
     if (fabs(v) < 1e-12) v = 0;
-    snprintf(buf, cap, "%.4g", v);
+    if (fabs(v) >= 1e4 && fabs(v) < 1e9 && v == floor(v))
+        snprintf(buf, cap, "%.0f", v);
+    else
+        snprintf(buf, cap, "%.4g", v);
 }
 
 /* Axes with y gridlines from ylo to yhi inside the plot box (x0,y0)-(x1,y1). */
 static void y_axis(kiln_html *h, double x0, double y0, double x1, double y1, double ylo,
-                   double yhi) {
-    const double step = nice_step(yhi - ylo, 5);
+                   double yhi, int integer) {
+    double step = nice_step(yhi - ylo, 5);
+    if (integer && step < 1) step = 1;
     char b[32];
     for (double v = ceil(ylo / step) * step; v <= yhi + step * 1e-9; v += step) {
         const double y = y1 - (v - ylo) / (yhi - ylo) * (y1 - y0);
@@ -300,7 +305,7 @@ void kiln_html_bars(kiln_html *h, const char *title, int32_t n_groups,
         if (!(hi > 0)) hi = 1;
     }
     svg_begin(h, title, w, ht);
-    y_axis(h, x0, y0, x1, y1, 0, hi);
+    y_axis(h, x0, y0, x1, y1, 0, hi, 0);
     const double gw = (x1 - x0) / n_groups, bw = gw * 0.8 / n_series;
     char b[32];
     for (int32_t g = 0; g < n_groups; g++) {
@@ -377,7 +382,7 @@ void kiln_html_histogram(kiln_html *h, const char *title, const double *samples,
     }
     const double w = 900, ht = 320, x0 = 60, x1 = 860, y0 = 16, y1 = 260;
     svg_begin(h, title, w, ht);
-    y_axis(h, x0, y0, x1, y1, 0, (double)top);
+    y_axis(h, x0, y0, x1, y1, 0, (double)top, 1);
     const double bw = (x1 - x0) / bins;
     for (int32_t b = 0; b < bins; b++) {
         const double bh = (double)cnt[b] / (double)top * (y1 - y0);
@@ -422,7 +427,7 @@ void kiln_html_lines(kiln_html *h, const char *title, int32_t n_series,
     ylo -= pad, yhi += pad;
     const double w = 900, ht = 340, x0 = 60, x1 = 760, y0 = 16, y1 = 280;
     svg_begin(h, title, w, ht);
-    y_axis(h, x0, y0, x1, y1, ylo, yhi);
+    y_axis(h, x0, y0, x1, y1, ylo, yhi, 0);
     char t[32];
     const double step = nice_step(xhi - xlo, 8);
     for (double v = ceil(xlo / step) * step; v <= xhi + step * 1e-9; v += step) {

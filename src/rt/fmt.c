@@ -17,7 +17,8 @@ static void put(out_t *o, char c) {
 }
 
 static void puts_(out_t *o, const char *s) {
-    while (*s) put(o, *s++);
+    while (*s)
+        put(o, *s++);
 }
 
 static void put_u(out_t *o, unsigned long long v, unsigned base, int width, char pad, int neg) {
@@ -30,9 +31,11 @@ static void put_u(out_t *o, unsigned long long v, unsigned base, int width, char
     } while (v && k < 30);
     int len = k + (neg ? 1 : 0);
     if (neg && pad == '0') put(o, '-');
-    for (; width > len; width--) put(o, pad);
+    for (; width > len; width--)
+        put(o, pad);
     if (neg && pad != '0') put(o, '-');
-    while (k) put(o, tmp[--k]);
+    while (k)
+        put(o, tmp[--k]);
 }
 
 static void put_i(out_t *o, long long v, int width, char pad) {
@@ -55,7 +58,8 @@ static void put_fixed(out_t *o, double v, int prec) {
         return;
     }
     double scale = 1;
-    for (int i = 0; i < prec; i++) scale *= 10;
+    for (int i = 0; i < prec; i++)
+        scale *= 10;
     unsigned long long whole = (unsigned long long)v;
     double frac = v - (double)whole;
     unsigned long long f = (unsigned long long)(frac * scale + 0.5);
@@ -114,7 +118,8 @@ static void put_g(out_t *o, double v) {
     for (size_t i = 0; i < n; i++)
         if (buf[i] == '.') has_dot = 1;
     if (has_dot) {
-        while (n > 0 && buf[n - 1] == '0') buf[--n] = 0;
+        while (n > 0 && buf[n - 1] == '0')
+            buf[--n] = 0;
         if (n > 0 && buf[n - 1] == '.') buf[--n] = 0;
     }
     puts_(o, buf);
@@ -134,11 +139,13 @@ int kiln__vfmt(char *dst, size_t cap, const char *fmt, va_list ap) {
             pad = '0';
             p++;
         }
-        while (*p >= '0' && *p <= '9') width = width * 10 + (*p++ - '0');
+        while (*p >= '0' && *p <= '9')
+            width = width * 10 + (*p++ - '0');
         if (*p == '.') {
             p++;
             prec = 0;
-            while (*p >= '0' && *p <= '9') prec = prec * 10 + (*p++ - '0');
+            while (*p >= '0' && *p <= '9')
+                prec = prec * 10 + (*p++ - '0');
         }
         int lng = 0, sz = 0;
         while (*p == 'l') {
@@ -152,7 +159,7 @@ int kiln__vfmt(char *dst, size_t cap, const char *fmt, va_list ap) {
         switch (*p) {
         case 'd':
         case 'i': {
-            long long v = sz ? (long long)va_arg(ap, ptrdiff_t)
+            long long v = sz         ? (long long)va_arg(ap, ptrdiff_t)
                           : lng >= 2 ? va_arg(ap, long long)
                           : lng == 1 ? va_arg(ap, long)
                                      : va_arg(ap, int);
@@ -161,7 +168,7 @@ int kiln__vfmt(char *dst, size_t cap, const char *fmt, va_list ap) {
         }
         case 'u':
         case 'x': {
-            unsigned long long v = sz ? (unsigned long long)va_arg(ap, size_t)
+            unsigned long long v = sz         ? (unsigned long long)va_arg(ap, size_t)
                                    : lng >= 2 ? va_arg(ap, unsigned long long)
                                    : lng == 1 ? va_arg(ap, unsigned long)
                                               : va_arg(ap, unsigned);

@@ -11,21 +11,46 @@
 #include "rt/model.h"
 
 /* Field ids (schema.fbs). */
-enum { M_VERSION = 0, M_OPCODES = 1, M_SUBGRAPHS = 2, M_DESCRIPTION = 3, M_BUFFERS = 4,
-       M_METADATA = 6, M_SIGNATURES = 7 };
+enum {
+    M_VERSION = 0,
+    M_OPCODES = 1,
+    M_SUBGRAPHS = 2,
+    M_DESCRIPTION = 3,
+    M_BUFFERS = 4,
+    M_METADATA = 6,
+    M_SIGNATURES = 7
+};
 enum { OC_DEPRECATED = 0, OC_CUSTOM = 1, OC_VERSION = 2, OC_BUILTIN = 3 };
 enum { SG_TENSORS = 0, SG_INPUTS = 1, SG_OUTPUTS = 2, SG_OPS = 3, SG_NAME = 4 };
-enum { T_SHAPE = 0, T_TYPE = 1, T_BUFFER = 2, T_NAME = 3, T_QUANT = 4, T_VARIABLE = 5,
-       T_SPARSITY = 6, T_SIGNATURE = 7, T_HAS_RANK = 8 };
+enum {
+    T_SHAPE = 0,
+    T_TYPE = 1,
+    T_BUFFER = 2,
+    T_NAME = 3,
+    T_QUANT = 4,
+    T_VARIABLE = 5,
+    T_SPARSITY = 6,
+    T_SIGNATURE = 7,
+    T_HAS_RANK = 8
+};
 enum { Q_SCALE = 2, Q_ZERO_POINT = 3, Q_DIM = 6 };
-enum { OP_OPCODE = 0, OP_INPUTS = 1, OP_OUTPUTS = 2, OP_OPTS_TYPE = 3, OP_OPTS = 4,
-       OP_CUSTOM = 5, OP_INTERMEDIATES = 8, OP_OPTS2_TYPE = 11, OP_OPTS2 = 12 };
+enum {
+    OP_OPCODE = 0,
+    OP_INPUTS = 1,
+    OP_OUTPUTS = 2,
+    OP_OPTS_TYPE = 3,
+    OP_OPTS = 4,
+    OP_CUSTOM = 5,
+    OP_INTERMEDIATES = 8,
+    OP_OPTS2_TYPE = 11,
+    OP_OPTS2 = 12
+};
 enum { B_DATA = 0, B_OFFSET = 1, B_SIZE = 2 };
 enum { MD_NAME = 0, MD_BUFFER = 1 };
 enum { TM_NAME = 0, TM_TENSOR = 1 };
 enum { SD_INPUTS = 0, SD_OUTPUTS = 1, SD_KEY = 2, SD_SUBGRAPH = 4 };
 
-#define KILN_MAX_OPTIONS_TYPE 130  /* BuiltinOptions union members (schema.fbs) */
+#define KILN_MAX_OPTIONS_TYPE 130 /* BuiltinOptions union members (schema.fbs) */
 #define KILN_MAX_OPTIONS2_TYPE 30 /* BuiltinOptions2 union members */
 #define KILN_MAX_ELEMENTS ((int64_t)1 << 40)
 
@@ -104,7 +129,8 @@ static kiln_status read_ivec(ld *l, const kiln__fbt *t, int id, int32_t **out, i
     if (c > (1u << 24)) return fail(l, "%s: %u entries is too many", what, c);
     int32_t *a = (int32_t *)mem_n(l, c, 4);
     if (!a) return NOMEM(l);
-    for (uint32_t i = 0; i < c; i++) a[i] = (int32_t)kiln__rd32(l->f.b + first + 4 * (size_t)i);
+    for (uint32_t i = 0; i < c; i++)
+        a[i] = (int32_t)kiln__rd32(l->f.b + first + 4 * (size_t)i);
     *out = a;
     *count = (int32_t)c;
     return KILN_OK;
@@ -161,8 +187,9 @@ static kiln_status buffer_data(ld *l, size_t bfirst, uint32_t nbuf, uint32_t ind
     } else if (off > 1) {
         /* Large models keep buffers after the FlatBuffer, addressed from the file start. */
         if (off > l->f.n || size > l->f.n - off)
-            return fail(l, "buffer %u: offset %llu + size %llu is past the end of the file (%zu "
-                           "bytes)",
+            return fail(l,
+                        "buffer %u: offset %llu + size %llu is past the end of the file (%zu "
+                        "bytes)",
                         index, (unsigned long long)off, (unsigned long long)size, l->f.n);
         *data = l->f.b + off;
         *len = (size_t)size;
@@ -185,8 +212,7 @@ static kiln_status load_quant(ld *l, const kiln__fbt *tt, kiln__tensor_def *td, 
         return fail(l, "%s: malformed quantization table", who);
     /* As TFLite: affine quantization needs both scale and zero_point; otherwise none. */
     if (ns == 0 || nz == 0) return KILN_OK;
-    if (ns != nz)
-        return fail(l, "%s: quantization has %u scales but %u zero points", who, ns, nz);
+    if (ns != nz) return fail(l, "%s: quantization has %u scales but %u zero points", who, ns, nz);
     if (ns > (1u << 20)) return fail(l, "%s: %u quantization scales is too many", who, ns);
     float *sc = (float *)mem_n(l, ns, 4);
     int32_t *zp = (int32_t *)mem_n(l, ns, 4);
@@ -208,8 +234,9 @@ static kiln_status load_quant(ld *l, const kiln__fbt *tt, kiln__tensor_def *td, 
             if (td->rank == 1 && td->dims[0] == (int32_t)ns) {
                 /* person_detect's biases: rank 1, per-channel, quantized_dimension 3. TFLite
                  * Micro accepts this (the only axis is meant); LiteRT rejects it. */
-                warn(l->m, "%s: quantized_dimension %d is out of range for rank 1; using 0 (as "
-                           "TFLite Micro does)",
+                warn(l->m,
+                     "%s: quantized_dimension %d is out of range for rank 1; using 0 (as "
+                     "TFLite Micro does)",
                      who, dim);
                 dim = 0;
             } else {
@@ -275,8 +302,7 @@ static kiln_status load_tensor(ld *l, int32_t sg, int32_t i, const kiln__fbt *tt
         for (uint32_t d = 0; d < nsig; d++) {
             int32_t v = (int32_t)kiln__rd32(l->f.b + first + 4 * (size_t)d);
             if (v < -1)
-                return fail(l, "%s (%s): shape_signature dimension %u is %d", who, td->name, d,
-                            v);
+                return fail(l, "%s (%s): shape_signature dimension %u is %d", who, td->name, d, v);
             td->sig[d] = v;
         }
     }
@@ -290,8 +316,8 @@ static kiln_status load_tensor(ld *l, int32_t sg, int32_t i, const kiln__fbt *tt
     if (td->data) {
         const size_t es = kiln_dtype_size(td->type);
         if (es && !td->has_sparsity) {
-            const uint64_t need = td->type == KILN_INT4 ? ((uint64_t)numel + 1) / 2
-                                                        : (uint64_t)numel * es;
+            const uint64_t need =
+                td->type == KILN_INT4 ? ((uint64_t)numel + 1) / 2 : (uint64_t)numel * es;
             if (need != td->data_len)
                 return fail(l, "%s (%s): shape needs %llu bytes but buffer %u holds %zu", who,
                             td->name, (unsigned long long)need, buf, td->data_len);
@@ -299,8 +325,8 @@ static kiln_status load_tensor(ld *l, int32_t sg, int32_t i, const kiln__fbt *tt
              * TFLite accepts them: kernels read 8-byte constants with memcpy. */
             const size_t al = es > 4 ? 4 : es;
             if (((uintptr_t)td->data) % al)
-                return fail(l, "%s (%s): data of buffer %u is not %zu-byte aligned", who,
-                            td->name, buf, al);
+                return fail(l, "%s (%s): data of buffer %u is not %zu-byte aligned", who, td->name,
+                            buf, al);
         }
     }
     return load_quant(l, tt, td, who);
@@ -331,18 +357,18 @@ static kiln_status load_op(ld *l, int32_t sg, int32_t i, const kiln__fbt *ot, ki
     for (int32_t k = 0; k < od->n_in; k++) {
         int32_t t = od->inputs[k];
         if (t < -1 || t >= ntensors)
-            return fail(l, "%s (%s) input %d refers to tensor %d, only %d tensors", who, opname,
-                        k, t, ntensors);
+            return fail(l, "%s (%s) input %d refers to tensor %d, only %d tensors", who, opname, k,
+                        t, ntensors);
     }
     for (int32_t k = 0; k < od->n_out; k++) {
         int32_t t = od->outputs[k];
         if (t < 0 || t >= ntensors)
-            return fail(l, "%s (%s) output %d refers to tensor %d, only %d tensors", who, opname,
-                        k, t, ntensors);
+            return fail(l, "%s (%s) output %d refers to tensor %d, only %d tensors", who, opname, k,
+                        t, ntensors);
         for (int32_t j = 0; j < od->n_in; j++)
             if (od->inputs[j] == t)
-                return fail(l, "%s (%s) output %d is also its input %d (tensor %d)", who, opname,
-                            k, j, t);
+                return fail(l, "%s (%s) output %d is also its input %d (tensor %d)", who, opname, k,
+                            j, t);
         for (int32_t j = 0; j < k; j++)
             if (od->outputs[j] == t)
                 return fail(l, "%s (%s) writes tensor %d twice", who, opname, t);
@@ -386,8 +412,10 @@ static kiln_status check_dataflow(ld *l, int32_t sg, kiln__subgraph_def *g) {
     enum { UNSET = 0, AVAILABLE = 1, INPUT = 2, CONST = 3 };
     for (int32_t t = 0; t < g->n_tensors; t++) {
         const kiln__tensor_def *td = &g->tensors[t];
-        if (td->data) state[t] = CONST;
-        else if (td->is_variable) state[t] = AVAILABLE;
+        if (td->data)
+            state[t] = CONST;
+        else if (td->is_variable)
+            state[t] = AVAILABLE;
     }
     for (int32_t k = 0; k < g->n_inputs; k++) {
         int32_t t = g->inputs[k];
@@ -404,22 +432,26 @@ static kiln_status check_dataflow(ld *l, int32_t sg, kiln__subgraph_def *g) {
             if (t < 0 || state[t] != UNSET) continue;
             /* An empty tensor carries no data (e.g. a placeholder for an unused operand). */
             int64_t n = 1;
-            for (int32_t d = 0; d < g->tensors[t].rank; d++) n *= g->tensors[t].dims[d];
+            for (int32_t d = 0; d < g->tensors[t].rank; d++)
+                n *= g->tensors[t].dims[d];
             if (n == 0) continue;
-            return fail(l, "subgraph %d operator %d (%s) input %d reads tensor %d (%s), which "
-                           "no earlier operator writes",
+            return fail(l,
+                        "subgraph %d operator %d (%s) input %d reads tensor %d (%s), which "
+                        "no earlier operator writes",
                         sg, i, opname, k, t, g->tensors[t].name);
         }
         for (int32_t k = 0; k < od->n_out; k++) {
             int32_t t = od->outputs[k];
             if (state[t] == CONST || state[t] == INPUT)
-                return fail(l, "subgraph %d operator %d (%s) output %d writes tensor %d (%s), "
-                               "which is a %s",
+                return fail(l,
+                            "subgraph %d operator %d (%s) output %d writes tensor %d (%s), "
+                            "which is a %s",
                             sg, i, opname, k, t, g->tensors[t].name,
                             state[t] == CONST ? "constant" : "graph input");
             if (state[t] == AVAILABLE && !g->tensors[t].is_variable)
-                return fail(l, "subgraph %d operator %d (%s) writes tensor %d (%s), which an "
-                               "earlier operator already wrote",
+                return fail(l,
+                            "subgraph %d operator %d (%s) writes tensor %d (%s), which an "
+                            "earlier operator already wrote",
                             sg, i, opname, t, g->tensors[t].name);
             state[t] = AVAILABLE;
         }
@@ -523,8 +555,9 @@ static kiln_status check_calls(ld *l) {
             int k = callee_list(m, &m->subgraphs[s].ops[i], c);
             for (int j = 0; j < k; j++)
                 if (c[j] < 0 || c[j] >= m->n_subgraphs)
-                    return fail(l, "subgraph %d operator %d (%s) refers to subgraph %d, only %d "
-                                   "subgraphs",
+                    return fail(l,
+                                "subgraph %d operator %d (%s) refers to subgraph %d, only %d "
+                                "subgraphs",
                                 s, i, kiln_builtin_name(m->subgraphs[s].ops[i].builtin), c[j],
                                 m->n_subgraphs);
         }
@@ -550,8 +583,8 @@ static kiln_status check_calls(ld *l) {
             if (j >= k) continue;
             int32_t t = c[j];
             if (color[t] == 1)
-                return fail(l, "subgraph %d operator %d (%s) calls subgraph %d recursively", s,
-                            op, kiln_builtin_name(m->subgraphs[s].ops[op].builtin), t);
+                return fail(l, "subgraph %d operator %d (%s) calls subgraph %d recursively", s, op,
+                            kiln_builtin_name(m->subgraphs[s].ops[op].builtin), t);
             if (color[t] == 0) {
                 color[t] = 1;
                 stack[sp] = t;
@@ -564,8 +597,7 @@ static kiln_status check_calls(ld *l) {
 }
 
 static kiln_status load_tensor_maps(ld *l, const kiln__fbt *st, int id, kiln__tensor_map **out,
-                                    int32_t *count, const kiln__subgraph_def *g,
-                                    const char *who) {
+                                    int32_t *count, const kiln__subgraph_def *g, const char *who) {
     size_t first;
     uint32_t n;
     if (kiln__fb_vec(&l->f, st, id, 4, &first, &n) < 0) return fail(l, "%s: bad vector", who);
@@ -607,14 +639,13 @@ static kiln_status load_signatures(ld *l, const kiln__fbt *root) {
             kiln__fb_u32(&l->f, &st, SD_SUBGRAPH, 0, &sgi))
             return fail(l, "signature_defs[%u]: malformed table", i);
         if (sgi >= (uint32_t)l->m->n_subgraphs)
-            return fail(l, "signature '%s' refers to subgraph %u, only %d subgraphs", sd->key,
-                        sgi, l->m->n_subgraphs);
+            return fail(l, "signature '%s' refers to subgraph %u, only %d subgraphs", sd->key, sgi,
+                        l->m->n_subgraphs);
         sd->subgraph = (int32_t)sgi;
         const kiln__subgraph_def *g = &l->m->subgraphs[sgi];
         kiln_status s;
         kiln__fmt(who, sizeof who, "signature '%s' inputs", sd->key);
-        if ((s = load_tensor_maps(l, &st, SD_INPUTS, &sd->inputs, &sd->n_inputs, g, who)))
-            return s;
+        if ((s = load_tensor_maps(l, &st, SD_INPUTS, &sd->inputs, &sd->n_inputs, g, who))) return s;
         kiln__fmt(who, sizeof who, "signature '%s' outputs", sd->key);
         if ((s = load_tensor_maps(l, &st, SD_OUTPUTS, &sd->outputs, &sd->n_outputs, g, who)))
             return s;
@@ -683,8 +714,7 @@ kiln_status kiln_model_load(const void *buf, size_t len, const char *name,
                  rootpos, len);
         goto done;
     }
-    if (memcmp(l.f.b + 4, "TFL3", 4))
-        warn(m, "file identifier is not 'TFL3'");
+    if (memcmp(l.f.b + 4, "TFL3", 4)) warn(m, "file identifier is not 'TFL3'");
     if (kiln__fb_u32(&l.f, &root, M_VERSION, 0, &m->version) ||
         kiln__fb_str(&l.f, &root, M_DESCRIPTION, &m->description) < 0) {
         s = fail(&l, "model table is malformed");
@@ -694,9 +724,8 @@ kiln_status kiln_model_load(const void *buf, size_t len, const char *name,
         s = fail(&l, "schema version %u is not supported (expected 3)", m->version);
         goto done;
     }
-    if ((s = load_opcodes(&l, &root)) || (s = load_subgraphs(&l, &root)) ||
-        (s = check_calls(&l)) || (s = load_signatures(&l, &root)) ||
-        (s = load_metadata(&l, &root)))
+    if ((s = load_opcodes(&l, &root)) || (s = load_subgraphs(&l, &root)) || (s = check_calls(&l)) ||
+        (s = load_signatures(&l, &root)) || (s = load_metadata(&l, &root)))
         goto done;
 done:
     if (s) {
@@ -719,12 +748,22 @@ void kiln_model_destroy(kiln_model *m) {
     kiln__free(&a, m);
 }
 
-int32_t kiln_model_num_subgraphs(const kiln_model *m) { return m ? m->n_subgraphs : 0; }
-int32_t kiln_model_num_signatures(const kiln_model *m) { return m ? m->n_signatures : 0; }
+int32_t kiln_model_num_subgraphs(const kiln_model *m) {
+    return m ? m->n_subgraphs : 0;
+}
+int32_t kiln_model_num_signatures(const kiln_model *m) {
+    return m ? m->n_signatures : 0;
+}
 const char *kiln_model_signature_key(const kiln_model *m, int32_t i) {
     if (!m || i < 0 || i >= m->n_signatures) return NULL;
     return m->signatures[i].key;
 }
-const char *kiln_model_description(const kiln_model *m) { return m ? m->description : ""; }
-uint32_t kiln_model_schema_version(const kiln_model *m) { return m ? m->version : 0; }
-const char *kiln_model_warnings(const kiln_model *m) { return m ? m->warnings : ""; }
+const char *kiln_model_description(const kiln_model *m) {
+    return m ? m->description : "";
+}
+uint32_t kiln_model_schema_version(const kiln_model *m) {
+    return m ? m->version : 0;
+}
+const char *kiln_model_warnings(const kiln_model *m) {
+    return m ? m->warnings : "";
+}

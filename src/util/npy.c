@@ -23,9 +23,9 @@ static const struct {
     const char *descr;
     int32_t dtype;
 } dtypes[] = {
-    {"f4", KILN_FLOAT32}, {"f2", KILN_FLOAT16}, {"f8", KILN_FLOAT64},  {"i1", KILN_INT8},
-    {"u1", KILN_UINT8},   {"i2", KILN_INT16},   {"u2", KILN_UINT16},   {"i4", KILN_INT32},
-    {"u4", KILN_UINT32},  {"i8", KILN_INT64},   {"u8", KILN_UINT64},   {"b1", KILN_BOOL},
+    {"f4", KILN_FLOAT32},   {"f2", KILN_FLOAT16},     {"f8", KILN_FLOAT64}, {"i1", KILN_INT8},
+    {"u1", KILN_UINT8},     {"i2", KILN_INT16},       {"u2", KILN_UINT16},  {"i4", KILN_INT32},
+    {"u4", KILN_UINT32},    {"i8", KILN_INT64},       {"u8", KILN_UINT64},  {"b1", KILN_BOOL},
     {"c8", KILN_COMPLEX64}, {"c16", KILN_COMPLEX128},
 };
 
@@ -36,15 +36,16 @@ static const char *find_key(const char *h, size_t n, const char *key) {
         if ((h[i] == '\'' || h[i] == '"') && !strncmp(h + i + 1, key, kl) &&
             h[i + 1 + kl] == h[i]) {
             const char *p = h + i + kl + 2;
-            while (p < h + n && (*p == ' ' || *p == ':')) p++;
+            while (p < h + n && (*p == ' ' || *p == ':'))
+                p++;
             return p;
         }
     }
     return NULL;
 }
 
-kiln_status kiln_npy_parse(const void *buf, size_t len, const char *name, kiln_npy *out,
-                           char *err, size_t errlen) {
+kiln_status kiln_npy_parse(const void *buf, size_t len, const char *name, kiln_npy *out, char *err,
+                           size_t errlen) {
     const uint8_t *b = (const uint8_t *)buf;
     memset(out, 0, sizeof *out);
     if (!name) name = "npy";
@@ -79,7 +80,8 @@ kiln_status kiln_npy_parse(const void *buf, size_t len, const char *name, kiln_n
     for (const char *p = d + 1; p < h + hlen && *p != *d && k < sizeof descr - 1; p++)
         descr[k++] = *p;
     const char *code = descr;
-    if (*code == '<' || *code == '|' || *code == '=') code++;
+    if (*code == '<' || *code == '|' || *code == '=')
+        code++;
     else if (*code == '>' && strcmp(code + 1, "i1") && strcmp(code + 1, "u1") &&
              strcmp(code + 1, "b1"))
         return err_(err, errlen, KILN_ERR_IO, "%s: big-endian data (%s) is not supported", name,
@@ -96,7 +98,8 @@ kiln_status kiln_npy_parse(const void *buf, size_t len, const char *name, kiln_n
     const char *p = sh + 1;
     int64_t count = 1;
     while (p < h + hlen && *p != ')') {
-        while (p < h + hlen && (*p == ' ' || *p == ',')) p++;
+        while (p < h + hlen && (*p == ' ' || *p == ','))
+            p++;
         if (p >= h + hlen || *p == ')') break;
         if (*p < '0' || *p > '9')
             return err_(err, errlen, KILN_ERR_IO, "%s: bad shape in header", name);
@@ -120,8 +123,7 @@ kiln_status kiln_npy_parse(const void *buf, size_t len, const char *name, kiln_n
     const size_t have = len - hstart - hlen;
     if (have < need)
         return err_(err, errlen, KILN_ERR_IO,
-                    "%s: truncated: header says %zu bytes of data, file has %zu", name, need,
-                    have);
+                    "%s: truncated: header says %zu bytes of data, file has %zu", name, need, have);
     out->bytes = need;
     out->data = malloc(need ? need : 1);
     if (!out->data) return err_(err, errlen, KILN_ERR_NOMEM, "%s: out of memory", name);
@@ -197,12 +199,12 @@ kiln_status kiln_npy_write(const char *path, int32_t dtype, int32_t rank, const 
     }
     shape[sl++] = ')';
     shape[sl] = 0;
-    const char *endian = (!strcmp(descr, "i1") || !strcmp(descr, "u1") || !strcmp(descr, "b1"))
-                             ? "|" : "<";
+    const char *endian =
+        (!strcmp(descr, "i1") || !strcmp(descr, "u1") || !strcmp(descr, "b1")) ? "|" : "<";
     char header[512];
-    int hl = snprintf(header, sizeof header,
-                      "{'descr': '%s%s', 'fortran_order': False, 'shape': %s, }", endian, descr,
-                      shape);
+    int hl =
+        snprintf(header, sizeof header, "{'descr': '%s%s', 'fortran_order': False, 'shape': %s, }",
+                 endian, descr, shape);
     /* Pad with spaces so that magic + length + header + '\n' is a multiple of 64. */
     size_t total = 10 + (size_t)hl + 1;
     size_t pad = (64 - total % 64) % 64;
@@ -211,11 +213,12 @@ kiln_status kiln_npy_write(const char *path, int32_t dtype, int32_t rank, const 
     FILE *f = fopen(tmp, "wb");
     if (!f) return err_(err, errlen, KILN_ERR_IO, "%s: %s", tmp, strerror(errno));
     const size_t hlen = (size_t)hl + pad + 1;
-    uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(hlen & 0xff),
-                       (uint8_t)(hlen >> 8)};
+    uint8_t pre[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(hlen & 0xff), (uint8_t)(hlen >> 8)};
     const size_t bytes = (size_t)count * kiln_dtype_size(dtype);
     int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, (size_t)hl, f) == (size_t)hl;
-    for (size_t i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
+    for (size_t i = 0; ok && i < pad; i++)
+        ok = fputc(' ', f) != EOF;
     ok = ok && fputc('\n', f) != EOF;
     ok = ok && (bytes == 0 || fwrite(data, 1, bytes, f) == bytes);
     ok = (fclose(f) == 0) && ok;

@@ -44,8 +44,10 @@ int kiln_cmd_convert(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--target") && i + 1 < argc) {
             const char *t = argv[++i];
-            if (!strcmp(t, "tflite")) o.target = KILN_TARGET_TFLITE;
-            else if (!strcmp(t, "tflm")) o.target = KILN_TARGET_TFLM;
+            if (!strcmp(t, "tflite"))
+                o.target = KILN_TARGET_TFLITE;
+            else if (!strcmp(t, "tflm"))
+                o.target = KILN_TARGET_TFLM;
             else {
                 fprintf(stderr, "kiln convert: --target must be tflite or tflm\n");
                 return 2;
@@ -65,7 +67,8 @@ int kiln_cmd_convert(int argc, char **argv) {
         }
     }
     if (!in || !out) {
-        fprintf(stderr, "kiln convert: needs an input and -o OUT.tflite (see kiln convert --help)\n");
+        fprintf(stderr,
+                "kiln convert: needs an input and -o OUT.tflite (see kiln convert --help)\n");
         return 2;
     }
     char err[1024];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "kiln/data.h"
@@ -107,6 +108,12 @@ static void cb_epoch_end(void *ud, const kiln_epoch_stats *e) {
         }
         kiln_tfevents_flush(s->ev);
     }
+}
+
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int is_idx_dir(const char *dir) {
@@ -374,11 +381,11 @@ int kiln_cmd_train(int argc, char **argv) {
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
-    double t0 = kiln_now_seconds();
+    double t0 = kiln_now_seconds(), c0 = cpu_seconds();
     int64_t step0 = kiln_trainer_step_count(t);
     int32_t done_epochs = 0;
     st = kiln_fit(t, &train, val.n ? &val : NULL, &fo, &done_epochs);
-    double secs = kiln_now_seconds() - t0;
+    double secs = kiln_now_seconds() - t0, csecs = cpu_seconds() - c0;
     sigaction(SIGINT, &old, NULL);
     if (st == KILN_ERR_STATE && g_stop) {
         if (cs.bar.out) fputc('\n', stderr);
@@ -433,6 +440,7 @@ int kiln_cmd_train(int argc, char **argv) {
     kiln_json_kv_int(&w, "seed", (int64_t)cfg.seed);
     kiln_json_kv_num(&w, "samples_per_second", secs > 0 ? samples / secs : 0.0);
     kiln_json_kv_num(&w, "seconds", secs);
+    kiln_json_kv_num(&w, "cpu_seconds", csecs); /* all threads of the process, fit loop */
     size_t mem_total, mem_act;
     kiln_trainer_memory(t, &mem_total, &mem_act);
     kiln_json_kv_int(&w, "trainer_bytes", (int64_t)mem_total);

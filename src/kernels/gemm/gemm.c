@@ -197,6 +197,14 @@ static int64_t k_block(const variant *v, int64_t k) {
     return (k + nblocks - 1) / nblocks;
 }
 
+/* M blocks of at most mc rows, as equal as whole micro-panels allow (balances threads; M
+ * blocking does not change any element's arithmetic). */
+static int64_t m_block(const variant *v, int64_t m) {
+    const int64_t nblocks = (m + v->mc - 1) / v->mc;
+    const int64_t rows = (m + nblocks - 1) / nblocks;
+    return (rows + v->mr - 1) / v->mr * v->mr;
+}
+
 static void gemm_blocked(const variant *v, int ta, int tb, int64_t m, int64_t n, int64_t k,
                          float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                          float beta, float *c, int64_t ldc) {
@@ -204,15 +212,15 @@ static void gemm_blocked(const variant *v, int ta, int tb, int64_t m, int64_t n,
      * allocates nothing. libkiln's pool gives its threads 8 MB stacks. */
     _Alignas(64) float abuf[MC_MAX * KC_MAX];
     _Alignas(64) float bbuf[KC_MAX * NC_MAX];
-    const int64_t kcb = k_block(v, k);
+    const int64_t kcb = k_block(v, k), mcb = m_block(v, m);
     for (int64_t jc = 0; jc < n; jc += v->nc) {
         const int64_t nb = n - jc < v->nc ? n - jc : v->nc;
         for (int64_t pc = 0; pc < k; pc += kcb) {
             const int64_t kb = k - pc < kcb ? k - pc : kcb;
             pack_b(v, tb, b, ldb, pc, kb, jc, nb, bbuf);
             const float beta_k = pc == 0 ? beta : 1.0f;
-            for (int64_t ic = 0; ic < m; ic += v->mc) {
-                const int64_t mb = m - ic < v->mc ? m - ic : v->mc;
+            for (int64_t ic = 0; ic < m; ic += mcb) {
+                const int64_t mb = m - ic < mcb ? m - ic : mcb;
                 pack_a(v, ta, a, lda, ic, mb, pc, kb, abuf);
                 macro_kernel(v, mb, nb, kb, abuf, bbuf, c + ic * ldc + jc, ldc, alpha, beta_k);
             }
@@ -271,30 +279,87 @@ static void gemm_direct(const variant *v, int ta, int tb, int64_t m, int64_t n, 
 
 /* ---- dispatch and threads ----------------------------------------------------------------- */
 
-typedef struct job {
+/* The threaded path: for each (N block, K block) the threads pack B's panels together into
+ * one shared buffer, then take (M block, column range) tasks, each packing its own A block.
+ * Every element of C gets the same operations in the same order as in gemm_blocked. */
+typedef struct pjob {
     const variant *v;
-    int ta, tb, split_m;
-    int64_t m, n, k, chunk;
+    int ta, tb;
+    int64_t m, n, k;
     float alpha, beta;
     const float *a, *b;
     float *c;
     int64_t lda, ldb, ldc;
-} job;
+    float *bbuf;                 /* the shared packed B block */
+    int64_t jc, nb, pc, kb, mcb; /* the current block */
+    float beta_k;
+    int64_t panels, pack_per_task; /* B panels of the block; panels packed per pack task */
+    int64_t nparts, per_part;      /* column ranges per M block; panels per range */
+} pjob;
 
-static void job_task(void *arg, int32_t t) {
-    const job *j = (const job *)arg;
-    const int64_t dim = j->split_m ? j->m : j->n;
-    const int64_t lo = (int64_t)t * j->chunk;
-    if (lo >= dim) return;
-    const int64_t len = dim - lo < j->chunk ? dim - lo : j->chunk;
-    if (j->split_m) {
-        const float *a = j->ta ? j->a + lo : j->a + lo * j->lda;
-        gemm_blocked(j->v, j->ta, j->tb, len, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb,
-                     j->beta, j->c + lo * j->ldc, j->ldc);
-    } else {
-        const float *b = j->tb ? j->b + lo * j->ldb : j->b + lo;
-        gemm_blocked(j->v, j->ta, j->tb, j->m, len, j->k, j->alpha, j->a, j->lda, b, j->ldb,
-                     j->beta, j->c + lo, j->ldc);
+static void pack_task(void *arg, int32_t t) {
+    const pjob *j = (const pjob *)arg;
+    const int64_t p0 = (int64_t)t * j->pack_per_task;
+    if (p0 >= j->panels) return;
+    const int64_t p1 = p0 + j->pack_per_task < j->panels ? p0 + j->pack_per_task : j->panels;
+    const int64_t s0 = p0 * j->v->nr, s1 = p1 * j->v->nr < j->nb ? p1 * j->v->nr : j->nb;
+    pack_b(j->v, j->tb, j->b, j->ldb, j->pc, j->kb, j->jc + s0, s1 - s0, j->bbuf + s0 * j->kb);
+}
+
+static void macro_task(void *arg, int32_t t) {
+    const pjob *j = (const pjob *)arg;
+    const variant *v = j->v;
+    const int64_t ic = (int64_t)(t / j->nparts) * j->mcb, part = t % j->nparts;
+    const int64_t s0 = part * j->per_part * v->nr;
+    if (ic >= j->m || s0 >= j->nb) return;
+    const int64_t mb = j->m - ic < j->mcb ? j->m - ic : j->mcb;
+    const int64_t s1 = s0 + j->per_part * v->nr < j->nb ? s0 + j->per_part * v->nr : j->nb;
+    _Alignas(64) float abuf[MC_MAX * KC_MAX];
+    pack_a(v, j->ta, j->a, j->lda, ic, mb, j->pc, j->kb, abuf);
+    macro_kernel(v, mb, s1 - s0, j->kb, abuf, j->bbuf + s0 * j->kb, j->c + ic * j->ldc + j->jc + s0,
+                 j->ldc, j->alpha, j->beta_k);
+}
+
+static void gemm_parallel(const variant *v, const kiln_parallel *par, int ta, int tb, int64_t m,
+                          int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    _Alignas(64) float bbuf[KC_MAX * NC_MAX];
+    const int32_t threads = par->threads;
+    pjob j = {.v = v,
+              .ta = ta,
+              .tb = tb,
+              .m = m,
+              .n = n,
+              .k = k,
+              .alpha = alpha,
+              .beta = beta,
+              .a = a,
+              .b = b,
+              .c = c,
+              .lda = lda,
+              .ldb = ldb,
+              .ldc = ldc,
+              .bbuf = bbuf};
+    j.mcb = m_block(v, m);
+    const int64_t kcb = k_block(v, k), mblocks = (m + j.mcb - 1) / j.mcb;
+    for (j.jc = 0; j.jc < n; j.jc += v->nc) {
+        j.nb = n - j.jc < v->nc ? n - j.jc : v->nc;
+        j.panels = (j.nb + v->nr - 1) / v->nr;
+        int64_t ptasks = threads < j.panels ? threads : j.panels;
+        j.pack_per_task = (j.panels + ptasks - 1) / ptasks;
+        ptasks = (j.panels + j.pack_per_task - 1) / j.pack_per_task;
+        /* At least two tasks per thread, so a thread that gets preempted or a short last
+         * block does not leave the others idle; column ranges only when M is short. */
+        j.nparts = (2 * threads + mblocks - 1) / mblocks;
+        if (j.nparts > j.panels) j.nparts = j.panels;
+        j.per_part = (j.panels + j.nparts - 1) / j.nparts;
+        j.nparts = (j.panels + j.per_part - 1) / j.per_part;
+        for (j.pc = 0; j.pc < k; j.pc += kcb) {
+            j.kb = k - j.pc < kcb ? k - j.pc : kcb;
+            j.beta_k = j.pc == 0 ? beta : 1.0f;
+            par->run(par->ud, (int32_t)ptasks, pack_task, &j);
+            par->run(par->ud, (int32_t)(mblocks * j.nparts), macro_task, &j);
+        }
     }
 }
 
@@ -328,25 +393,7 @@ static void run(const variant *v, int path, const kiln_parallel *par, int ta, in
         gemm_blocked(v, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    /* One contiguous range of M or N per thread. Each task packs what it reads: splitting M
-     * repacks all of B per task, splitting N repacks all of A per NC block: take the cheaper,
-     * as long as that side has a tile for every thread. */
-    job j = {v, ta, tb, 0, m, n, k, 0, alpha, beta, a, b, c, lda, ldb, ldc};
-    const int64_t tiles_m = (m + v->mr - 1) / v->mr, tiles_n = (n + v->nr - 1) / v->nr;
-    const double t = threads, nblk_full = (double)((n + v->nc - 1) / v->nc);
-    const double nt = (double)n / t, nblk_part = (double)((int64_t)(nt + v->nc - 1) / v->nc);
-    const double cost_m = (double)n * k + (double)m / t * k * nblk_full;
-    const double cost_n = nt * k + (double)m * k * nblk_part;
-    if (tiles_m >= threads && tiles_n >= threads)
-        j.split_m = cost_m < cost_n;
-    else
-        j.split_m = tiles_m >= tiles_n;
-    const int64_t tiles = j.split_m ? tiles_m : tiles_n;
-    const int64_t unit = j.split_m ? v->mr : v->nr;
-    int32_t ntasks = threads;
-    if (ntasks > tiles) ntasks = (int32_t)tiles;
-    j.chunk = (tiles + ntasks - 1) / ntasks * unit;
-    par->run(par->ud, ntasks, job_task, &j);
+    gemm_parallel(v, par, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void kiln_sgemm(const kiln_parallel *par, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,

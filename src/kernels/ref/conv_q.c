@@ -426,7 +426,20 @@ static float apply_act_f(int32_t act, float v) {
 
 /* ---- CONV_2D --------------------------------------------------------------------------- */
 
+/* Fused activations: integer kernels clamp (NONE, RELU, RELU_N1_TO_1, RELU6); hybrid ones
+ * compute in float and also take TANH and SIGN_BIT, as TFLite does. */
+static kiln_status act_check(kiln_kctx *ctx, const cq *d) {
+    const int32_t maxact = d->kind == K_HYBRID ? 5 : 3;
+    if (d->act < 0 || d->act > maxact)
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                         "fused activation %d is not supported by this %s kernel", d->act,
+                         d->kind == K_HYBRID ? "hybrid" : "quantized");
+    return KILN_OK;
+}
+
 static kiln_status geometry_check(kiln_kctx *ctx, cq *d) {
+    kiln_status s = act_check(ctx, d);
+    if (s != KILN_OK) return s;
     if (d->stride_h <= 0 || d->stride_w <= 0)
         return kiln_kerr(ctx, KILN_ERR_MODEL, "stride %dx%d must be positive", d->stride_h,
                          d->stride_w);
@@ -509,6 +522,11 @@ static kiln_status conv_prepare(kiln_kctx *ctx, kiln_node *node) {
     d->nch = d->out_c;
     d->out_h = out_size(padding, d->in_h, d->k_h, d->stride_h, d->dil_h);
     d->out_w = out_size(padding, d->in_w, d->k_w, d->stride_w, d->dil_w);
+    if ((d->out_h <= 0 || d->out_w <= 0) && d->in_h > 0 && d->in_w > 0)
+        return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                         "filter %dx%d (dilation %dx%d) does not fit input %dx%d with VALID "
+                         "padding",
+                         d->k_h, d->k_w, d->dil_h, d->dil_w, d->in_h, d->in_w);
     d->pad_h = pad_size(d->stride_h, d->dil_h, d->in_h, d->k_h, d->out_h);
     d->pad_w = pad_size(d->stride_w, d->dil_w, d->in_w, d->k_w, d->out_w);
     const int32_t od[4] = {d->batches, d->out_h, d->out_w, d->out_c};
@@ -707,6 +725,7 @@ static kiln_status fc_prepare(kiln_kctx *ctx, kiln_node *node) {
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "shuffled weights format is not supported");
     const int keep = kiln_opt_i8(node, 2, 0);
     d->asym = kiln_opt_i8(node, 3, 0);
+    if ((s = act_check(ctx, d)) != KILN_OK) return s;
     if (w->rank != 2) return kiln_kerr(ctx, KILN_ERR_SHAPE, "weights must be 2-D (have %d-D)", w->rank);
     if (!w->data) return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "the weights must be constant");
     d->units = w->dims[0];
@@ -984,7 +1003,10 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
         if (!bt->data) return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "hybrid rhs must be constant");
         if (bt->q.n < 1 || !good_scale(bt->q.scale[0]))
             return kiln_kerr(ctx, KILN_ERR_MODEL, "rhs has no valid quantization");
+        /* LiteRT (measured against the official runtime) quantizes a hybrid BATCH_MATMUL's
+         * input asymmetrically whatever asymmetric_quantize_inputs says. */
         d->xnn = 0;
+        if (kiln_karith(ctx) == KILN_ARITH_LITERT) d->asym = 1;
         const int64_t rows = (int64_t)d->bm_out[0] * d->bm_out[1] * d->bm_out[2] * d->bm_m;
         d->scratch4 = kiln_kscratch_request(ctx, sizeof(float) * (size_t)d->bm_k + 16);
         if (d->scratch4 < 0) return kiln_kerr(ctx, KILN_ERR_NOMEM, "cannot reserve scratch");

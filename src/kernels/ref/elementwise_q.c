@@ -16,32 +16,56 @@
 /* ---------------------------------------------------------------------------------------------
  * Helpers */
 
-static int is_qtype(int32_t t) { return t == KILN_INT8 || t == KILN_INT16 || t == KILN_UINT8; }
+static int is_qtype(int32_t t) {
+    return t == KILN_INT8 || t == KILN_INT16 || t == KILN_UINT8;
+}
 
 static void type_range(int32_t t, int32_t *lo, int32_t *hi) {
     switch (t) {
-    case KILN_INT8: *lo = -128; *hi = 127; break;
-    case KILN_UINT8: *lo = 0; *hi = 255; break;
-    case KILN_INT16: *lo = -32768; *hi = 32767; break;
-    default: *lo = INT32_MIN; *hi = INT32_MAX;
+    case KILN_INT8:
+        *lo = -128;
+        *hi = 127;
+        break;
+    case KILN_UINT8:
+        *lo = 0;
+        *hi = 255;
+        break;
+    case KILN_INT16:
+        *lo = -32768;
+        *hi = 32767;
+        break;
+    default:
+        *lo = INT32_MIN;
+        *hi = INT32_MAX;
     }
 }
 
 static int32_t ld(const void *p, int32_t t, int64_t i) {
     switch (t) {
-    case KILN_INT8: return ((const int8_t *)p)[i];
-    case KILN_UINT8: return ((const uint8_t *)p)[i];
-    case KILN_INT16: return ((const int16_t *)p)[i];
-    default: return ((const int32_t *)p)[i];
+    case KILN_INT8:
+        return ((const int8_t *)p)[i];
+    case KILN_UINT8:
+        return ((const uint8_t *)p)[i];
+    case KILN_INT16:
+        return ((const int16_t *)p)[i];
+    default:
+        return ((const int32_t *)p)[i];
     }
 }
 
 static void st(void *p, int32_t t, int64_t i, int32_t v) {
     switch (t) {
-    case KILN_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
-    case KILN_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
-    case KILN_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
-    default: ((int32_t *)p)[i] = v;
+    case KILN_INT8:
+        ((int8_t *)p)[i] = (int8_t)v;
+        break;
+    case KILN_UINT8:
+        ((uint8_t *)p)[i] = (uint8_t)v;
+        break;
+    case KILN_INT16:
+        ((int16_t *)p)[i] = (int16_t)v;
+        break;
+    default:
+        ((int32_t *)p)[i] = v;
     }
 }
 
@@ -58,8 +82,8 @@ static kiln_status qparams(kiln_kctx *ctx, const kiln_tensor *t, const char *wha
     int32_t lo, hi;
     type_range(t->type, &lo, &hi);
     if (*zp < lo || *zp > hi)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "%s (%s) zero point %d is outside the %s range",
-                         what, t->name, *zp, kiln_dtype_name(t->type));
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "%s (%s) zero point %d is outside the %s range", what,
+                         t->name, *zp, kiln_dtype_name(t->type));
     return KILN_OK;
 }
 
@@ -72,8 +96,11 @@ static kiln_status act_range_q(kiln_kctx *ctx, int32_t act, const kiln_tensor *o
     const int32_t zp = out->q.zero_point[0];
     int32_t a = qmin, b = qmax;
     switch (act) {
-    case KILN_ACT_NONE: break;
-    case KILN_ACT_RELU: a = zp > qmin ? zp : qmin; break;
+    case KILN_ACT_NONE:
+        break;
+    case KILN_ACT_RELU:
+        a = zp > qmin ? zp : qmin;
+        break;
     case KILN_ACT_RELU6: {
         const int32_t six = zp + (int32_t)roundf(6.0f / s);
         a = zp > qmin ? zp : qmin;
@@ -128,8 +155,15 @@ typedef struct {
     uint32_t xshift;
 } addsub_data;
 
-static void quantize_mult_smaller_than_one(double real, int32_t *m, int *shift) {
+/* TFLite's QuantizeMultiplier, refusing ratios whose shift leaves the range the integer
+ * arithmetic supports (a malformed or extreme scale must be an error, not undefined shifts). */
+static kiln_status qmul(kiln_kctx *ctx, double real, int32_t *m, int *shift) {
+    if (!(real >= 0.0) || real > 1e9)
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
     kiln_quantize_multiplier(real, m, shift);
+    if (*shift > 30 || *shift < -31)
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
+    return KILN_OK;
 }
 
 static uint32_t f2u(float f) {
@@ -159,8 +193,10 @@ static kiln_status addsub_prepare(kiln_kctx *ctx, kiln_node *n) {
     if (s) return s;
     kiln_tensor *a = n->in[0], *b = n->in[1], *y = n->out[0];
     if (a->type != b->type || a->type != y->type || (a->type != KILN_INT8 && a->type != KILN_INT16))
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "inputs %s and %s with output %s: expected int8 or int16 throughout",
-                         kiln_dtype_name(a->type), kiln_dtype_name(b->type), kiln_dtype_name(y->type));
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                         "inputs %s and %s with output %s: expected int8 or int16 throughout",
+                         kiln_dtype_name(a->type), kiln_dtype_name(b->type),
+                         kiln_dtype_name(y->type));
     addsub_data *d = (addsub_data *)kiln_kalloc(ctx, sizeof *d);
     if (!d) return KILN_ERR_NOMEM;
     n->data = d;
@@ -184,16 +220,18 @@ static kiln_status addsub_prepare(kiln_kctx *ctx, kiln_node *n) {
         /* TFLite Micro's SUB computes the rescaling ratios in float (ADD, and the desktop
          * runtime's SUB, in double); the multipliers can differ in the last bit. */
         const float twice_max = 2.0f * (sa > sb ? sa : sb);
-        quantize_mult_smaller_than_one((double)(sa / twice_max), &d->m1, &d->s1);
-        quantize_mult_smaller_than_one((double)(sb / twice_max), &d->m2, &d->s2);
-        quantize_mult_smaller_than_one(
-            (double)(twice_max / ((float)(1 << d->left_shift) * so)), &d->mo, &d->so);
+        if ((s = qmul(ctx, (double)(sa / twice_max), &d->m1, &d->s1))) return s;
+        if ((s = qmul(ctx, (double)(sb / twice_max), &d->m2, &d->s2))) return s;
+        if ((s = qmul(ctx, (double)(twice_max / ((float)(1 << d->left_shift) * so)), &d->mo,
+                      &d->so)))
+            return s;
     } else {
         const double twice_max = 2.0 * (double)(sa > sb ? sa : sb);
-        quantize_mult_smaller_than_one((double)sa / twice_max, &d->m1, &d->s1);
-        quantize_mult_smaller_than_one((double)sb / twice_max, &d->m2, &d->s2);
-        quantize_mult_smaller_than_one(twice_max / ((double)(1 << d->left_shift) * (double)so),
-                                       &d->mo, &d->so);
+        if ((s = qmul(ctx, (double)sa / twice_max, &d->m1, &d->s1))) return s;
+        if ((s = qmul(ctx, (double)sb / twice_max, &d->m2, &d->s2))) return s;
+        if ((s = qmul(ctx, twice_max / ((double)(1 << d->left_shift) * (double)so), &d->mo,
+                      &d->so)))
+            return s;
     }
     if (kiln_karith(ctx) == KILN_ARITH_LITERT && a->type == KILN_INT8) {
         /* XNNPACK's qs8 add: multipliers with 20 bits of precision for the larger scale ratio. */
@@ -265,8 +303,10 @@ static kiln_status mul_prepare(kiln_kctx *ctx, kiln_node *n) {
     if (s) return s;
     kiln_tensor *a = n->in[0], *b = n->in[1], *y = n->out[0];
     if (a->type != b->type || a->type != y->type || (a->type != KILN_INT8 && a->type != KILN_INT16))
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "inputs %s and %s with output %s: expected int8 or int16 throughout",
-                         kiln_dtype_name(a->type), kiln_dtype_name(b->type), kiln_dtype_name(y->type));
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                         "inputs %s and %s with output %s: expected int8 or int16 throughout",
+                         kiln_dtype_name(a->type), kiln_dtype_name(b->type),
+                         kiln_dtype_name(y->type));
     mul_data *d = (mul_data *)kiln_kalloc(ctx, sizeof *d);
     if (!d) return KILN_ERR_NOMEM;
     n->data = d;
@@ -278,7 +318,7 @@ static kiln_status mul_prepare(kiln_kctx *ctx, kiln_node *n) {
         return s;
     if ((s = act_range_q(ctx, kiln_opt_i8(n, 0, 0), y, &d->lo, &d->hi))) return s;
     d->type = a->type;
-    kiln_quantize_multiplier((double)sa * (double)sb / (double)so, &d->m, &d->shift);
+    if ((s = qmul(ctx, (double)sa * (double)sb / (double)so, &d->m, &d->shift))) return s;
     if (kiln_karith(ctx) == KILN_ARITH_LITERT && a->type == KILN_INT8) {
         d->xnn = 1;
         d->xscale = (sa * sb) / so; /* XNNPACK computes the product scale in float */
@@ -327,7 +367,8 @@ static kiln_status pool_prepare(kiln_kctx *ctx, kiln_node *n) {
     kiln_status s = check_io(ctx, n, 1, 1);
     if (s) return s;
     kiln_tensor *x = n->in[0], *y = n->out[0];
-    if (x->rank != 4) return kiln_kerr(ctx, KILN_ERR_SHAPE, "input must have rank 4, has %d", x->rank);
+    if (x->rank != 4)
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "input must have rank 4, has %d", x->rank);
     if (y->type != x->type)
         return kiln_kerr(ctx, KILN_ERR_MODEL, "output type differs from input type");
     pool_data *d = (pool_data *)kiln_kalloc(ctx, sizeof *d);
@@ -353,7 +394,8 @@ static kiln_status pool_prepare(kiln_kctx *ctx, kiln_node *n) {
     if (d->oh < 0 || d->ow < 0)
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "filter %dx%d is larger than the input %dx%d", d->fh,
                          d->fw, d->ih, d->iw);
-    int32_t ph = ((d->oh - 1) * d->sh + d->fh - d->ih) / 2, pw = ((d->ow - 1) * d->sw + d->fw - d->iw) / 2;
+    int32_t ph = ((d->oh - 1) * d->sh + d->fh - d->ih) / 2,
+            pw = ((d->ow - 1) * d->sw + d->fw - d->iw) / 2;
     d->ph = ph > 0 ? ph : 0;
     d->pw = pw > 0 ? pw : 0;
     float sx, sy;
@@ -387,8 +429,10 @@ static kiln_status pool_invoke(kiln_kctx *ctx, kiln_node *n) {
                             const int64_t idx =
                                 (((int64_t)b * d->ih + iy0 + fy) * d->iw + ix0 + fx) * d->c + c;
                             const int32_t v = ld(px, d->type, idx);
-                            if (avg) acc += v;
-                            else if (v > acc) acc = v;
+                            if (avg)
+                                acc += v;
+                            else if (v > acc)
+                                acc = v;
                         }
                     if (avg) /* rounds half away from zero, as the reference kernel */
                         acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
@@ -434,13 +478,13 @@ static kiln_status quantize_prepare(kiln_kctx *ctx, kiln_node *n) {
     } else if (is_qtype(x->type) || x->type == KILN_INT32) {
         float si;
         if ((s = qparams(ctx, x, "input", &si, &d->zi))) return s;
-        kiln_quantize_multiplier((double)si / (double)so, &d->m, &d->shift);
+        if ((s = qmul(ctx, (double)si / (double)so, &d->m, &d->shift))) return s;
         if (kiln_karith(ctx) == KILN_ARITH_LITERT && x->type == KILN_INT8 && y->type == KILN_INT8) {
             const float r = si / so;
             if (r >= 0x1.0p-8f && r <= 0x1.0p+7f) {
                 d->xnn = 1;
                 d->xmult = (int32_t)lrintf(256.0f * r);
-                d->xbias = (d->zo << 8) - d->xmult * d->zi + 0x80;
+                d->xbias = d->zo * 256 - d->xmult * d->zi + 0x80;
             }
         }
     } else {
@@ -513,11 +557,14 @@ static kiln_status relu_prepare(kiln_kctx *ctx, kiln_node *n) {
         return s;
     d->type = x->type;
     int32_t act = KILN_ACT_NONE;
-    if (n->op == KILN_OP_RELU) act = KILN_ACT_RELU;
-    else if (n->op == KILN_OP_RELU6) act = KILN_ACT_RELU6;
-    else if (n->op == KILN_OP_RELU_N1_TO_1) act = KILN_ACT_RELU_N1_TO_1;
+    if (n->op == KILN_OP_RELU)
+        act = KILN_ACT_RELU;
+    else if (n->op == KILN_OP_RELU6)
+        act = KILN_ACT_RELU6;
+    else if (n->op == KILN_OP_RELU_N1_TO_1)
+        act = KILN_ACT_RELU_N1_TO_1;
     if ((s = act_range_q(ctx, act, y, &d->lo, &d->hi))) return s;
-    kiln_quantize_multiplier((double)si / (double)so, &d->m_id, &d->s_id);
+    if ((s = qmul(ctx, (double)si / (double)so, &d->m_id, &d->s_id))) return s;
     if (n->op == KILN_OP_RELU6 && kiln_karith(ctx) == KILN_ARITH_TFLM) {
         /* TFLite Micro's RELU6 clamps to [zp, zp + round(6 / scale)] of the input's
          * quantization and copies the codes (the desktop runtime requantizes). */
@@ -529,7 +576,8 @@ static kiln_status relu_prepare(kiln_kctx *ctx, kiln_node *n) {
     }
     if (n->op == KILN_OP_LEAKY_RELU) {
         const float alpha = kiln_opt_f32(n, 0, 0.0f);
-        kiln_quantize_multiplier((double)alpha * (double)si / (double)so, &d->m_alpha, &d->s_alpha);
+        if ((s = qmul(ctx, (double)alpha * (double)si / (double)so, &d->m_alpha, &d->s_alpha)))
+            return s;
         if (kiln_karith(ctx) == KILN_ARITH_LITERT && x->type == KILN_INT8) {
             const float pos = si / so, neg = pos * alpha;
             d->xnn = 1;
@@ -553,10 +601,14 @@ static kiln_status relu_invoke(kiln_kctx *ctx, kiln_node *n) {
     for (int64_t i = 0; i < count; i++) {
         const int32_t v = ld(px, d->type, i) - d->zi;
         int32_t q;
-        if (d->raw) q = v + d->zi;
-        else if (d->xnn) q = ((d->zo << 8) + 0x80 + v * (v >= 0 ? d->xpos : d->xneg)) >> 8;
-        else if (leaky && v < 0) q = kiln_mbqm(v, d->m_alpha, d->s_alpha) + d->zo;
-        else q = kiln_mbqm(v, d->m_id, d->s_id) + d->zo;
+        if (d->raw)
+            q = v + d->zi;
+        else if (d->xnn)
+            q = (d->zo * 256 + 0x80 + v * (v >= 0 ? d->xpos : d->xneg)) >> 8;
+        else if (leaky && v < 0)
+            q = kiln_mbqm(v, d->m_alpha, d->s_alpha) + d->zo;
+        else
+            q = kiln_mbqm(v, d->m_id, d->s_id) + d->zo;
         st(py, d->type, i, kiln_clamp_i32(q, d->lo, d->hi));
     }
     return KILN_OK;
@@ -577,28 +629,26 @@ typedef struct {
  * kernels interpolate (its values are part of the arithmetic; they are not a plain rounding of
  * the function, so they are kept as data). */
 static const uint16_t sigmoid_q16[256] = {
-    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149,
-    40794, 41432, 42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369,
-    47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409, 51865, 52311, 52745, 53169,
-    53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
-    57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370,
-    60565, 60753, 60935, 61110, 61279, 61441, 61599, 61750, 61896, 62036, 62172, 62302,
-    62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186, 63279, 63368, 63454, 63536,
-    63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308,
-    64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786,
-    64816, 64845, 64873, 64900, 64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079,
-    65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208, 65221, 65234, 65246, 65258,
-    65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360, 65367,
-    65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433,
-    65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474,
-    65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491, 65493, 65495, 65497, 65498,
-    65500, 65501, 65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513,
-    65514, 65515, 65516, 65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522,
-    65523, 65523, 65524, 65524, 65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528,
-    65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530, 65530, 65530, 65531, 65531,
-    65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
-    65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534,
-    65534, 65534, 65534, 65535,
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794,
+    41432, 42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443,
+    48964, 49475, 49975, 50464, 50942, 51409, 51865, 52311, 52745, 53169, 53581, 53983, 54374,
+    54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433, 57724, 58007, 58280, 58544,
+    58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110, 61279,
+    61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990,
+    63090, 63186, 63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030,
+    64090, 64148, 64204, 64257, 64308, 64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652,
+    64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900, 64926, 64950, 64974, 64997, 65019,
+    65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208, 65221, 65234,
+    65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360,
+    65367, 65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433,
+    65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476,
+    65479, 65481, 65483, 65485, 65488, 65489, 65491, 65493, 65495, 65497, 65498, 65500, 65501,
+    65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513, 65514, 65515, 65516,
+    65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529,
+    65529, 65530, 65530, 65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532,
+    65532, 65532, 65532, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65534, 65534,
+    65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
 };
 
 static kiln_status sig_prepare(kiln_kctx *ctx, kiln_node *n) {
@@ -641,7 +691,8 @@ static kiln_status sig_prepare(kiln_kctx *ctx, kiln_node *n) {
     if (x->type != KILN_INT8 && x->type != KILN_UINT8)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type %s is not supported",
                          kiln_dtype_name(x->type));
-    const int32_t want_zo = tanh_op ? (x->type == KILN_INT8 ? 0 : 128) : (x->type == KILN_INT8 ? -128 : 0);
+    const int32_t want_zo =
+        tanh_op ? (x->type == KILN_INT8 ? 0 : 128) : (x->type == KILN_INT8 ? -128 : 0);
     const float want_so = tanh_op ? 1.0f / 128.0f : 1.0f / 256.0f;
     if (zo != want_zo || so != want_so)
         return kiln_kerr(ctx, KILN_ERR_MODEL,
@@ -668,13 +719,15 @@ static kiln_status sig_prepare(kiln_kctx *ctx, kiln_node *n) {
     const double real = (double)si * (double)(1 << (31 - ib));
     int e = 0;
     const double q = frexp(real, &e);
+    if (e > 30 || e < -31)
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "input scale %g is out of range", (double)si);
     int64_t m = llround(q * (double)(1ll << 31));
     if (m >= (1ll << 31)) m = (1ll << 31) - 1;
     d->mult = (int32_t)m;
     d->left_shift = e;
     /* CalculateInputRadius(4, left_shift, 31). */
-    const double max_in = 1.0 * ((1 << ib) - 1) * (double)(1ll << (31 - ib)) / (double)(1ll << e);
-    d->radius = (int32_t)floor(max_in);
+    const double max_in = ldexp(1.0 * ((1 << ib) - 1), 31 - ib - e);
+    d->radius = max_in > (double)INT32_MAX ? INT32_MAX : (int32_t)floor(max_in);
     return KILN_OK;
 }
 
@@ -730,7 +783,8 @@ static kiln_status sig_invoke(kiln_kctx *ctx, kiln_node *n) {
     if (d->use_lut) {
         const uint8_t *x = (const uint8_t *)px;
         uint8_t *y = (uint8_t *)py;
-        for (int64_t i = 0; i < count; i++) y[i] = d->lut[x[i]];
+        for (int64_t i = 0; i < count; i++)
+            y[i] = d->lut[x[i]];
         return KILN_OK;
     }
     const int8_t *x = (const int8_t *)px;
@@ -767,7 +821,9 @@ typedef struct {
     int16_t *exp_lut, *recip_lut; /* int16 only (kept out of int8 nodes' persistent memory) */
 } softmax_data;
 
-static double tfl_round(double x) { return x >= 0 ? floor(x + 0.5) : ceil(x - 0.5); }
+static double tfl_round(double x) {
+    return x >= 0 ? floor(x + 0.5) : ceil(x - 0.5);
+}
 
 /* TFLite's int16 LUT generation (513 entries with a midpoint-error correction). */
 static void gen_lut16(int kind, float in_min, float in_max, float out_min, float out_max,
@@ -835,8 +891,10 @@ static kiln_status softmax_prepare(kiln_kctx *ctx, kiln_node *n) {
     const double beta = (double)kiln_opt_f32(n, 0, 1.0f);
     if (x->type == KILN_INT16) {
         if (y->type != KILN_INT16 || zo != 0 || fabsf(so - 1.0f / 32768) > 0.001f / 32768)
-            return kiln_kerr(ctx, KILN_ERR_MODEL, "int16 output must have scale 1/32768 and zero point 0");
-        kiln_quantize_multiplier((double)si * beta / (10.0 / 65535.0), &d->mult, &d->left_shift);
+            return kiln_kerr(ctx, KILN_ERR_MODEL,
+                             "int16 output must have scale 1/32768 and zero point 0");
+        if ((s = qmul(ctx, (double)si * beta / (10.0 / 65535.0), &d->mult, &d->left_shift)))
+            return s;
         d->exp_lut = (int16_t *)kiln_kalloc(ctx, 2 * 513 * sizeof(int16_t));
         if (!d->exp_lut) return KILN_ERR_NOMEM;
         d->recip_lut = d->exp_lut + 513;
@@ -845,9 +903,11 @@ static kiln_status softmax_prepare(kiln_kctx *ctx, kiln_node *n) {
         return KILN_OK;
     }
     if (x->type != KILN_INT8 && x->type != KILN_UINT8)
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type %s is not supported", kiln_dtype_name(x->type));
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type %s is not supported",
+                         kiln_dtype_name(x->type));
     if (y->type == KILN_INT16) {
-        if (zo != -32768) return kiln_kerr(ctx, KILN_ERR_MODEL, "int16 output zero point must be -32768");
+        if (zo != -32768)
+            return kiln_kerr(ctx, KILN_ERR_MODEL, "int16 output zero point must be -32768");
     } else if (y->type == x->type) {
         const int32_t want = x->type == KILN_INT8 ? -128 : 0;
         if (zo != want || so != 1.0f / 256)
@@ -862,7 +922,7 @@ static kiln_status softmax_prepare(kiln_kctx *ctx, kiln_node *n) {
     const int ib = 5;
     double real = beta * (double)si * (double)(1 << (31 - ib));
     if (real > (double)((1ll << 31) - 1)) real = (double)((1ll << 31) - 1);
-    kiln_quantize_multiplier(real, &d->mult, &d->left_shift);
+    if ((s = qmul(ctx, real, &d->mult, &d->left_shift))) return s;
     const double max_in =
         1.0 * ((1 << ib) - 1) * (double)(1ll << (31 - ib)) / (double)(1ll << d->left_shift);
     d->diff_min = -(int32_t)floor(max_in);
@@ -882,7 +942,8 @@ static kiln_status softmax_invoke(kiln_kctx *ctx, kiln_node *n) {
             const int16_t *xr = x + r * depth;
             int16_t *yr = y + r * depth;
             int16_t mx = INT16_MIN;
-            for (int32_t c = 0; c < depth; c++) mx = xr[c] > mx ? xr[c] : mx;
+            for (int32_t c = 0; c < depth; c++)
+                mx = xr[c] > mx ? xr[c] : mx;
             int32_t sum = 0;
             for (int32_t c = 0; c < depth; c++) {
                 const int32_t diff = xr[c] - mx;
@@ -961,7 +1022,8 @@ static kiln_status mean_prepare(kiln_kctx *ctx, kiln_node *n) {
     kiln_tensor *x = n->in[0], *ax = n->in[1], *y = n->out[0];
     if (y->type != x->type) return kiln_kerr(ctx, KILN_ERR_MODEL, "output type differs from input");
     if (ax->type != KILN_INT32) return kiln_kerr(ctx, KILN_ERR_MODEL, "axis must be int32");
-    if (!kiln_kknown(ctx, ax)) return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "axis must be a constant");
+    if (!kiln_kknown(ctx, ax))
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "axis must be a constant");
     mean_data *d = (mean_data *)kiln_kalloc(ctx, sizeof *d);
     if (!d) return KILN_ERR_NOMEM;
     n->data = d;
@@ -974,7 +1036,8 @@ static kiln_status mean_prepare(kiln_kctx *ctx, kiln_node *n) {
     for (int64_t i = 0; i < na; i++) {
         int32_t a = av[i];
         if (a < -x->rank || a >= x->rank)
-            return kiln_kerr(ctx, KILN_ERR_MODEL, "axis %d is out of range for rank %d", a, x->rank);
+            return kiln_kerr(ctx, KILN_ERR_MODEL, "axis %d is out of range for rank %d", a,
+                             x->rank);
         if (a < 0) a += x->rank;
         red[a] = 1;
     }
@@ -997,10 +1060,11 @@ static kiln_status mean_prepare(kiln_kctx *ctx, kiln_node *n) {
     float si, so;
     if ((s = qparams(ctx, x, "input", &si, &d->zi)) || (s = qparams(ctx, y, "output", &so, &d->zo)))
         return s;
-    kiln_quantize_multiplier((double)si / (double)so, &d->m, &d->shift);
+    if ((s = qmul(ctx, (double)si / (double)so, &d->m, &d->shift))) return s;
     if (n->op == KILN_OP_MEAN && d->n_in_axis > 0) {
         int sh = 63;
-        while (sh > 0 && !((uint64_t)d->n_in_axis >> sh)) sh--;
+        while (sh > 0 && !((uint64_t)d->n_in_axis >> sh))
+            sh--;
         if (sh > 32) sh = 32;
         if (sh > 31 + d->shift) sh = 31 + d->shift;
         d->m = (int32_t)(((int64_t)d->m << sh) / d->n_in_axis);
@@ -1011,7 +1075,8 @@ static kiln_status mean_prepare(kiln_kctx *ctx, kiln_node *n) {
         d->xnn = 1;
         d->xscale = si / (so * (float)d->n_in_axis);
     }
-    d->scratch = kiln_kscratch_request(ctx, (size_t)(d->n_out > 0 ? d->n_out : 1) * sizeof(int32_t));
+    d->scratch =
+        kiln_kscratch_request(ctx, (size_t)(d->n_out > 0 ? d->n_out : 1) * sizeof(int32_t));
     if (d->scratch < 0) return KILN_ERR_NOMEM;
     return KILN_OK;
 }
@@ -1023,12 +1088,14 @@ static kiln_status mean_invoke(kiln_kctx *ctx, kiln_node *n) {
     const void *px = n->in[0]->data;
     const int64_t total = kiln_numel(n->in[0]);
     if (total == 0 || d->n_in_axis == 0) {
-        for (int64_t o = 0; o < d->n_out; o++) st(n->out[0]->data, d->type, o, 0);
+        for (int64_t o = 0; o < d->n_out; o++)
+            st(n->out[0]->data, d->type, o, 0);
         return KILN_OK;
     }
     int32_t idx[KILN_MAX_RANK] = {0};
     uint8_t red[KILN_MAX_RANK] = {0};
-    for (int32_t i = 0; i < d->naxis; i++) red[d->axes[i]] = 1;
+    for (int32_t i = 0; i < d->naxis; i++)
+        red[d->axes[i]] = 1;
     for (int64_t e = 0; e < total; e++) {
         int64_t o = 0;
         for (int32_t a = 0; a < d->rank; a++)
@@ -1128,7 +1195,8 @@ static kiln_status hswish_prepare(kiln_kctx *ctx, kiln_node *n) {
     if ((s = same_shape_out(ctx, n))) return s;
     kiln_tensor *x = n->in[0], *y = n->out[0];
     if (x->type != KILN_INT8 && x->type != KILN_UINT8)
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type %s is not supported", kiln_dtype_name(x->type));
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type %s is not supported",
+                         kiln_dtype_name(x->type));
     hswish_data *d = (hswish_data *)kiln_kalloc(ctx, sizeof *d);
     if (!d) return KILN_ERR_NOMEM;
     n->data = d;
@@ -1142,11 +1210,11 @@ static kiln_status hswish_prepare(kiln_kctx *ctx, kiln_node *n) {
     const float out_scale = so;
     int32_t m;
     int e;
-    kiln_quantize_multiplier((double)(hires_in / relu_scale), &m, &e);
+    if ((s = qmul(ctx, (double)(hires_in / relu_scale), &m, &e))) return s;
     /* DownScaleInt32ToInt16Multiplier: round the Q31 multiplier to Q15 (saturating). */
     d->relu_m = (m >= INT32_MAX - (1 << 15)) ? 32767 : (int32_t)((m + (1 << 15)) >> 16);
     d->relu_e = e;
-    kiln_quantize_multiplier((double)(hires_in / out_scale), &m, &e);
+    if ((s = qmul(ctx, (double)(hires_in / out_scale), &m, &e))) return s;
     d->out_m = (m >= INT32_MAX - (1 << 15)) ? 32767 : (int32_t)((m + (1 << 15)) >> 16);
     d->out_e = e;
     if (e > 0)

@@ -100,7 +100,6 @@ kiln_status kiln__sh_eval_transpose(kiln_kctx *ctx, kiln_node *node) {
 
 typedef struct concat_data {
     int32_t axis;
-    int32_t act;
 } concat_data;
 
 static int is_quant_type(int32_t t) {
@@ -117,9 +116,9 @@ kiln_status kiln__sh_prep_concat(kiln_kctx *ctx, kiln_node *node) {
     if (!norm_axis(kiln_opt_i32(node, 0, 0), rank, &axis))
         return kiln_kerr(ctx, KILN_ERR_MODEL, "CONCATENATION axis %d out of range for rank %d",
                          (int)kiln_opt_i32(node, 0, 0), (int)rank);
-    /* The fused activation is read but not applied: TFLite's kernel ignores it (its old
-     * Prepare rejected it) and the official runtime returns unclamped values. */
-    const int32_t act = 0;
+    /* The fused_activation_function field is not applied: TFLite's kernel ignores it (its old
+     * Prepare rejected it) and the official runtime returns unclamped values (checked by the
+     * sh_concat_1 golden, RELU6 on float inputs). */
     int64_t sum = 0;
     for (int32_t i = 0; i < node->n_in; i++) {
         const kiln_tensor *t = node->in[i];
@@ -149,7 +148,6 @@ kiln_status kiln__sh_prep_concat(kiln_kctx *ctx, kiln_node *node) {
     concat_data *cd = (concat_data *)kiln_kalloc(ctx, sizeof *cd);
     if (!cd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     cd->axis = axis;
-    cd->act = act;
     node->data = cd;
     return KILN_OK;
 }
@@ -215,30 +213,6 @@ kiln_status kiln__sh_eval_concat(kiln_kctx *ctx, kiln_node *node) {
             else if (n)
                 memcpy(o, src, (size_t)n * es);
             o += (size_t)n * es;
-        }
-    }
-    if (cd->act) {
-        float *f = (float *)out->data;
-        const int64_t n = kiln_numel(out);
-        for (int64_t j = 0; j < n; j++) {
-            float v = f[j];
-            switch (cd->act) {
-            case 1:
-                v = v < 0.0f ? 0.0f : v;
-                break;
-            case 2:
-                v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
-                break;
-            case 3:
-                v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
-                break;
-            case 4:
-                v = tanhf(v);
-                break;
-            default:
-                break;
-            }
-            f[j] = v;
         }
     }
     return KILN_OK;
