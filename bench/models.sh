@@ -4,7 +4,8 @@
 # and the ratio kiln/official (< 1: kiln is faster).
 #   bench/models.sh [--runs N] [--warmup W] [--max_secs S] [--kiln PATH] [--threads T]
 #                   [--json FILE]
-# Both sides run single-threaded by default (the oracle is single-threaded), with the same
+# Inputs come from the model's first cases/*/input_K.npy when present, else each side's random
+# generator. Both sides run single-threaded by default (the oracle is single-threaded), with the same
 # number of timed and warm-up runs. Models the official runtime rejects (custom ops, variable
 # tensors) show "-" on its side.
 set -euo pipefail
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --max_secs) max_secs=$2; shift 2 ;;
     --kiln) kiln=$2; shift 2 ;;
     --json) json_out=$2; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "models.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -41,14 +42,29 @@ rows=()
 for m in "$shared"/models/*/model.tflite; do
   name=$(basename "$(dirname "$m")")
   note=
-  k_json=$("$kiln" bench "$m" --num_runs "$runs" --warmup_runs "$warmup" --num_threads "$threads" \
+  # real inputs from the model's first test case when it has one (shape inputs such as
+  # TRANSPOSE_CONV's output_shape cannot be random); the same files feed both runtimes
+  k_in=(); o_in=()
+  case_dir=$(ls -d "$(dirname "$m")"/cases/*/ 2>/dev/null | head -1)
+  if [ -n "$case_dir" ] && [ -f "$case_dir/input_0.npy" ]; then
+    spec=
+    for f in "$case_dir"/input_*.npy; do
+      i=${f##*/input_}; i=${i%.npy}
+      spec="${spec:+$spec,}$i:$f"
+    done
+    for i in $(seq 0 $(( $(ls "$case_dir"/input_*.npy | wc -l) - 1 ))); do
+      o_in+=(--input "$case_dir/input_$i.npy")
+    done
+    k_in=(--input_layer_value_files "$spec")
+  fi
+  k_json=$("$kiln" bench "$m" "${k_in[@]}" --num_runs "$runs" --warmup_runs "$warmup" --num_threads "$threads" \
            --max_secs "$max_secs" --json 2>/tmp/models_sh_err.$$) || k_json=
   if [ -n "$k_json" ]; then
     k_med=$(jq -r '.median_us' <<<"$k_json"); ops=$(jq -r '.ops' <<<"$k_json")
   else
     k_med=-; ops=-; note="kiln: $(head -c 80 /tmp/models_sh_err.$$)"
   fi
-  o_json=$("$oracle/tflite-run" "$m" --bench "$runs" --warmup "$warmup" --quiet \
+  o_json=$("$oracle/tflite-run" "$m" "${o_in[@]}" --bench "$runs" --warmup "$warmup" --quiet \
            --fix-quantized-dimension 2>/dev/null | tail -1) || true
   o_med=$(jq -r 'if .ok then .bench.median_us else "-" end' <<<"${o_json:-{\}}" 2>/dev/null || echo -)
   [ "$o_med" = null ] && o_med=-

@@ -47,8 +47,10 @@ static int check_case(const char *name, const char *spec, double grad_scale, int
     kiln_graph_tensor(g, kiln_graph_input(g), &ti);
     kiln_graph_tensor(g, kiln_graph_output(g), &to);
     int64_t xs = 1, k = 1;
-    for (int i = 0; i < ti.rank; i++) xs *= ti.dims[i];
-    for (int i = 0; i < to.rank; i++) k *= to.dims[i];
+    for (int i = 0; i < ti.rank; i++)
+        xs *= ti.dims[i];
+    for (int i = 0; i < to.rank; i++)
+        k *= to.dims[i];
     float *x = malloc(sizeof(float) * (size_t)(BATCH * xs));
     int32_t *xi = (int32_t *)x;
     float *y = malloc(sizeof(float) * (size_t)(BATCH * k));
@@ -56,10 +58,13 @@ static int check_case(const char *name, const char *spec, double grad_scale, int
     int32_t logits;
     kiln_loss loss = kiln_graph_loss(g, &logits);
     for (int64_t i = 0; i < BATCH * xs; i++) {
-        if (ti.dtype == KILN_INT32) xi[i] = (int32_t)(urand() * 7);
-        else x[i] = (float)nrand();
+        if (ti.dtype == KILN_INT32)
+            xi[i] = (int32_t)(urand() * 7);
+        else
+            x[i] = (float)nrand();
     }
-    for (int i = 0; i < BATCH; i++) labels[i] = (int32_t)(urand() * (double)k) % (int32_t)k;
+    for (int i = 0; i < BATCH; i++)
+        labels[i] = (int32_t)(urand() * (double)k) % (int32_t)k;
     for (int i = 0; i < BATCH; i++) {
         double s = 0;
         for (int64_t j = 0; j < k; j++) {
@@ -69,7 +74,8 @@ static int check_case(const char *name, const char *spec, double grad_scale, int
             s += v;
         }
         if (loss == KILN_LOSS_CCE)
-            for (int64_t j = 0; j < k; j++) y[i * k + j] = (float)(y[i * k + j] / s);
+            for (int64_t j = 0; j < k; j++)
+                y[i * k + j] = (float)(y[i * k + j] / s);
     }
     kiln_batch b = {x, labels, y, BATCH};
     double l0;

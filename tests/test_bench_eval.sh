@@ -22,6 +22,10 @@ jtrue() { jq -e "$2" "$1" >/dev/null 2>&1; }
 check "bench --help mentions the benchmark_model flags" \
   bash -c "'$KILN' bench --help | grep -q -- --enable_op_profiling"
 check "eval --help mentions --compare" bash -c "'$KILN' eval --help | grep -q -- --compare"
+for c in bench eval; do
+  check "docs/$c.md carries the same text as kiln $c --help" bash -c \
+    "diff <('$KILN' $c --help) <(sed -n '/^\`\`\`text\$/,/^\`\`\`\$/p' '$here/docs/$c.md' | sed '1d;\$d')"
+done
 "$KILN" bench "$tmp/none.tflite" --json >"$tmp/o" 2>"$tmp/e"; rc=$?
 check "bench on a missing file: exit 1, one line naming it" \
   bash -c "[ $rc = 1 ] && [ \$(wc -l <'$tmp/e') = 1 ] && grep -q none.tflite '$tmp/e' && [ ! -s '$tmp/o' ]"
@@ -55,10 +59,10 @@ if [ -f "$SHARED/models/person_detect/model.tflite" ]; then
     '(.op_profile | length) == .ops and ((.op_profile | map(.share) | add) - 1 | fabs) < 1e-6
      and ([.op_profile_by_cost[] as $i | .op_profile[$i].avg_us] as $c
           | [range(1; $c | length) | $c[. - 1] >= $c[.]] | all)'
-  # person_detect's first CONV_2D (node 2): 48x48x8 outputs x 1x1x8 filter = 147456? check it
-  # against the tensor shapes instead of a constant: MACs of a 1x1 conv = out elements * Cin
-  check "op profile: CONV_2D MACs and GMAC/s" jtrue "$tmp/p.json" \
-    '[.op_profile[] | select(.op == "CONV_2D")] | length > 0 and all(.macs > 0 and .gmacs > 0)'
+  # person_detect node 2 is a 1x1 CONV_2D from 48x48x8 to 48x48x16: 36864 outputs x 8 inputs
+  check "op profile: CONV_2D MACs (node 2 = 294912) and GMAC/s" jtrue "$tmp/p.json" \
+    '.op_profile[2].op == "CONV_2D" and .op_profile[2].macs == 294912 and
+     ([.op_profile[] | select(.op == "CONV_2D")] | all(.macs > 0 and .gmacs > 0))'
   "$KILN" bench "$pd" --num_runs 3 --csv >"$tmp/c.csv"
   check "bench --csv: header and one row" \
     bash -c "head -1 '$tmp/c.csv' | grep -q median_us && [ \$(wc -l <'$tmp/c.csv') = 2 ]"
@@ -129,10 +133,12 @@ if [ -d "$DATA" ]; then
     check "eval --compare with itself: agreement 1, difference 0, not significant" \
       jtrue "$tmp/c.json" \
       '.compare.agreement == 1 and .compare.accuracy_diff == 0 and .compare.significant == false'
-    "$KILN" eval "$m" --data "$DATA" --limit 50 --json --quiet --mean 0.5 --std 0.25 \
-      --scale 0.00392156862745098 >"$tmp/n.json"
-    check "eval --scale/--mean/--std change the inputs (and so the accuracy figures)" \
-      jtrue "$tmp/n.json" '.samples == 50 and (.accuracy | type) == "number"'
+    # (x * 1/255 - 0.5) / 0.5: Fashion-MNIST's first pixel (0) must reach the model as -1.0f
+    "$KILN" eval "$m" --data "$DATA" --limit 2 --json --quiet --mean 0.5 --std 0.5 \
+      --scale 0.00392156862745098 --save-inputs "$tmp/norm" >"$tmp/n.json"
+    hl=$(od -An -tu2 -j8 -N2 "$tmp/norm/sample_00000.npy" | tr -d ' ')
+    check "eval --scale/--mean/--std: first input value is -1.0f" \
+      bash -c "[ \"\$(od -An -tx1 -j$((10 + hl)) -N4 '$tmp/norm/sample_00000.npy' | tr -d ' ')\" = 000080bf ]"
     check "eval --report writes self-contained HTML with SVG" \
       bash -c "grep -q '<svg' '$tmp/eval.html' && ! grep -Eq '(src|href)=\"(https?:)?//' '$tmp/eval.html'"
 

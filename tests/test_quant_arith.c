@@ -64,9 +64,25 @@ static uint64_t rnd(void) {
 }
 static int32_t rnd_i32(void) {
     /* Mix of edge values and uniform values. */
-    static const int32_t edge[] = {INT32_MIN, INT32_MIN + 1, -65536, -32769, -32768, -256, -129,
-                                   -128,      -2,            -1,     0,      1,      2,    127,
-                                   128,       255,           32767,  65536,  INT32_MAX - 1,
+    static const int32_t edge[] = {INT32_MIN,
+                                   INT32_MIN + 1,
+                                   -65536,
+                                   -32769,
+                                   -32768,
+                                   -256,
+                                   -129,
+                                   -128,
+                                   -2,
+                                   -1,
+                                   0,
+                                   1,
+                                   2,
+                                   127,
+                                   128,
+                                   255,
+                                   32767,
+                                   65536,
+                                   INT32_MAX - 1,
                                    INT32_MAX};
     const uint64_t r = rnd();
     if ((r & 7) == 0) return edge[(r >> 8) % (sizeof edge / sizeof edge[0])];
@@ -112,7 +128,8 @@ static void test_srdhm(void) {
     for (int i = 0; i < 200000; i++) {
         const int32_t a = rnd_i32(), b = rnd_i32();
         if (kiln_srdhm(a, b) != ref_srdhm(a, b)) {
-            CHECK_MSG(0, "srdhm(%d, %d) = %d, expected %d", a, b, kiln_srdhm(a, b), ref_srdhm(a, b));
+            CHECK_MSG(0, "srdhm(%d, %d) = %d, expected %d", a, b, kiln_srdhm(a, b),
+                      ref_srdhm(a, b));
             break;
         }
     }
@@ -128,8 +145,8 @@ static void test_rdbpot(void) {
     CHECK_EQ_INT(kiln_rdbpot(INT32_MAX, 31), 1);
     CHECK_EQ_INT(kiln_rdbpot(INT32_MIN, 31), -1);
     CHECK_EQ_INT(kiln_rdbpot(INT32_MIN + 1, 31), -1);
-    CHECK_EQ_INT(kiln_rdbpot(1 << 30, 31), 1);      /* exactly 0.5 */
-    CHECK_EQ_INT(kiln_rdbpot(-(1 << 30), 31), -1);  /* exactly -0.5 */
+    CHECK_EQ_INT(kiln_rdbpot(1 << 30, 31), 1);     /* exactly 0.5 */
+    CHECK_EQ_INT(kiln_rdbpot(-(1 << 30), 31), -1); /* exactly -0.5 */
     CHECK_EQ_INT(kiln_rdbpot((1 << 30) - 1, 31), 0);
     CHECK_EQ_INT(kiln_rdbpot(INT32_MIN, 0), INT32_MIN);
     CHECK_EQ_INT(kiln_rdbpot(INT32_MAX, 0), INT32_MAX);
@@ -189,7 +206,8 @@ static void test_mbqm_single(void) {
     CHECK_EQ_INT(kiln_mbqm_single(INT32_MAX, INT32_MAX, 0), INT32_MAX - 1);
     CHECK_EQ_INT(kiln_mbqm_single(INT32_MIN, 1 << 30, -31), 0); /* -0.5: tie, up */
     CHECK_EQ_INT(kiln_mbqm_single(INT32_MAX, 1 << 30, -31), 0);
-    CHECK_EQ_INT(kiln_mbqm_single(INT32_MAX, INT32_MAX, 30), ref_mbqm_single(INT32_MAX, INT32_MAX, 30));
+    CHECK_EQ_INT(kiln_mbqm_single(INT32_MAX, INT32_MAX, 30),
+                 ref_mbqm_single(INT32_MAX, INT32_MAX, 30));
     for (int i = 0; i < 300000; i++) {
         const int32_t x = rnd_i32();
         const int32_t m = (int32_t)((1u << 30) + (uint32_t)(rnd() % (1u << 30)));
@@ -273,7 +291,8 @@ static void test_quantize_multiplier(void) {
     CHECK(m == (1 << 30) + 1 && s == 0);
     /* Random: m * 2^(s-31) within half an ulp of the Q31 mantissa. */
     for (int i = 0; i < 20000; i++) {
-        const double real = ldexp((double)(rnd() % 1000000 + 1) / 1000000.0, (int)(rnd() % 40) - 30);
+        const double real =
+            ldexp((double)(rnd() % 1000000 + 1) / 1000000.0, (int)(rnd() % 40) - 30);
         if (real < 0x1p-32) continue;
         kiln_quantize_multiplier(real, &m, &s);
         const double back = ldexp((double)m, s - 31);
@@ -306,8 +325,8 @@ static void test_fp32_requant(void) {
     CHECK_EQ_INT(kiln_requant_fp32((1 << 24) + 1, 0x1p-24f, 0, -128, 127), 1);
     CHECK_EQ_INT(kiln_xnn_scale(0.5f, 0.25f, 0.125f), 1);
     /* XNNPACK's activation bounds: val / scale + zp, ties to even. */
-    CHECK_EQ_INT(kiln_xnn_quantize(6.0f, 4.0f, 1, -128, 127), 2);  /* 2.5 -> 2 */
-    CHECK_EQ_INT(kiln_xnn_quantize(6.0f, 4.0f, 0, -128, 127), 2);  /* 1.5 -> 2 */
+    CHECK_EQ_INT(kiln_xnn_quantize(6.0f, 4.0f, 1, -128, 127), 2); /* 2.5 -> 2 */
+    CHECK_EQ_INT(kiln_xnn_quantize(6.0f, 4.0f, 0, -128, 127), 2); /* 1.5 -> 2 */
     CHECK_EQ_INT(kiln_xnn_quantize(INFINITY, 0.1f, 5, -128, 127), 127);
     CHECK_EQ_INT(kiln_xnn_quantize(-INFINITY, 0.1f, 5, -128, 127), -128);
     CHECK_EQ_INT(kiln_xnn_quantize(0.0f, 0.1f, -128, -128, 127), -128);

@@ -41,7 +41,8 @@ static kiln_graph *parse(const char *spec) {
 
 static int subset(const kiln_dataset *src, int64_t n, kiln_dataset *out) {
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = i;
     char err[256];
     int st = kiln_dataset_subset(src, idx, n, out, err, sizeof err);
     free(idx);
@@ -269,8 +270,9 @@ static void test_errors(void) {
     expect_parse_error("input x 8 8 1\nflatten\nh = dense 4\nk = dense(x) 4\nadd(h, k)\n",
                        "bad.kiln:5:1: add (add): input shapes (None, 4) and (None, 8, 8, 4) do "
                        "not match");
-    expect_parse_error("input x 4 4 1\nconv2d 2 5\n", "bad.kiln:2:1: conv2d (conv2d): input "
-                                                     "shape (None, 4, 4, 1), expected height >= 5");
+    expect_parse_error("input x 4 4 1\nconv2d 2 5\n",
+                       "bad.kiln:2:1: conv2d (conv2d): input "
+                       "shape (None, 4, 4, 1), expected height >= 5");
     expect_parse_error("input x 10\nreshape 3 4\n", "cannot become (None, 3, 4)");
     /* syntax: file:line:col */
     expect_parse_error("model m\ninput x 28 28 1\nconv2d 8 3 padding=sideways\n",
@@ -278,7 +280,7 @@ static void test_errors(void) {
     expect_parse_error("input x 4\n  dense 4 relu colour=red\n",
                        "bad.kiln:2:16: dense: unknown option 'colour'");
     expect_parse_error("input x 4\n\n# comment\n   densse 4\n", "bad.kiln:4:4: unknown layer "
-                                                                 "kind 'densse'");
+                                                                "kind 'densse'");
     expect_parse_error("input x 4\ny = dense(z) 4\n", "bad.kiln:2:11: unknown layer 'z'");
     expect_parse_error("input x 4\ndense 4\nloss hinge\n", "bad.kiln:3:6: unknown loss 'hinge'");
     expect_parse_error("dense 4\n", "bad.kiln:1:1: dense: no input");
@@ -357,7 +359,8 @@ static void test_errors(void) {
     struct stat st0;
     CHECK(stat(ck, &st0) == 0);
     /* poison the data: a NaN pixel in every sample */
-    for (int64_t i = 0; i < d.n; i++) d.x[i * 784 + 100] = NAN;
+    for (int64_t i = 0; i < d.n; i++)
+        d.x[i * 784 + 100] = NAN;
     fo.epochs = 2;
     kiln_status st = kiln_fit(t, &d, NULL, &fo, NULL);
     CHECK_EQ_INT(st, KILN_ERR_RUNTIME);
@@ -386,7 +389,8 @@ static void test_errors(void) {
 }
 
 static void test_metrics(void) {
-    const float sc[4 * 3] = {0.1f, 0.7f, 0.2f, 0.5f, 0.3f, 0.2f, 0.2f, 0.3f, 0.5f, 0.3f, 0.4f, 0.3f};
+    const float sc[4 * 3] = {0.1f, 0.7f, 0.2f, 0.5f, 0.3f, 0.2f,
+                             0.2f, 0.3f, 0.5f, 0.3f, 0.4f, 0.3f};
     const int32_t lb[4] = {1, 1, 2, 0};
     CHECK_EQ_INT(kiln_metric_topk(sc, lb, 4, 3, 1), 2);
     CHECK_EQ_INT(kiln_metric_topk(sc, lb, 4, 3, 2), 4);
@@ -431,8 +435,8 @@ static void test_optimizers(void) {
 
     /* y = w.x + b with mse on one sample: gradient known in closed form */
     static const char *spec = "input x 2\ndense 1 kernel_init=ones\nloss mse\n";
-    const kiln_optimizer kinds[] = {KILN_OPT_SGD, KILN_OPT_SGD, KILN_OPT_ADAM, KILN_OPT_ADAMW,
-                                    KILN_OPT_RMSPROP, KILN_OPT_ADAGRAD};
+    const kiln_optimizer kinds[] = {KILN_OPT_SGD,   KILN_OPT_SGD,     KILN_OPT_ADAM,
+                                    KILN_OPT_ADAMW, KILN_OPT_RMSPROP, KILN_OPT_ADAGRAD};
     for (int k = 0; k < 6; k++) {
         kiln_graph *g = NULL;
         char err[256];
@@ -459,11 +463,21 @@ static void test_optimizers(void) {
         const float *w = kiln_trainer_params(t);
         double g0 = 4.0, e0;
         switch (kinds[k]) {
-        case KILN_OPT_SGD: e0 = k == 1 ? 1.0 - 0.9 * 0.1 * g0 - 0.1 * g0 : 1.0 - 0.1 * g0; break;
-        case KILN_OPT_ADAM: e0 = 1.0 - 0.1 * 1.0 / (1.0 + 1e-7); break; /* m_hat/sqrt(v_hat)=1 */
-        case KILN_OPT_ADAMW: e0 = 1.0 * (1.0 - 0.1 * 0.01) - 0.1 / (1.0 + 1e-7); break;
-        case KILN_OPT_RMSPROP: e0 = 1.0 - 0.1 * g0 / (sqrt(0.1 * g0 * g0) + 1e-7); break;
-        default: e0 = 1.0 - 0.1 * g0 / (sqrt(g0 * g0) + 1e-7); break;
+        case KILN_OPT_SGD:
+            e0 = k == 1 ? 1.0 - 0.9 * 0.1 * g0 - 0.1 * g0 : 1.0 - 0.1 * g0;
+            break;
+        case KILN_OPT_ADAM:
+            e0 = 1.0 - 0.1 * 1.0 / (1.0 + 1e-7);
+            break; /* m_hat/sqrt(v_hat)=1 */
+        case KILN_OPT_ADAMW:
+            e0 = 1.0 * (1.0 - 0.1 * 0.01) - 0.1 / (1.0 + 1e-7);
+            break;
+        case KILN_OPT_RMSPROP:
+            e0 = 1.0 - 0.1 * g0 / (sqrt(0.1 * g0 * g0) + 1e-7);
+            break;
+        default:
+            e0 = 1.0 - 0.1 * g0 / (sqrt(g0 * g0) + 1e-7);
+            break;
         }
         CHECK_MSG(fabs(w[0] - e0) < 1e-5, "optimizer %d: w0 %.7f expected %.7f", k, w[0], e0);
         kiln_trainer_destroy(t);
@@ -559,6 +573,7 @@ int main(void) {
     kiln_dataset_free(&g_test);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd)) {}
+    if (system(cmd)) {
+    }
     return test_done();
 }

@@ -70,21 +70,21 @@ typedef enum kiln_init {
 /* Attributes of a layer; kiln_layer_attrs_init sets Keras' defaults. Each kind reads the
  * fields its comment names. */
 typedef struct kiln_layer_attrs {
-    int32_t units;            /* dense, lstm; embedding: output dim */
-    int32_t filters;          /* conv2d, separable_conv2d */
-    int32_t kernel[2];        /* conv kernels (h, w) */
-    int32_t strides[2];       /* conv, pools (0: pools use the pool size) */
-    int32_t dilation[2];      /* conv2d, depthwise, separable */
-    int32_t pool[2];          /* max/avg pool */
-    kiln_padding padding;     /* conv and pools */
-    int32_t depth_multiplier; /* depthwise, separable */
-    int32_t use_bias;         /* dense, conv (default 1) */
-    kiln_actfn activation;      /* fused activation of dense/conv/…; the activation layer's */
-    float alpha;              /* leaky_relu slope (default 0.3, as Keras) */
-    float rate;               /* dropout rate */
-    float momentum, epsilon;  /* batch norm (0.99, 0.001) */
-    int32_t axis;             /* concat axis over the full shape incl. batch (default -1) */
-    int32_t rank;             /* input / reshape: target rank (per sample) */
+    int32_t units;                /* dense, lstm; embedding: output dim */
+    int32_t filters;              /* conv2d, separable_conv2d */
+    int32_t kernel[2];            /* conv kernels (h, w) */
+    int32_t strides[2];           /* conv, pools (0: pools use the pool size) */
+    int32_t dilation[2];          /* conv2d, depthwise, separable */
+    int32_t pool[2];              /* max/avg pool */
+    kiln_padding padding;         /* conv and pools */
+    int32_t depth_multiplier;     /* depthwise, separable */
+    int32_t use_bias;             /* dense, conv (default 1) */
+    kiln_actfn activation;        /* fused activation of dense/conv/…; the activation layer's */
+    float alpha;                  /* leaky_relu slope (default 0.3, as Keras) */
+    float rate;                   /* dropout rate */
+    float momentum, epsilon;      /* batch norm (0.99, 0.001) */
+    int32_t axis;                 /* concat axis over the full shape incl. batch (default -1) */
+    int32_t rank;                 /* input / reshape: target rank (per sample) */
     int32_t shape[KILN_MAX_RANK]; /* input / reshape: target shape (reshape: one -1 allowed) */
     int32_t dtype;                /* input: KILN_FLOAT32 or KILN_INT32 (token ids) */
     int32_t pads[4];              /* zero_pad2d: top, bottom, left, right */
@@ -113,8 +113,8 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
 kiln_status kiln_input(kiln_graph *g, const char *name, int32_t rank, const int32_t *dims,
                        int32_t *out);
 kiln_status kiln_dense(kiln_graph *g, int32_t x, int32_t units, kiln_actfn act, int32_t *out);
-kiln_status kiln_conv2d(kiln_graph *g, int32_t x, int32_t filters, int32_t kernel,
-                        int32_t stride, kiln_padding pad, kiln_actfn act, int32_t *out);
+kiln_status kiln_conv2d(kiln_graph *g, int32_t x, int32_t filters, int32_t kernel, int32_t stride,
+                        kiln_padding pad, kiln_actfn act, int32_t *out);
 kiln_status kiln_max_pool2d(kiln_graph *g, int32_t x, int32_t pool, int32_t *out);
 kiln_status kiln_flatten(kiln_graph *g, int32_t x, int32_t *out);
 kiln_status kiln_dropout(kiln_graph *g, int32_t x, float rate, int32_t *out);
@@ -131,13 +131,12 @@ typedef enum kiln_loss {
 
 /* Sets the model output (a tensor id; default: the last layer's) and its loss. from_logits:
  * the output is logits (CE losses apply softmax/sigmoid themselves). */
-kiln_status kiln_graph_set_loss(kiln_graph *g, int32_t output, kiln_loss loss,
-                                int32_t from_logits);
+kiln_status kiln_graph_set_loss(kiln_graph *g, int32_t output, kiln_loss loss, int32_t from_logits);
 
 /* Parses a .kiln spec (docs/spec.md). Errors: "FILE:LINE:COL: message" in err. The graph
  * keeps the spec text (checkpoints embed it). */
-kiln_status kiln_graph_parse(const char *text, size_t len, const char *filename,
-                             kiln_graph **out, char *err, size_t errlen);
+kiln_status kiln_graph_parse(const char *text, size_t len, const char *filename, kiln_graph **out,
+                             char *err, size_t errlen);
 kiln_status kiln_graph_load(const char *path, kiln_graph **out, char *err, size_t errlen);
 /* The spec text this graph was parsed from ("" for graphs built in C). */
 const char *kiln_graph_spec(const kiln_graph *g);
@@ -259,12 +258,11 @@ typedef struct kiln_batch {
 /* One optimisation step. *loss gets the batch loss (mean, with regularisation). A NaN or
  * infinite value stops with KILN_ERR_RUNTIME naming the step and the first layer whose output
  * or gradient was not finite; the weights are left as before the step. */
-kiln_status kiln_trainer_step(kiln_trainer *t, const kiln_batch *b, float *loss,
-                              int32_t *correct);
+kiln_status kiln_trainer_step(kiln_trainer *t, const kiln_batch *b, float *loss, int32_t *correct);
 /* Inference-mode forward pass (dropout off, batch norm uses moving statistics). out (may be
  * NULL) receives n * output-size floats. loss / correct may be NULL. */
-kiln_status kiln_trainer_predict(kiln_trainer *t, const kiln_batch *b, float *out,
-                                 float *loss, int32_t *correct);
+kiln_status kiln_trainer_predict(kiln_trainer *t, const kiln_batch *b, float *out, float *loss,
+                                 int32_t *correct);
 
 int64_t kiln_trainer_step_count(const kiln_trainer *t);
 float kiln_trainer_lr(const kiln_trainer *t); /* the learning rate of the next step */
@@ -304,18 +302,17 @@ typedef struct kiln_fit_callbacks {
     void (*epoch_begin)(void *ud, int32_t epoch, int64_t steps);
     /* After each step: running mean loss/accuracy of the epoch so far. */
     void (*step_end)(void *ud, int32_t epoch, int64_t step_in_epoch, int64_t steps,
-                     int64_t global_step, float loss, double mean_loss, double mean_acc,
-                     float lr);
+                     int64_t global_step, float loss, double mean_loss, double mean_acc, float lr);
     void (*epoch_end)(void *ud, const kiln_epoch_stats *s);
 } kiln_fit_callbacks;
 
 typedef struct kiln_fit_options {
     int32_t epochs;
     int32_t batch;
-    int32_t shuffle;         /* default 1: permutation per epoch from (seed, epoch) */
-    int32_t early_stop;      /* patience in epochs on val_loss (or loss); 0: off */
+    int32_t shuffle;             /* default 1: permutation per epoch from (seed, epoch) */
+    int32_t early_stop;          /* patience in epochs on val_loss (or loss); 0: off */
     const kiln_augment *augment; /* NULL: none */
-    const char *checkpoint;  /* path: saved after each epoch and on interruption (may be NULL) */
+    const char *checkpoint;   /* path: saved after each epoch and on interruption (may be NULL) */
     const volatile int *stop; /* set non-zero (e.g. by a SIGINT handler) to stop after the
                                  current step: a checkpoint is saved, KILN_ERR_STATE returned */
     kiln_fit_callbacks cb;
@@ -328,8 +325,7 @@ void kiln_fit_options_init(kiln_fit_options *o);
 kiln_status kiln_fit(kiln_trainer *t, const kiln_dataset *train, const kiln_dataset *val,
                      const kiln_fit_options *opt, int32_t *epochs_done);
 /* Evaluates in inference mode over a dataset (batched): mean loss and accuracy. */
-kiln_status kiln_evaluate(kiln_trainer *t, const kiln_dataset *d, double *loss,
-                          double *accuracy);
+kiln_status kiln_evaluate(kiln_trainer *t, const kiln_dataset *d, double *loss, double *accuracy);
 
 /* ---- checkpoints (.kckpt, docs/checkpoint.md) ---- */
 /* Writes PATH.tmp then renames: an existing checkpoint stays intact if anything fails. */
@@ -340,8 +336,8 @@ kiln_status kiln_trainer_load(kiln_trainer *t, const char *path);
 
 /* Reads a checkpoint without a trainer (for the converter): its spec text, and the flat
  * parameter array (kiln_graph_param offsets). Free both with free(). */
-kiln_status kiln_checkpoint_read(const char *path, char **spec, float **params,
-                                 int64_t *n_params, char *err, size_t errlen);
+kiln_status kiln_checkpoint_read(const char *path, char **spec, float **params, int64_t *n_params,
+                                 char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -7,10 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[KILN_L_COUNT] = {
-    "input",   "dense",     "conv2d",  "depthwise_conv2d", "separable_conv2d", "maxpool2d",
-    "avgpool2d", "global_avgpool2d", "batchnorm", "dropout", "flatten", "reshape", "add",
-    "concat",  "embedding", "lstm",    "zeropad2d",        "activation"};
+static const char *const kind_names[KILN_L_COUNT] = {"input",
+                                                     "dense",
+                                                     "conv2d",
+                                                     "depthwise_conv2d",
+                                                     "separable_conv2d",
+                                                     "maxpool2d",
+                                                     "avgpool2d",
+                                                     "global_avgpool2d",
+                                                     "batchnorm",
+                                                     "dropout",
+                                                     "flatten",
+                                                     "reshape",
+                                                     "add",
+                                                     "concat",
+                                                     "embedding",
+                                                     "lstm",
+                                                     "zeropad2d",
+                                                     "activation"};
 
 static const char *const act_names[KILN_AF_COUNT] = {
     "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "softmax", "hard_swish", "gelu"};
@@ -18,17 +32,26 @@ static const char *const act_names[KILN_AF_COUNT] = {
 const char *kiln_layer_kind_name(kiln_layer_kind k) {
     return (unsigned)k < KILN_L_COUNT ? kind_names[k] : "?";
 }
-const char *kiln_actfn_name(kiln_actfn a) { return (unsigned)a < KILN_AF_COUNT ? act_names[a] : "?"; }
+const char *kiln_actfn_name(kiln_actfn a) {
+    return (unsigned)a < KILN_AF_COUNT ? act_names[a] : "?";
+}
 
 const char *kiln_loss_name(kiln_loss l) {
     switch (l) {
-    case KILN_LOSS_SPARSE_CCE: return "sparse_categorical_crossentropy";
-    case KILN_LOSS_CCE: return "categorical_crossentropy";
-    case KILN_LOSS_BCE: return "binary_crossentropy";
-    case KILN_LOSS_MSE: return "mse";
-    case KILN_LOSS_MAE: return "mae";
-    case KILN_LOSS_HUBER: return "huber";
-    default: return "none";
+    case KILN_LOSS_SPARSE_CCE:
+        return "sparse_categorical_crossentropy";
+    case KILN_LOSS_CCE:
+        return "categorical_crossentropy";
+    case KILN_LOSS_BCE:
+        return "binary_crossentropy";
+    case KILN_LOSS_MSE:
+        return "mse";
+    case KILN_LOSS_MAE:
+        return "mae";
+    case KILN_LOSS_HUBER:
+        return "huber";
+    default:
+        return "none";
     }
 }
 
@@ -113,7 +136,8 @@ void kiln_graph_destroy(kiln_graph *g) {
         free(g->layers[i].name);
         free(g->layers[i].in);
     }
-    for (int32_t i = 0; i < g->n_params; i++) free(g->params[i].name);
+    for (int32_t i = 0; i < g->n_params; i++)
+        free(g->params[i].name);
     free(g->layers);
     free(g->params);
     free(g->tensors);
@@ -122,9 +146,15 @@ void kiln_graph_destroy(kiln_graph *g) {
     free(g);
 }
 
-const char *kiln_graph_error(const kiln_graph *g) { return g ? g->err : "no graph"; }
-const char *kiln_graph_name(const kiln_graph *g) { return g->name; }
-const char *kiln_graph_spec(const kiln_graph *g) { return g->spec; }
+const char *kiln_graph_error(const kiln_graph *g) {
+    return g ? g->err : "no graph";
+}
+const char *kiln_graph_name(const kiln_graph *g) {
+    return g->name;
+}
+const char *kiln_graph_spec(const kiln_graph *g) {
+    return g->spec;
+}
 
 kiln_status kiln__graph_set_spec(kiln_graph *g, const char *text, size_t len) {
     char *s = malloc(len + 1);
@@ -145,7 +175,8 @@ int32_t kiln__graph_find_tensor(const kiln_graph *g, const char *name) {
 static int grow(void **p, int32_t *cap, int32_t need, size_t elem) {
     if (need <= *cap) return 1;
     int32_t nc = *cap ? *cap * 2 : 16;
-    while (nc < need) nc *= 2;
+    while (nc < need)
+        nc *= 2;
     void *q = realloc(*p, (size_t)nc * elem);
     if (!q) return 0;
     *p = q;
@@ -168,7 +199,8 @@ typedef struct shape_t {
 
 static int64_t shape_size(const shape_t *s) {
     int64_t n = 1;
-    for (int32_t i = 0; i < s->rank; i++) n *= s->dims[i];
+    for (int32_t i = 0; i < s->rank; i++)
+        n *= s->dims[i];
     return n;
 }
 
@@ -267,8 +299,8 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
     }
     for (int32_t i = 0; i < n_inputs; i++)
         if (inputs[i] < 0 || inputs[i] >= g->n_tensors)
-            return kiln__graph_fail(g, KILN_ERR_ARG, "%s (%s): input %d is not a tensor", lname,
-                                    kn, (int)inputs[i]);
+            return kiln__graph_fail(g, KILN_ERR_ARG, "%s (%s): input %d is not a tensor", lname, kn,
+                                    (int)inputs[i]);
     shape_t in = {0, {0}}, o = {0, {0}};
     int32_t in_dtype = KILN_FLOAT32;
     if (n_inputs > 0) {
@@ -280,11 +312,11 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
     char is[96];
     kiln__shape_str(in.dims, in.rank, is, sizeof is);
     if (kind != KILN_L_INPUT && kind != KILN_L_EMBEDDING && in_dtype != KILN_FLOAT32)
-        return kiln__graph_fail(g, KILN_ERR_SHAPE, "%s (%s): input is %s, expected float32",
-                                lname, kn, kiln_dtype_name(in_dtype));
+        return kiln__graph_fail(g, KILN_ERR_SHAPE, "%s (%s): input is %s, expected float32", lname,
+                                kn, kiln_dtype_name(in_dtype));
 
-#define SHAPE_FAIL(expect)                                                                     \
-    return kiln__graph_fail(g, KILN_ERR_SHAPE, "%s (%s): input shape %s, expected %s", lname, kn, \
+#define SHAPE_FAIL(expect)                                                                         \
+    return kiln__graph_fail(g, KILN_ERR_SHAPE, "%s (%s): input shape %s, expected %s", lname, kn,  \
                             is, expect)
     pdecl p[4];
     int32_t np = 0;
@@ -298,13 +330,15 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
         o.rank = a.rank;
         for (int32_t i = 0; i < a.rank; i++) {
             if (a.shape[i] <= 0)
-                return kiln__graph_fail(g, KILN_ERR_SHAPE, "%s (input): dimension %d is %d",
-                                        lname, (int)i, (int)a.shape[i]);
+                return kiln__graph_fail(g, KILN_ERR_SHAPE, "%s (input): dimension %d is %d", lname,
+                                        (int)i, (int)a.shape[i]);
             o.dims[i] = a.shape[i];
         }
         if (a.dtype != KILN_FLOAT32 && a.dtype != KILN_INT32)
-            return kiln__graph_fail(g, KILN_ERR_SHAPE, "%s (input): dtype must be float32 or "
-                                    "int32", lname);
+            return kiln__graph_fail(g, KILN_ERR_SHAPE,
+                                    "%s (input): dtype must be float32 or "
+                                    "int32",
+                                    lname);
         out_dtype = a.dtype;
         break;
     case KILN_L_DENSE: {
@@ -314,8 +348,9 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
         o = in;
         o.dims[in.rank - 1] = a.units;
         int32_t nin = in.dims[in.rank - 1];
-        p[np++] = (pdecl){"kernel", 2, {a.units, nin}, pick(a.kernel_init, KILN_INIT_GLOROT_UNIFORM),
-                          1, nin, a.units, 1};
+        p[np++] =
+            (pdecl){"kernel", 2,   {a.units, nin}, pick(a.kernel_init, KILN_INIT_GLOROT_UNIFORM),
+                    1,        nin, a.units,        1};
         if (a.use_bias)
             p[np++] = (pdecl){"bias", 1, {a.units}, pick(a.bias_init, KILN_INIT_ZEROS), 1, 0, 0, 0};
         macs = shape_size(&in) * a.units;
@@ -333,7 +368,8 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
         if ((sh > 1 || sw > 1) && (a.dilation[0] > 1 || a.dilation[1] > 1))
             return kiln__graph_fail(g, KILN_ERR_ARG,
                                     "%s (%s): strides > 1 with dilation > 1 is not supported "
-                                    "(as in Keras)", lname, kn);
+                                    "(as in Keras)",
+                                    lname, kn);
         a.strides[0] = sh;
         a.strides[1] = sw;
         int32_t oh = conv_out(in.dims[0], kh, sh, a.dilation[0], a.padding);
@@ -346,8 +382,8 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
         }
         int32_t c = in.dims[2], m = a.depth_multiplier;
         if (kind != KILN_L_CONV2D && m <= 0)
-            return kiln__graph_fail(g, KILN_ERR_ARG, "%s (%s): depth_multiplier must be > 0",
-                                    lname, kn);
+            return kiln__graph_fail(g, KILN_ERR_ARG, "%s (%s): depth_multiplier must be > 0", lname,
+                                    kn);
         if (kind != KILN_L_DEPTHWISE_CONV2D && a.filters <= 0)
             return kiln__graph_fail(g, KILN_ERR_ARG, "%s (%s): filters must be > 0", lname, kn);
         o.rank = 3;
@@ -356,20 +392,20 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
         kiln_init ki = pick(a.kernel_init, KILN_INIT_GLOROT_UNIFORM);
         if (kind == KILN_L_CONV2D) {
             o.dims[2] = a.filters;
-            p[np++] = (pdecl){"kernel", 4, {a.filters, kh, kw, c}, ki, 1, kh * kw * c,
-                              kh * kw * a.filters, 1};
+            p[np++] = (pdecl){"kernel", 4,           {a.filters, kh, kw, c}, ki,
+                              1,        kh * kw * c, kh * kw * a.filters,    1};
             macs = (int64_t)oh * ow * a.filters * kh * kw * c;
         } else if (kind == KILN_L_DEPTHWISE_CONV2D) {
             o.dims[2] = c * m;
             p[np++] = (pdecl){"depthwise_kernel", 4, {1, kh, kw, c * m}, ki, 1, kh * kw * c,
-                              kh * kw * m, 1};
+                              kh * kw * m,        1};
             macs = (int64_t)oh * ow * c * m * kh * kw;
         } else {
             o.dims[2] = a.filters;
             p[np++] = (pdecl){"depthwise_kernel", 4, {1, kh, kw, c * m}, ki, 1, kh * kw * c,
-                              kh * kw * m, 1};
+                              kh * kw * m,        1};
             p[np++] = (pdecl){"pointwise_kernel", 4, {a.filters, 1, 1, c * m}, ki, 1, c * m,
-                              a.filters, 1};
+                              a.filters,          1};
             macs = (int64_t)oh * ow * c * m * kh * kw + (int64_t)oh * ow * c * m * a.filters;
         }
         int32_t nb = o.dims[2];
@@ -403,9 +439,8 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
     case KILN_L_BATCH_NORM: {
         if (in.rank < 1) SHAPE_FAIL("rank >= 1");
         if (!(a.momentum >= 0.0f && a.momentum < 1.0f) || !(a.epsilon > 0.0f))
-            return kiln__graph_fail(g, KILN_ERR_ARG,
-                                    "%s (batchnorm): momentum must be in [0, 1), epsilon > 0",
-                                    lname);
+            return kiln__graph_fail(
+                g, KILN_ERR_ARG, "%s (batchnorm): momentum must be in [0, 1), epsilon > 0", lname);
         o = in;
         int32_t c = in.dims[in.rank - 1];
         p[np++] = (pdecl){"gamma", 1, {c}, KILN_INIT_ONES, 1, 0, 0, 0};
@@ -417,8 +452,7 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
     }
     case KILN_L_DROPOUT:
         if (!(a.rate >= 0.0f && a.rate < 1.0f))
-            return kiln__graph_fail(g, KILN_ERR_ARG, "%s (dropout): rate must be in [0, 1)",
-                                    lname);
+            return kiln__graph_fail(g, KILN_ERR_ARG, "%s (dropout): rate must be in [0, 1)", lname);
         o = in;
         break;
     case KILN_L_ACTIVATION:
@@ -468,8 +502,10 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
             /* the axis counts the batch dimension, as in Keras: -1 is the last */
             if (ax < 0) ax += in.rank + 1;
             if (ax < 1 || ax > in.rank)
-                return kiln__graph_fail(g, KILN_ERR_ARG, "%s (concat): axis %d out of range for "
-                                        "input shape %s", lname, (int)a.axis, is);
+                return kiln__graph_fail(g, KILN_ERR_ARG,
+                                        "%s (concat): axis %d out of range for "
+                                        "input shape %s",
+                                        lname, (int)a.axis, is);
             a.axis = ax;
             o.dims[ax - 1] = 0;
         }
@@ -484,10 +520,9 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
             if (!ok) {
                 char s2[96];
                 kiln__shape_str(t->dims, t->rank, s2, sizeof s2);
-                return kiln__graph_fail(g, KILN_ERR_SHAPE,
-                                        "%s (%s): input shapes %s and %s do not match%s", lname,
-                                        kn, is, s2,
-                                        kind == KILN_L_CONCAT ? " outside the concat axis" : "");
+                return kiln__graph_fail(
+                    g, KILN_ERR_SHAPE, "%s (%s): input shapes %s and %s do not match%s", lname, kn,
+                    is, s2, kind == KILN_L_CONCAT ? " outside the concat axis" : "");
             }
             if (kind == KILN_L_CONCAT) o.dims[ax - 1] += t->dims[ax - 1];
         }
@@ -498,15 +533,16 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
         if (in_dtype != KILN_INT32)
             return kiln__graph_fail(g, KILN_ERR_SHAPE,
                                     "%s (embedding): input must be int32 token ids (input ... "
-                                    "dtype=int32), got %s", lname, kiln_dtype_name(in_dtype));
+                                    "dtype=int32), got %s",
+                                    lname, kiln_dtype_name(in_dtype));
         if (in.rank >= KILN_MAX_RANK - 1) SHAPE_FAIL("a lower rank");
         if (a.vocab <= 0 || a.units <= 0)
             return kiln__graph_fail(g, KILN_ERR_ARG,
                                     "%s (embedding): vocabulary and dimension must be > 0", lname);
         o = in;
         o.dims[o.rank++] = a.units;
-        p[np++] = (pdecl){"embeddings", 2, {a.vocab, a.units}, a.kernel_init, 1, a.vocab, a.units,
-                          1};
+        p[np++] =
+            (pdecl){"embeddings", 2, {a.vocab, a.units}, a.kernel_init, 1, a.vocab, a.units, 1};
         break;
     case KILN_L_LSTM: {
         if (in.rank != 2) SHAPE_FAIL("(None, timesteps, features)");
@@ -533,8 +569,7 @@ kiln_status kiln_graph_add(kiln_graph *g, kiln_layer_kind kind, const char *name
         if (in.rank != 3) SHAPE_FAIL("(None, height, width, channels)");
         for (int i = 0; i < 4; i++)
             if (a.pads[i] < 0)
-                return kiln__graph_fail(g, KILN_ERR_ARG, "%s (zeropad2d): negative padding",
-                                        lname);
+                return kiln__graph_fail(g, KILN_ERR_ARG, "%s (zeropad2d): negative padding", lname);
         o = in;
         o.dims[0] += a.pads[0] + a.pads[1];
         o.dims[1] += a.pads[2] + a.pads[3];
@@ -654,11 +689,21 @@ int kiln_graph_train_defaults(const kiln_graph *g, kiln_train_config *c) {
     return 1;
 }
 
-int32_t kiln_graph_num_layers(const kiln_graph *g) { return g->n_layers; }
-int32_t kiln_graph_num_tensors(const kiln_graph *g) { return g->n_tensors; }
-int32_t kiln_graph_num_params(const kiln_graph *g) { return g->n_params; }
-int64_t kiln_graph_param_count(const kiln_graph *g) { return g->param_elems; }
-int64_t kiln_graph_trainable_count(const kiln_graph *g) { return g->trainable_elems; }
+int32_t kiln_graph_num_layers(const kiln_graph *g) {
+    return g->n_layers;
+}
+int32_t kiln_graph_num_tensors(const kiln_graph *g) {
+    return g->n_tensors;
+}
+int32_t kiln_graph_num_params(const kiln_graph *g) {
+    return g->n_params;
+}
+int64_t kiln_graph_param_count(const kiln_graph *g) {
+    return g->param_elems;
+}
+int64_t kiln_graph_trainable_count(const kiln_graph *g) {
+    return g->trainable_elems;
+}
 int32_t kiln_graph_output(const kiln_graph *g) {
     return g->output >= 0 ? g->output : g->n_tensors - 1;
 }

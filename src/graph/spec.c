@@ -42,7 +42,9 @@ static kiln_status perr(pctx *c, int col, const char *fmt, ...) {
     return KILN_ERR_MODEL;
 }
 
-static int is_punct(char ch) { return ch == '=' || ch == '(' || ch == ')' || ch == ','; }
+static int is_punct(char ch) {
+    return ch == '=' || ch == '(' || ch == ')' || ch == ',';
+}
 
 static int tok_is(const tok *t, const char *s) {
     return (int)strlen(s) == t->len && !memcmp(t->s, s, (size_t)t->len);
@@ -91,8 +93,8 @@ static int parse_pair(const tok *t, int32_t *p) {
 }
 
 static int parse_init(const tok *t, kiln_init *v) {
-    static const char *const names[] = {"default", "glorot_uniform", "glorot_normal",
-                                        "he_uniform", "he_normal", "zeros", "ones"};
+    static const char *const names[] = {
+        "default", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros", "ones"};
     for (int i = 0; i < 7; i++)
         if (tok_is(t, names[i])) {
             *v = (kiln_init)i;
@@ -136,8 +138,8 @@ static kiln_loss loss_of(const tok *t) {
 
 /* Positional arguments of each kind, in order ("act" marks where an activation may go; an
  * activation word is accepted anywhere among the positionals). */
-static kiln_status positional(pctx *c, kiln_layer_kind kind, kiln_layer_attrs *a,
-                              const tok *args, int n) {
+static kiln_status positional(pctx *c, kiln_layer_kind kind, kiln_layer_attrs *a, const tok *args,
+                              int n) {
     int idx = 0;
     int32_t zp[4] = {1, 1, 1, 1};
     for (int i = 0; i < n; i++) {
@@ -270,8 +272,10 @@ static kiln_status keyword(pctx *c, kiln_layer_kind kind, kiln_layer_attrs *a, c
         else
             ok = 0;
     } else if (tok_is(k, "name")) {
-        if (v->len <= 0 || v->len >= (int)namelen) ok = 0;
-        else tok_str(v, name, namelen);
+        if (v->len <= 0 || v->len >= (int)namelen)
+            ok = 0;
+        else
+            tok_str(v, name, namelen);
     } else {
         char b[64];
         tok_str(k, b, sizeof b);
@@ -328,23 +332,36 @@ static kiln_status parse_optimizer(pctx *c, kiln_graph *g, const tok *tk, int nt
                 if (tok_is(v, sn[q])) t->schedule = (kiln_schedule)q, ok = 1;
         } else if (tok_is(key, "step_size") || tok_is(key, "warmup")) {
             ok = parse_int(v, &n) && n >= 0;
-            if (tok_is(key, "warmup")) t->warmup = n;
-            else t->step_size = n;
+            if (tok_is(key, "warmup"))
+                t->warmup = n;
+            else
+                t->step_size = n;
         } else if (tok_is(key, "nesterov")) {
             ok = parse_bool(v, &t->nesterov);
         } else {
             ok = parse_float(v, &f) && f >= 0.0f;
-            if (tok_is(key, "lr") || tok_is(key, "learning_rate")) t->lr = f;
-            else if (tok_is(key, "momentum")) t->momentum = f;
-            else if (tok_is(key, "weight_decay")) t->weight_decay = f;
-            else if (tok_is(key, "beta1")) t->beta1 = f;
-            else if (tok_is(key, "beta2")) t->beta2 = f;
-            else if (tok_is(key, "eps") || tok_is(key, "epsilon")) t->eps = f;
-            else if (tok_is(key, "rho")) t->rho = f;
-            else if (tok_is(key, "gamma")) t->gamma = f;
-            else if (tok_is(key, "min_lr")) t->min_lr = f;
-            else if (tok_is(key, "clip_norm")) t->clip_norm = f;
-            else if (tok_is(key, "clip_value")) t->clip_value = f;
+            if (tok_is(key, "lr") || tok_is(key, "learning_rate"))
+                t->lr = f;
+            else if (tok_is(key, "momentum"))
+                t->momentum = f;
+            else if (tok_is(key, "weight_decay"))
+                t->weight_decay = f;
+            else if (tok_is(key, "beta1"))
+                t->beta1 = f;
+            else if (tok_is(key, "beta2"))
+                t->beta2 = f;
+            else if (tok_is(key, "eps") || tok_is(key, "epsilon"))
+                t->eps = f;
+            else if (tok_is(key, "rho"))
+                t->rho = f;
+            else if (tok_is(key, "gamma"))
+                t->gamma = f;
+            else if (tok_is(key, "min_lr"))
+                t->min_lr = f;
+            else if (tok_is(key, "clip_norm"))
+                t->clip_norm = f;
+            else if (tok_is(key, "clip_value"))
+                t->clip_value = f;
             else {
                 char b[64];
                 tok_str(key, b, sizeof b);
@@ -386,7 +403,8 @@ static kiln_status parse_line(pctx *c, kiln_graph **gp, tok *tk, int nt, int32_t
             tok_str(&tk[1], b, sizeof b);
             return perr(c, tk[1].col,
                         "unknown loss '%s' (sparse_categorical_crossentropy, "
-                        "categorical_crossentropy, binary_crossentropy, mse, mae, huber)", b);
+                        "categorical_crossentropy, binary_crossentropy, mse, mae, huber)",
+                        b);
         }
         int logits = 0;
         for (int i = 2; i < nt; i++) {
@@ -519,7 +537,8 @@ kiln_status kiln_graph_parse(const char *text, size_t len, const char *filename,
     size_t p = 0;
     while (p < len && !st) {
         size_t e = p;
-        while (e < len && text[e] != '\n') e++;
+        while (e < len && text[e] != '\n')
+            e++;
         c.line++;
         tok tk[MAX_TOK];
         int nt = 0;

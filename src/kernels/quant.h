@@ -102,7 +102,7 @@ static inline int32_t kiln_mbqm_greater_than_one(int32_t x, int32_t m, int left_
 static inline int32_t kiln_mbqm_single(int32_t x, int32_t m, int shift) {
     if (shift > 30) shift = 30;
     if (shift < -32) shift = -32;
-    const int total = 31 - shift; /* 1..63 */
+    const int total = 31 - shift;                 /* 1..63 */
     const int64_t prod = (int64_t)x * (int64_t)m; /* |x*m| < 2^62: no overflow */
     const int64_t r = kiln_wrap_i64((uint64_t)prod + ((uint64_t)1 << (total - 1)));
     return kiln_wrap_i32(kiln_asr_i64(r, total));
@@ -232,12 +232,15 @@ static inline void kiln_act_range_q(int act, float scale, int32_t zp, int32_t qm
 
 /* The XNNPACK delegate's range for a fused activation: float bounds (RELU [0, inf), RELU6
  * [0, 6], RELU_N1_TO_1 [-1, 1], none (-inf, inf)) quantized with kiln_xnn_quantize. */
-static inline void kiln_act_range_xnn(int act, float scale, int32_t zp, int32_t qmin,
-                                      int32_t qmax, int32_t *lo, int32_t *hi) {
+static inline void kiln_act_range_xnn(int act, float scale, int32_t zp, int32_t qmin, int32_t qmax,
+                                      int32_t *lo, int32_t *hi) {
     float fl = -INFINITY, fh = INFINITY;
-    if (act == 1) fl = 0.0f;
-    else if (act == 3) fl = 0.0f, fh = 6.0f;
-    else if (act == 2) fl = -1.0f, fh = 1.0f;
+    if (act == 1)
+        fl = 0.0f;
+    else if (act == 3)
+        fl = 0.0f, fh = 6.0f;
+    else if (act == 2)
+        fl = -1.0f, fh = 1.0f;
     *lo = kiln_xnn_quantize(fl, scale, zp, qmin, qmax);
     *hi = kiln_xnn_quantize(fh, scale, zp, qmin, qmax);
 }

@@ -478,6 +478,46 @@ static const char *opt_layout(int32_t type) {
         return "v";
     case KILN_OPTS_LeakyReluOptions:
         return "f";
+    case KILN_OPTS_StridedSliceOptions:
+        return "iiiiib";
+    case KILN_OPTS_TransposeConvOptions:
+        return "biibb";
+    case KILN_OPTS_GatherOptions:
+        return "ii";
+    case KILN_OPTS_SplitOptions:
+        return "i";
+    case KILN_OPTS_SplitVOptions:
+        return "i";
+    case KILN_OPTS_ResizeBilinearOptions:
+        return "iibb";
+    case KILN_OPTS_ResizeNearestNeighborOptions:
+        return "bb";
+    case KILN_OPTS_ArgMaxOptions:
+        return "b";
+    case KILN_OPTS_ArgMinOptions:
+        return "b";
+    case KILN_OPTS_PackOptions:
+        return "ii";
+    case KILN_OPTS_UnpackOptions:
+        return "ii";
+    case KILN_OPTS_GeluOptions:
+        return "b";
+    case KILN_OPTS_DivOptions:
+        return "b";
+    case KILN_OPTS_L2NormOptions:
+        return "b";
+    case KILN_OPTS_ShapeOptions:
+        return "b";
+    case KILN_OPTS_BatchMatMulOptions:
+        return "bbb";
+    case KILN_OPTS_SpaceToDepthOptions:
+        return "i";
+    case KILN_OPTS_DepthToSpaceOptions:
+        return "i";
+    case KILN_OPTS_MirrorPadOptions:
+        return "b";
+    case KILN_OPTS_CastOptions:
+        return "bb";
     default:
         return NULL;
     }
@@ -487,15 +527,23 @@ static int copy_opts(Q *q, const kiln__op_def *op, optset *os) {
     os->n = 0;
     if (!op->opts || !op->opts_type) return 0;
     const char *lay = opt_layout(op->opts_type);
-    if (!lay) {
-        fail(q, KILN_ERR_UNSUPPORTED, "cannot rewrite builtin options type %d", op->opts_type);
-        return -1;
-    }
     kiln__fb f = {q->m->buf, q->m->len};
     kiln__fbt t;
     if (kiln__fb_table(&f, (size_t)(op->opts - q->m->buf), &t)) {
         fail(q, KILN_ERR_MODEL, "bad builtin options table");
         return -1;
+    }
+    if (!lay) {
+        /* a table we do not know field by field can still be copied when it has no fields */
+        for (int id = 0; 4 + 2 * id + 2 <= t.vtsize; id++) {
+            if (kiln__fb_field(&f, &t, id, 1) != 0) {
+                fail(q, KILN_ERR_UNSUPPORTED,
+                     "operator %s: cannot rewrite its builtin options (type %d)",
+                     kiln_builtin_name(op->builtin), op->opts_type);
+                return -1;
+            }
+        }
+        return 0;
     }
     int nv = 0;
     for (int id = 0; lay[id]; id++) {
@@ -1086,6 +1134,17 @@ kiln_status kiln_quantize_model(const void *buf, size_t len, const kiln_quantize
         if (!found) {
             fail(&q, KILN_ERR_ARG, "--keep-float %s: no layer (operator output) has that name",
                  o->keep_float[k]);
+            goto done;
+        }
+    }
+    for (int32_t t = 0; t < nt; t++) {
+        const int32_t ty = sg->tensors[t].type;
+        if (ty == KILN_INT8 || ty == KILN_UINT8 || ty == KILN_INT16 || ty == KILN_FLOAT16 ||
+            (sg->tensors[t].q.n > 0 && ty != KILN_INT32 && ty != KILN_INT64)) {
+            fail(&q, KILN_ERR_UNSUPPORTED,
+                 "the model is already quantized (tensor %d '%s' is %s): kiln quantize takes a "
+                 "float model",
+                 t, tname(&q, t), kiln_dtype_name(ty));
             goto done;
         }
     }

@@ -188,6 +188,11 @@ static void svg_text(kiln_html *h, double x, double y, const char *anchor, const
     puts_(h, "</text>\n");
 }
 
+static int cmp_dbl(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* A "nice" step (1, 2, 5 x 10^k) giving about n ticks over span. */
 static double nice_step(double span, int n) {
     if (!(span > 0)) return 1;
@@ -196,8 +201,12 @@ static double nice_step(double span, int n) {
 }
 
 static void fmt_num(char *buf, size_t cap, double v) {
+    if (!isfinite(v)) {
+        snprintf(buf, cap, "n/a");
+        return;
+    }
     if (fabs(v) < 1e-12) v = 0;
-    if (fabs(v) >= 1e4 && fabs(v) < 1e9 && v == floor(v))
+    if (fabs(v) >= 1e3 && fabs(v) < 1e12)
         snprintf(buf, cap, "%.0f", v);
     else
         snprintf(buf, cap, "%.4g", v);
@@ -362,11 +371,31 @@ void kiln_html_hbars(kiln_html *h, const char *title, int32_t n, const char *con
 void kiln_html_histogram(kiln_html *h, const char *title, const double *samples, int64_t n,
                          int32_t bins, const char *x_axis) {
     if (n <= 0 || bins <= 0) return;
-    double lo = samples[0], hi = samples[0];
-    for (int64_t i = 1; i < n; i++) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(samples[i])) continue;
         if (samples[i] < lo) lo = samples[i];
         if (samples[i] > hi) hi = samples[i];
     }
+    if (!(hi >= lo)) return; /* no finite sample */
+    /* A few far outliers (a noisy machine) would squash the rest into one bar: with 100+
+     * samples, bin up to the 99th percentile and let the last bin collect everything above. */
+    int64_t nf = 0, over = 0;
+    double cut = hi;
+    double *srt = malloc((size_t)n * sizeof *srt);
+    if (!srt) {
+        h->failed = 1;
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(samples[i])) srt[nf++] = samples[i];
+    qsort(srt, (size_t)nf, sizeof *srt, cmp_dbl);
+    if (nf >= 100) {
+        const double p99 = srt[(nf * 99) / 100];
+        if (hi - lo > 3 * (p99 - lo) && p99 > lo) cut = p99;
+    }
+    free(srt);
+    hi = cut;
     if (!(hi > lo)) hi = lo + 1;
     int64_t *cnt = calloc((size_t)bins, sizeof *cnt);
     if (!cnt) {
@@ -375,12 +404,14 @@ void kiln_html_histogram(kiln_html *h, const char *title, const double *samples,
     }
     int64_t top = 0;
     for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(samples[i])) continue;
         int64_t b = (int64_t)((samples[i] - lo) / (hi - lo) * bins);
         if (b >= bins) b = bins - 1;
         if (b < 0) b = 0;
+        over += samples[i] > hi;
         if (++cnt[b] > top) top = cnt[b];
     }
-    const double w = 900, ht = 320, x0 = 60, x1 = 860, y0 = 16, y1 = 260;
+    const double w = 900, ht = 320, x0 = 60, x1 = 860, y0 = 22, y1 = 260;
     svg_begin(h, title, w, ht);
     y_axis(h, x0, y0, x1, y1, 0, (double)top, 1);
     const double bw = (x1 - x0) / bins;
@@ -400,8 +431,15 @@ void kiln_html_histogram(kiln_html *h, const char *title, const double *samples,
         svg_text(h, x, y1 + 16, "middle", NULL, t);
     }
     svg_text(h, (x0 + x1) / 2, y1 + 40, "middle", NULL, x_axis ? x_axis : "");
-    svg_text(h, 14, y0 + 8, "start", NULL, "count");
+    svg_text(h, 4, y0 - 6, "start", NULL, "count");
     svg_end(h);
+    if (over > 0) {
+        fmt_num(t, sizeof t, hi);
+        pf(h,
+           "<p>The last bar also counts %lld sample%s above %s (beyond the 99th "
+           "percentile).</p>\n",
+           (long long)over, over == 1 ? "" : "s", t);
+    }
     free(cnt);
 }
 

@@ -21,7 +21,8 @@ static void wput(wbuf *w, const void *d, size_t n) {
     if (w->bad) return;
     if (w->n + n > w->cap) {
         size_t c = w->cap ? w->cap : 4096;
-        while (c < w->n + n) c *= 2;
+        while (c < w->n + n)
+            c *= 2;
         uint8_t *q = realloc(w->p, c);
         if (!q) {
             w->bad = 1;
@@ -111,7 +112,8 @@ kiln_status kiln_trainer_save(kiln_trainer *t, const char *path) {
         wu32(&w, (uint32_t)nl);
         wput(&w, p->name, nl);
         wu32(&w, (uint32_t)p->rank);
-        for (int32_t d = 0; d < p->rank; d++) wu32(&w, (uint32_t)p->dims[d]);
+        for (int32_t d = 0; d < p->rank; d++)
+            wu32(&w, (uint32_t)p->dims[d]);
     }
     wu32(&w, (uint32_t)t->cfg.optimizer);
     wu64(&w, t->cfg.seed);
@@ -152,7 +154,8 @@ kiln_status kiln_trainer_save(kiln_trainer *t, const char *path) {
         size_t wr = fwrite(w.p, 1, w.n, f);
         int bad = fflush(f) != 0 || wr != w.n;
         bad |= fclose(f) != 0;
-        if (bad) st = kiln__trainer_fail(t, KILN_ERR_IO, "%s: write failed", tmp);
+        if (bad)
+            st = kiln__trainer_fail(t, KILN_ERR_IO, "%s: write failed", tmp);
         else if (rename(tmp, path) != 0)
             st = kiln__trainer_fail(t, KILN_ERR_IO, "%s: cannot rename to %s: %s", tmp, path,
                                     strerror(errno));
@@ -194,16 +197,19 @@ static kiln_status read_file(const char *path, uint8_t **buf, size_t *len, char 
     if (want != got) {
         free(b);
         if (err)
-            snprintf(err, errlen, "%s: checksum mismatch (stored %08x, computed %08x): the file "
-                     "is truncated or damaged", path, want, got);
+            snprintf(err, errlen,
+                     "%s: checksum mismatch (stored %08x, computed %08x): the file "
+                     "is truncated or damaged",
+                     path, want, got);
         return KILN_ERR_IO;
     }
-    uint32_t ver = (uint32_t)b[8] | (uint32_t)b[9] << 8 | (uint32_t)b[10] << 16 |
-                   (uint32_t)b[11] << 24;
+    uint32_t ver =
+        (uint32_t)b[8] | (uint32_t)b[9] << 8 | (uint32_t)b[10] << 16 | (uint32_t)b[11] << 24;
     if (ver != VERSION) {
         free(b);
-        if (err) snprintf(err, errlen, "%s: checkpoint version %u (this Kiln reads %u)", path, ver,
-                          VERSION);
+        if (err)
+            snprintf(err, errlen, "%s: checkpoint version %u (this Kiln reads %u)", path, ver,
+                     VERSION);
         return KILN_ERR_UNSUPPORTED;
     }
     *buf = b;
@@ -243,8 +249,8 @@ kiln_status kiln_trainer_load(kiln_trainer *t, const char *path) {
         free(buf);
         return kiln__trainer_fail(t, KILN_ERR_SHAPE,
                                   "%s: checkpoint has %u parameter tensors (%llu values), the "
-                                  "model has %d (%lld)", path, h.n_params,
-                                  (unsigned long long)h.elems, (int)g->n_params,
+                                  "model has %d (%lld)",
+                                  path, h.n_params, (unsigned long long)h.elems, (int)g->n_params,
                                   (long long)g->param_elems);
     }
     for (int32_t i = 0; i < g->n_params; i++) {
@@ -261,8 +267,8 @@ kiln_status kiln_trainer_load(kiln_trainer *t, const char *path) {
             free(buf);
             return kiln__trainer_fail(t, KILN_ERR_SHAPE,
                                       "%s: parameter %d is '%.*s' with another shape; the model "
-                                      "has '%s'", path, (int)i, (int)(nl > 200 ? 200 : nl), nm,
-                                      p->name);
+                                      "has '%s'",
+                                      path, (int)i, (int)(nl > 200 ? 200 : nl), nm, p->name);
         }
     }
     uint32_t opt = ru32(&r);
@@ -313,7 +319,8 @@ kiln_status kiln_checkpoint_read(const char *path, char **spec, float **params, 
         rget(&r, nl);
         uint32_t rank = ru32(&r);
         if (rank > KILN_MAX_RANK) goto trunc;
-        for (uint32_t d = 0; d < rank; d++) ru32(&r);
+        for (uint32_t d = 0; d < rank; d++)
+            ru32(&r);
     }
     rget(&r, 4 + 8 + 8 + 4 + 8 + 8 + 4 + 8 + 8 + 8);
     if (r.bad || r.n - r.o != (size_t)h.elems * 12) goto trunc;
@@ -329,8 +336,14 @@ kiln_status kiln_checkpoint_read(const char *path, char **spec, float **params, 
     s[h.spec_len] = 0;
     rfloats(&r, p, (int64_t)h.elems);
     free(buf);
-    if (spec) *spec = s; else free(s);
-    if (params) *params = p; else free(p);
+    if (spec)
+        *spec = s;
+    else
+        free(s);
+    if (params)
+        *params = p;
+    else
+        free(p);
     if (n_params) *n_params = (int64_t)h.elems;
     return KILN_OK;
 trunc:

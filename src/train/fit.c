@@ -31,8 +31,8 @@ static kiln_status check_data(kiln_trainer *t, const kiln_dataset *d, const char
         kiln__shape_str(d->dims, d->rank, a, sizeof a);
         kiln__shape_str(ti->dims, ti->rank, b, sizeof b);
         return kiln__trainer_fail(t, KILN_ERR_SHAPE,
-                                  "%s samples have shape %s, the model's input '%s' is %s", what,
-                                  a, g->layers[ti->layer].name, b);
+                                  "%s samples have shape %s, the model's input '%s' is %s", what, a,
+                                  g->layers[ti->layer].name, b);
     }
     if (g->loss == KILN_LOSS_SPARSE_CCE) {
         if (!d->labels)
@@ -41,8 +41,9 @@ static kiln_status check_data(kiln_trainer *t, const kiln_dataset *d, const char
             if (d->labels[i] < 0 || d->labels[i] >= to->size)
                 return kiln__trainer_fail(t, KILN_ERR_ARG,
                                           "%s sample %lld: label %d is out of range [0, %lld) "
-                                          "of the model's output", what, (long long)i,
-                                          (int)d->labels[i], (long long)to->size);
+                                          "of the model's output",
+                                          what, (long long)i, (int)d->labels[i],
+                                          (long long)to->size);
     } else if (!d->targets || d->target_size != to->size) {
         if (d->labels && (g->loss == KILN_LOSS_CCE || (g->loss == KILN_LOSS_BCE && to->size == 1)))
             return KILN_OK; /* labels turned into one-hot / 0-1 targets per batch */
@@ -104,7 +105,8 @@ static void make_batch(const kiln_trainer *t, const kiln_dataset *d, bufs *b, in
     kb->n = (int32_t)n;
     kb->x = b->x;
     if (g->tensors[t->in].dtype == KILN_INT32) {
-        for (int64_t i = 0; i < n * xs; i++) b->xi[i] = (int32_t)lrintf(b->x[i]);
+        for (int64_t i = 0; i < n * xs; i++)
+            b->xi[i] = (int32_t)lrintf(b->x[i]);
         kb->x = b->xi;
     }
     kb->labels = d->labels ? b->lb : NULL;
@@ -188,9 +190,9 @@ kiln_status kiln_fit(kiln_trainer *t, const kiln_dataset *train, const kiln_data
                         break;
                     }
                 }
-                st = kiln__trainer_fail(t, KILN_ERR_STATE,
-                                        "interrupted at epoch %d, step %lld%s%s", (int)epoch + 1,
-                                        (long long)t->step, opt->checkpoint ? ": saved " : "",
+                st = kiln__trainer_fail(t, KILN_ERR_STATE, "interrupted at epoch %d, step %lld%s%s",
+                                        (int)epoch + 1, (long long)t->step,
+                                        opt->checkpoint ? ": saved " : "",
                                         opt->checkpoint ? opt->checkpoint : "");
                 break;
             }

@@ -17,7 +17,7 @@ typedef struct kiln__opctx {
     int32_t training; /* 1: dropout active, batch norm uses batch statistics */
     uint64_t seed;    /* dropout stream for this step and layer */
     const float *x[KILN__MAX_IN];
-    float *dx[KILN__MAX_IN]; /* NULL: no gradient wanted for this input */
+    float *dx[KILN__MAX_IN];      /* NULL: no gradient wanted for this input */
     int32_t dx_acc[KILN__MAX_IN]; /* 1: add into dx (another consumer wrote it first) */
     float *y, *dy;
     float *z;   /* pre-activation (only for activations whose derivative needs it) */

@@ -9,7 +9,9 @@
 
 #define PROB_EPS 1e-7f
 
-static float clipp(float p) { return p < PROB_EPS ? PROB_EPS : (p > 1.0f - PROB_EPS ? 1.0f - PROB_EPS : p); }
+static float clipp(float p) {
+    return p < PROB_EPS ? PROB_EPS : (p > 1.0f - PROB_EPS ? 1.0f - PROB_EPS : p);
+}
 
 double kiln__loss(kiln_loss l, int32_t from_logits, kiln_actfn out_act, const float *y,
                   const int32_t *labels, const float *targets, int32_t n, int64_t k, float *dy) {
@@ -23,14 +25,17 @@ double kiln__loss(kiln_loss l, int32_t from_logits, kiln_actfn out_act, const fl
             const float *tr = targets ? targets + (int64_t)i * k : NULL;
             if (from_logits) {
                 float m = yr[0];
-                for (int64_t j = 1; j < k; j++) m = yr[j] > m ? yr[j] : m;
+                for (int64_t j = 1; j < k; j++)
+                    m = yr[j] > m ? yr[j] : m;
                 double s = 0.0;
-                for (int64_t j = 0; j < k; j++) s += exp((double)(yr[j] - m));
+                for (int64_t j = 0; j < k; j++)
+                    s += exp((double)(yr[j] - m));
                 double lse = log(s) + m;
                 if (l == KILN_LOSS_SPARSE_CCE) {
                     total += lse - yr[labels[i]];
                 } else {
-                    for (int64_t j = 0; j < k; j++) total += tr[j] * (lse - yr[j]);
+                    for (int64_t j = 0; j < k; j++)
+                        total += tr[j] * (lse - yr[j]);
                 }
                 if (dr) {
                     for (int64_t j = 0; j < k; j++) {
@@ -42,7 +47,8 @@ double kiln__loss(kiln_loss l, int32_t from_logits, kiln_actfn out_act, const fl
             } else {
                 /* probabilities: Keras renormalises the row, then clips */
                 double s = 0.0;
-                for (int64_t j = 0; j < k; j++) s += yr[j];
+                for (int64_t j = 0; j < k; j++)
+                    s += yr[j];
                 if (!(s > 0.0)) s = 1.0;
                 if (dr) memset(dr, 0, sizeof(float) * (size_t)k);
                 for (int64_t j = 0; j < k; j++) {
@@ -87,7 +93,8 @@ double kiln__loss(kiln_loss l, int32_t from_logits, kiln_actfn out_act, const fl
             g = ae <= 1.0f ? e : (e > 0 ? 1.0f : -1.0f);
             break;
         }
-        default: break;
+        default:
+            break;
         }
         if (dy) dy[i] = g * inv;
     }
@@ -168,7 +175,8 @@ double kiln_metric_auc(const float *scores, const int32_t *labels, int64_t n) {
     double rank_sum = 0.0;
     for (int64_t i = 0; i < n;) {
         int64_t j = i;
-        while (j < n && v[j].s == v[i].s) j++;
+        while (j < n && v[j].s == v[i].s)
+            j++;
         double avg = (double)(i + j + 1) / 2.0; /* ranks i+1..j */
         for (int64_t q = i; q < j; q++)
             if (v[q].pos) rank_sum += avg;

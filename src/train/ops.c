@@ -36,12 +36,15 @@ void kiln__par_range(const kiln_parallel *par, int64_t n, kiln__range_fn fn, voi
     par->run(par->ud, j.tasks, range_task, &j);
 }
 
-static int64_t sample_size(const kiln_graph *g, int32_t t) { return g->tensors[t].size; }
+static int64_t sample_size(const kiln_graph *g, int32_t t) {
+    return g->tensors[t].size;
+}
 
 /* dst = src or dst += src */
 static void put(float *dst, const float *src, int64_t n, int acc) {
     if (acc)
-        for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+        for (int64_t i = 0; i < n; i++)
+            dst[i] += src[i];
     else
         memcpy(dst, src, sizeof(float) * (size_t)n);
 }
@@ -61,19 +64,24 @@ void kiln__act_forward(kiln_actfn a, float alpha, const float *z, float *y, int6
         break;
     case KILN_AF_RELU:
         /* written so that NaN passes through (as TF's relu), for the NaN check */
-        for (int64_t i = 0; i < n; i++) y[i] = z[i] < 0.0f ? 0.0f : z[i];
+        for (int64_t i = 0; i < n; i++)
+            y[i] = z[i] < 0.0f ? 0.0f : z[i];
         break;
     case KILN_AF_RELU6:
-        for (int64_t i = 0; i < n; i++) y[i] = z[i] < 0.0f ? 0.0f : (z[i] > 6.0f ? 6.0f : z[i]);
+        for (int64_t i = 0; i < n; i++)
+            y[i] = z[i] < 0.0f ? 0.0f : (z[i] > 6.0f ? 6.0f : z[i]);
         break;
     case KILN_AF_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) y[i] = z[i] > 0.0f ? z[i] : alpha * z[i];
+        for (int64_t i = 0; i < n; i++)
+            y[i] = z[i] > 0.0f ? z[i] : alpha * z[i];
         break;
     case KILN_AF_SIGMOID:
-        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-z[i]));
+        for (int64_t i = 0; i < n; i++)
+            y[i] = 1.0f / (1.0f + expf(-z[i]));
         break;
     case KILN_AF_TANH:
-        for (int64_t i = 0; i < n; i++) y[i] = tanhf(z[i]);
+        for (int64_t i = 0; i < n; i++)
+            y[i] = tanhf(z[i]);
         break;
     case KILN_AF_HARD_SWISH:
         for (int64_t i = 0; i < n; i++) {
@@ -91,17 +99,20 @@ void kiln__act_forward(kiln_actfn a, float alpha, const float *z, float *y, int6
             const float *zr = z + r * cols;
             float *yr = y + r * cols;
             float m = zr[0];
-            for (int64_t j = 1; j < cols; j++) m = zr[j] > m ? zr[j] : m;
+            for (int64_t j = 1; j < cols; j++)
+                m = zr[j] > m ? zr[j] : m;
             float s = 0.0f;
             for (int64_t j = 0; j < cols; j++) {
                 yr[j] = expf(zr[j] - m);
                 s += yr[j];
             }
             float inv = 1.0f / s;
-            for (int64_t j = 0; j < cols; j++) yr[j] *= inv;
+            for (int64_t j = 0; j < cols; j++)
+                yr[j] *= inv;
         }
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -109,21 +120,27 @@ void kiln__act_backward(kiln_actfn a, float alpha, const float *y, const float *
                         int64_t rows, int64_t cols) {
     int64_t n = rows * cols;
     switch (a) {
-    case KILN_AF_NONE: break;
+    case KILN_AF_NONE:
+        break;
     case KILN_AF_RELU:
-        for (int64_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++)
+            dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
         break;
     case KILN_AF_RELU6:
-        for (int64_t i = 0; i < n; i++) dy[i] = (y[i] > 0.0f && y[i] < 6.0f) ? dy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++)
+            dy[i] = (y[i] > 0.0f && y[i] < 6.0f) ? dy[i] : 0.0f;
         break;
     case KILN_AF_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++) dy[i] = z[i] > 0.0f ? dy[i] : alpha * dy[i];
+        for (int64_t i = 0; i < n; i++)
+            dy[i] = z[i] > 0.0f ? dy[i] : alpha * dy[i];
         break;
     case KILN_AF_SIGMOID:
-        for (int64_t i = 0; i < n; i++) dy[i] *= y[i] * (1.0f - y[i]);
+        for (int64_t i = 0; i < n; i++)
+            dy[i] *= y[i] * (1.0f - y[i]);
         break;
     case KILN_AF_TANH:
-        for (int64_t i = 0; i < n; i++) dy[i] *= 1.0f - y[i] * y[i];
+        for (int64_t i = 0; i < n; i++)
+            dy[i] *= 1.0f - y[i] * y[i];
         break;
     case KILN_AF_HARD_SWISH:
         for (int64_t i = 0; i < n; i++) {
@@ -143,11 +160,14 @@ void kiln__act_backward(kiln_actfn a, float alpha, const float *y, const float *
             const float *yr = y + r * cols;
             float *dr = dy + r * cols;
             float s = 0.0f;
-            for (int64_t j = 0; j < cols; j++) s += dr[j] * yr[j];
-            for (int64_t j = 0; j < cols; j++) dr[j] = yr[j] * (dr[j] - s);
+            for (int64_t j = 0; j < cols; j++)
+                s += dr[j] * yr[j];
+            for (int64_t j = 0; j < cols; j++)
+                dr[j] = yr[j] * (dr[j] - s);
         }
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -158,7 +178,7 @@ typedef struct act_job {
     float *out;
     int64_t cols;
     int backward;
-    float *zb;         /* forward with bias: z rows get the bias first (in place) */
+    float *zb; /* forward with bias: z rows get the bias first (in place) */
     const float *bias;
 } act_job;
 
@@ -168,7 +188,8 @@ static void act_range(void *p, int64_t b, int64_t e) {
     if (j->bias) { /* row by row, so the row is still in L1 for the activation */
         for (int64_t r = b; r < e; r++) {
             float *zr = j->zb + r * j->cols;
-            for (int64_t q = 0; q < j->cols; q++) zr[q] += j->bias[q];
+            for (int64_t q = 0; q < j->cols; q++)
+                zr[q] += j->bias[q];
             kiln__act_forward(j->a, j->alpha, zr, j->out + r * j->cols, 1, j->cols);
         }
         return;
@@ -181,8 +202,7 @@ static void act_range(void *p, int64_t b, int64_t e) {
 }
 
 /* y = act(z + bias) in parallel over rows (z may equal y; bias may be NULL) */
-static void act_fwd_bias(kiln__opctx *c, float *z, const float *bias, int64_t rows,
-                         int64_t cols) {
+static void act_fwd_bias(kiln__opctx *c, float *z, const float *bias, int64_t rows, int64_t cols) {
     const kiln_layer_attrs *a = &c->L->a;
     if (!bias && a->activation == KILN_AF_NONE && z == c->y) return;
     act_job j = {a->activation, a->alpha, z, c->y, c->y, cols, 0, z, bias};
@@ -197,12 +217,15 @@ static void act_bwd(kiln__opctx *c, int64_t rows, int64_t cols) {
 }
 
 /* Where the pre-activation goes: the z buffer when the derivative needs it, else y itself. */
-static float *zbuf(kiln__opctx *c) { return c->z ? c->z : c->y; }
+static float *zbuf(kiln__opctx *c) {
+    return c->z ? c->z : c->y;
+}
 
 static void add_bias(float *y, const float *b, int64_t rows, int64_t cols) {
     for (int64_t r = 0; r < rows; r++) {
         float *yr = y + r * cols;
-        for (int64_t j = 0; j < cols; j++) yr[j] += b[j];
+        for (int64_t j = 0; j < cols; j++)
+            yr[j] += b[j];
     }
 }
 
@@ -214,10 +237,12 @@ typedef struct bgrad_job {
 
 static void bgrad_range(void *p, int64_t b, int64_t e) {
     const bgrad_job *j = p;
-    for (int64_t q = b; q < e; q++) j->db[q] = 0.0f;
+    for (int64_t q = b; q < e; q++)
+        j->db[q] = 0.0f;
     for (int64_t r = 0; r < j->rows; r++) {
         const float *dr = j->dz + r * j->cols;
-        for (int64_t q = b; q < e; q++) j->db[q] += dr[q];
+        for (int64_t q = b; q < e; q++)
+            j->db[q] += dr[q];
     }
 }
 
@@ -304,11 +329,13 @@ static inline void copy_c(float *d, const float *x, int32_t c) {
     if (c >= 16)
         memcpy(d, x, sizeof(float) * (size_t)c);
     else
-        for (int32_t i = 0; i < c; i++) d[i] = x[i];
+        for (int32_t i = 0; i < c; i++)
+            d[i] = x[i];
 }
 
 static inline void zero_c(float *d, int32_t c) {
-    for (int32_t i = 0; i < c; i++) d[i] = 0.0f;
+    for (int32_t i = 0; i < c; i++)
+        d[i] = 0.0f;
 }
 
 /* cols[(n, oh, ow), (kh, kw, c)]: the OHWI weight's inner order */
@@ -364,7 +391,8 @@ static void col2im_range(void *p, int64_t b, int64_t e) {
                         int32_t ix = ox * q->sw - q->pl + kx * q->dw;
                         if (iy < 0 || iy >= q->h || ix < 0 || ix >= q->w) continue;
                         float *d = xs + ((int64_t)iy * q->w + ix) * q->c;
-                        for (int32_t ch = 0; ch < q->c; ch++) d[ch] += col[ch];
+                        for (int32_t ch = 0; ch < q->c; ch++)
+                            d[ch] += col[ch];
                     }
                 }
     }
@@ -386,8 +414,7 @@ static void conv_gemm_fwd(kiln__opctx *c, const conv_geo *q, const float *x, con
 
 /* dz -> dW, db, dx (cols is reused for the column gradient) */
 static void conv_gemm_bwd(kiln__opctx *c, const conv_geo *q, const float *x, const float *W,
-                          const float *dz, float *cols, float *dW, float *db, float *dx,
-                          int acc) {
+                          const float *dz, float *cols, float *dW, float *db, float *dx, int acc) {
     int64_t rows = (int64_t)c->n * q->oh * q->ow, K = (int64_t)q->kh * q->kw * q->c;
     int pw = geo_is_pointwise(q);
     const float *A = pw ? x : cols;
@@ -395,8 +422,7 @@ static void conv_gemm_bwd(kiln__opctx *c, const conv_geo *q, const float *x, con
     if (db) bias_grad(c->par, db, dz, rows, q->oc);
     if (!dx) return;
     if (pw) {
-        kiln_sgemm(c->par, 0, 0, rows, K, q->oc, 1.0f, dz, q->oc, W, K, acc ? 1.0f : 0.0f, dx,
-                   K);
+        kiln_sgemm(c->par, 0, 0, rows, K, q->oc, 1.0f, dz, q->oc, W, K, acc ? 1.0f : 0.0f, dx, K);
         return;
     }
     kiln_sgemm(c->par, 0, 0, rows, K, q->oc, 1.0f, dz, q->oc, W, K, 0.0f, cols, K);
@@ -418,8 +444,8 @@ static kiln_status op_conv2d(kiln__opctx *c, int backward) {
         return KILN_OK;
     }
     act_bwd(c, rows, q.oc);
-    conv_gemm_bwd(c, &q, c->x[0], c->w, c->dy, c->aux, c->dw, b ? c->dw + q.oc * K : NULL,
-                  c->dx[0], c->dx_acc[0]);
+    conv_gemm_bwd(c, &q, c->x[0], c->w, c->dy, c->aux, c->dw, b ? c->dw + q.oc * K : NULL, c->dx[0],
+                  c->dx_acc[0]);
     return KILN_OK;
 }
 
@@ -620,7 +646,8 @@ static void maxpool_fwd_range(void *p, int64_t b, int64_t e) {
     const conv_geo *q = &j->q;
     if (q->kh == 2 && q->kw == 2 && q->sh == 2 && q->sw == 2 && q->pt == 0 && q->pl == 0 &&
         2 * q->oh <= q->h && 2 * q->ow <= q->w) {
-        for (int64_t n = b; n < e; n++) maxpool2x2(j, n);
+        for (int64_t n = b; n < e; n++)
+            maxpool2x2(j, n);
         return;
     }
     for (int64_t n = b; n < e; n++) {
@@ -688,15 +715,18 @@ static void avgpool_range(void *p, int64_t b, int64_t e) {
                     for (int32_t iy = ya; iy < yb; iy++)
                         for (int32_t ix = xa; ix < xb; ix++) {
                             const float *xi = j->x + n * per + ((int64_t)iy * q->w + ix) * q->c;
-                            for (int32_t ch = 0; ch < q->c; ch++) yo[ch] += xi[ch];
+                            for (int32_t ch = 0; ch < q->c; ch++)
+                                yo[ch] += xi[ch];
                         }
-                    for (int32_t ch = 0; ch < q->c; ch++) yo[ch] *= inv;
+                    for (int32_t ch = 0; ch < q->c; ch++)
+                        yo[ch] *= inv;
                 } else {
                     const float *dyo = j->dy + o;
                     for (int32_t iy = ya; iy < yb; iy++)
                         for (int32_t ix = xa; ix < xb; ix++) {
                             float *di = j->dx + n * per + ((int64_t)iy * q->w + ix) * q->c;
-                            for (int32_t ch = 0; ch < q->c; ch++) di[ch] += dyo[ch] * inv;
+                            for (int32_t ch = 0; ch < q->c; ch++)
+                                di[ch] += dyo[ch] * inv;
                         }
                 }
             }
@@ -743,8 +773,10 @@ static kiln_status op_gap(kiln__opctx *c, int backward) {
             float *yo = c->y + n * C;
             memset(yo, 0, sizeof(float) * (size_t)C);
             for (int64_t i = 0; i < hw; i++)
-                for (int64_t ch = 0; ch < C; ch++) yo[ch] += c->x[0][(n * hw + i) * C + ch];
-            for (int64_t ch = 0; ch < C; ch++) yo[ch] *= inv;
+                for (int64_t ch = 0; ch < C; ch++)
+                    yo[ch] += c->x[0][(n * hw + i) * C + ch];
+            for (int64_t ch = 0; ch < C; ch++)
+                yo[ch] *= inv;
         } else if (c->dx[0]) {
             for (int64_t i = 0; i < hw; i++)
                 for (int64_t ch = 0; ch < C; ch++) {
@@ -769,12 +801,16 @@ static kiln_status op_batchnorm(kiln__opctx *c, int backward) {
     const float *x = c->x[0];
     if (!backward) {
         if (c->training) {
-            for (int64_t ch = 0; ch < C; ch++) mean[ch] = 0.0f;
+            for (int64_t ch = 0; ch < C; ch++)
+                mean[ch] = 0.0f;
             double *acc = (double *)(c->aux + 2 * C); /* 2*C doubles of scratch */
-            for (int64_t ch = 0; ch < C; ch++) acc[ch] = acc[C + ch] = 0.0;
+            for (int64_t ch = 0; ch < C; ch++)
+                acc[ch] = acc[C + ch] = 0.0;
             for (int64_t r = 0; r < rows; r++)
-                for (int64_t ch = 0; ch < C; ch++) acc[ch] += x[r * C + ch];
-            for (int64_t ch = 0; ch < C; ch++) acc[ch] /= (double)rows;
+                for (int64_t ch = 0; ch < C; ch++)
+                    acc[ch] += x[r * C + ch];
+            for (int64_t ch = 0; ch < C; ch++)
+                acc[ch] /= (double)rows;
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t ch = 0; ch < C; ch++) {
                     double d = x[r * C + ch] - acc[ch];
@@ -829,7 +865,8 @@ static kiln_status op_dropout(kiln__opctx *c, int backward) {
     if (!backward) {
         if (!c->training || rate <= 0.0f) {
             memcpy(c->y, c->x[0], sizeof(float) * (size_t)N);
-            for (int64_t i = 0; i < N; i++) mask[i] = 1.0f;
+            for (int64_t i = 0; i < N; i++)
+                mask[i] = 1.0f;
             return KILN_OK;
         }
         float keep = 1.0f / (1.0f - rate);
@@ -876,7 +913,8 @@ static kiln_status op_add(kiln__opctx *c, int backward) {
     if (!backward) {
         memcpy(c->y, c->x[0], sizeof(float) * (size_t)N);
         for (int32_t k = 1; k < c->L->n_in; k++)
-            for (int64_t i = 0; i < N; i++) c->y[i] += c->x[k][i];
+            for (int64_t i = 0; i < N; i++)
+                c->y[i] += c->x[k][i];
         return KILN_OK;
     }
     for (int32_t k = 0; k < c->L->n_in; k++)
@@ -888,8 +926,10 @@ static kiln_status op_concat(kiln__opctx *c, int backward) {
     const kiln__gtensor *to = &c->g->tensors[c->L->out];
     int32_t ax = c->L->a.axis - 1; /* per-sample axis */
     int64_t outer = c->n, inner = 1;
-    for (int32_t d = 0; d < ax; d++) outer *= to->dims[d];
-    for (int32_t d = ax + 1; d < to->rank; d++) inner *= to->dims[d];
+    for (int32_t d = 0; d < ax; d++)
+        outer *= to->dims[d];
+    for (int32_t d = ax + 1; d < to->rank; d++)
+        inner *= to->dims[d];
     int64_t ostride = (int64_t)to->dims[ax] * inner, off = 0;
     for (int32_t k = 0; k < c->L->n_in; k++) {
         int64_t w = (int64_t)c->g->tensors[c->L->in[k]].dims[ax] * inner;
@@ -917,8 +957,8 @@ static kiln_status op_zeropad(kiln__opctx *c, int backward) {
                        sizeof(float) * (size_t)(W * C));
         } else if (c->dx[0]) {
             for (int64_t y = 0; y < H; y++)
-                put(c->dx[0] + (n * H + y) * W * C, c->dy + n * OH * OW * C + ((y + p[0]) * OW + p[2]) * C,
-                    W * C, c->dx_acc[0]);
+                put(c->dx[0] + (n * H + y) * W * C,
+                    c->dy + n * OH * OW * C + ((y + p[0]) * OW + p[2]) * C, W * C, c->dx_acc[0]);
         }
     }
     return KILN_OK;
@@ -941,13 +981,16 @@ static kiln_status op_embedding(kiln__opctx *c, int backward) {
     }
     memset(c->dw, 0, sizeof(float) * (size_t)(V * D));
     for (int64_t i = 0; i < T; i++)
-        for (int64_t d = 0; d < D; d++) c->dw[(int64_t)ids[i] * D + d] += c->dy[i * D + d];
+        for (int64_t d = 0; d < D; d++)
+            c->dw[(int64_t)ids[i] * D + d] += c->dy[i * D + d];
     return KILN_OK;
 }
 
 /* ---- LSTM (Keras: sigmoid gates, tanh cell; gate order i, f, c, o) ------------------------ */
 /* aux: G[n,T,4U] (gate activations), H[n,T,U], Cs[n,T,U], dG[n,T,4U], dh[n,U], dc[n,U] */
-static float sigm(float v) { return 1.0f / (1.0f + expf(-v)); }
+static float sigm(float v) {
+    return 1.0f / (1.0f + expf(-v));
+}
 
 static kiln_status op_lstm(kiln__opctx *c, int backward) {
     const kiln__gtensor *ti = &c->g->tensors[c->L->in[0]];
@@ -1031,25 +1074,42 @@ static kiln_status op_input(kiln__opctx *c, int backward) {
 
 kiln__op_fn kiln__op(kiln_layer_kind k) {
     switch (k) {
-    case KILN_L_INPUT: return op_input;
-    case KILN_L_DENSE: return op_dense;
-    case KILN_L_CONV2D: return op_conv2d;
-    case KILN_L_DEPTHWISE_CONV2D: return op_depthwise;
-    case KILN_L_SEPARABLE_CONV2D: return op_separable;
+    case KILN_L_INPUT:
+        return op_input;
+    case KILN_L_DENSE:
+        return op_dense;
+    case KILN_L_CONV2D:
+        return op_conv2d;
+    case KILN_L_DEPTHWISE_CONV2D:
+        return op_depthwise;
+    case KILN_L_SEPARABLE_CONV2D:
+        return op_separable;
     case KILN_L_MAX_POOL2D:
-    case KILN_L_AVG_POOL2D: return op_pool;
-    case KILN_L_GLOBAL_AVG_POOL2D: return op_gap;
-    case KILN_L_BATCH_NORM: return op_batchnorm;
-    case KILN_L_DROPOUT: return op_dropout;
+    case KILN_L_AVG_POOL2D:
+        return op_pool;
+    case KILN_L_GLOBAL_AVG_POOL2D:
+        return op_gap;
+    case KILN_L_BATCH_NORM:
+        return op_batchnorm;
+    case KILN_L_DROPOUT:
+        return op_dropout;
     case KILN_L_FLATTEN:
-    case KILN_L_RESHAPE: return op_copy;
-    case KILN_L_ADD: return op_add;
-    case KILN_L_CONCAT: return op_concat;
-    case KILN_L_EMBEDDING: return op_embedding;
-    case KILN_L_LSTM: return op_lstm;
-    case KILN_L_ZERO_PAD2D: return op_zeropad;
-    case KILN_L_ACTIVATION: return op_activation;
-    default: return NULL;
+    case KILN_L_RESHAPE:
+        return op_copy;
+    case KILN_L_ADD:
+        return op_add;
+    case KILN_L_CONCAT:
+        return op_concat;
+    case KILN_L_EMBEDDING:
+        return op_embedding;
+    case KILN_L_LSTM:
+        return op_lstm;
+    case KILN_L_ZERO_PAD2D:
+        return op_zeropad;
+    case KILN_L_ACTIVATION:
+        return op_activation;
+    default:
+        return NULL;
     }
 }
 
@@ -1064,13 +1124,17 @@ int64_t kiln__op_aux(const kiln_graph *g, const kiln__glayer *L, int32_t n) {
     }
     case KILN_L_SEPARABLE_CONV2D:
         return 2 * (int64_t)n * to->dims[0] * to->dims[1] * ti->dims[2] * L->a.depth_multiplier;
-    case KILN_L_MAX_POOL2D: return (int64_t)n * to->size;
-    case KILN_L_BATCH_NORM: return 6 * (int64_t)to->dims[to->rank - 1];
-    case KILN_L_DROPOUT: return (int64_t)n * to->size;
+    case KILN_L_MAX_POOL2D:
+        return (int64_t)n * to->size;
+    case KILN_L_BATCH_NORM:
+        return 6 * (int64_t)to->dims[to->rank - 1];
+    case KILN_L_DROPOUT:
+        return (int64_t)n * to->size;
     case KILN_L_LSTM: {
         int64_t T = ti->dims[0], U = L->a.units;
         return (int64_t)n * T * (4 * U) * 2 + (int64_t)n * T * U * 2 + 2 * (int64_t)n * U;
     }
-    default: return 0;
+    default:
+        return 0;
     }
 }

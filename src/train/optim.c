@@ -26,8 +26,8 @@ __attribute__((target("avx2"))) static int64_t adam_avx2(float *w, const float *
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 gi = _mm256_loadu_ps(g + i);
-        __m256 mi = _mm256_add_ps(_mm256_mul_ps(vb1, _mm256_loadu_ps(m + i)),
-                                  _mm256_mul_ps(vc1, gi));
+        __m256 mi =
+            _mm256_add_ps(_mm256_mul_ps(vb1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(vc1, gi));
         __m256 vi = _mm256_add_ps(_mm256_mul_ps(vb2, _mm256_loadu_ps(v + i)),
                                   _mm256_mul_ps(_mm256_mul_ps(vc2, gi), gi));
         _mm256_storeu_ps(m + i, mi);
@@ -62,9 +62,11 @@ static void update(const upd *u, float *w, float *g, float *m, float *v, int64_t
     switch (u->kind) {
     case KILN_OPT_SGD:
         if (u->wd > 0.0f)
-            for (int64_t i = 0; i < n; i++) g[i] += u->wd * w[i];
+            for (int64_t i = 0; i < n; i++)
+                g[i] += u->wd * w[i];
         if (u->mom == 0.0f) {
-            for (int64_t i = 0; i < n; i++) w[i] -= lr * g[i];
+            for (int64_t i = 0; i < n; i++)
+                w[i] -= lr * g[i];
         } else if (!u->nesterov) {
             for (int64_t i = 0; i < n; i++) {
                 m[i] = u->mom * m[i] - lr * g[i];

@@ -34,10 +34,18 @@ void kiln_train_config_init(kiln_train_config *c) {
     c->seed = 1;
 }
 
-const char *kiln_trainer_error(const kiln_trainer *t) { return t ? t->err : "no trainer"; }
-int64_t kiln_trainer_step_count(const kiln_trainer *t) { return t->step; }
-float *kiln_trainer_params(kiln_trainer *t) { return t->params; }
-int64_t kiln_trainer_output_size(const kiln_trainer *t) { return t->g->tensors[t->out].size; }
+const char *kiln_trainer_error(const kiln_trainer *t) {
+    return t ? t->err : "no trainer";
+}
+int64_t kiln_trainer_step_count(const kiln_trainer *t) {
+    return t->step;
+}
+float *kiln_trainer_params(kiln_trainer *t) {
+    return t->params;
+}
+int64_t kiln_trainer_output_size(const kiln_trainer *t) {
+    return t->g->tensors[t->out].size;
+}
 
 /* ---- initialisation ------------------------------------------------------------------------ */
 
@@ -61,7 +69,8 @@ void kiln__trainer_init_weights(kiln_trainer *t) {
     for (int32_t pi = 0; pi < g->n_params; pi++) {
         const kiln__gparam *p = &g->params[pi];
         float *w = t->params + p->offset;
-        uint64_t stream = t->cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t)pi * 0xD1B54A32D192ED03ull;
+        uint64_t stream =
+            t->cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t)pi * 0xD1B54A32D192ED03ull;
         double fi = p->fan_in > 0 ? p->fan_in : 1, fo = p->fan_out > 0 ? p->fan_out : 1;
         const kiln__glayer *L = &g->layers[p->layer];
         for (int64_t i = 0; i < p->count; i++) {
@@ -82,31 +91,38 @@ void kiln__trainer_init_weights(kiln_trainer *t) {
             case KILN_INIT_HE_NORMAL:
                 v = trunc_normal(stream, (uint64_t)i) * sqrt(2.0 / fi) / 0.87962566103423978;
                 break;
-            case KILN_INIT_ONES: v = 1.0; break;
+            case KILN_INIT_ONES:
+                v = 1.0;
+                break;
             case KILN_INIT_ZEROS:
-            default: v = 0.0; break;
+            default:
+                v = 0.0;
+                break;
             }
             w[i] = (float)v;
         }
         /* Keras' unit_forget_bias: the LSTM forget gate starts open */
         if (L->kind == KILN_L_LSTM && !strcmp(p->role, "bias"))
-            for (int32_t u = 0; u < L->a.units; u++) w[L->a.units + u] = 1.0f;
+            for (int32_t u = 0; u < L->a.units; u++)
+                w[L->a.units + u] = 1.0f;
     }
 }
 
 /* ---- memory plan --------------------------------------------------------------------------- */
 
-static int64_t up16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+static int64_t up16(int64_t n) {
+    return (n + 15) & ~(int64_t)15;
+}
 
 kiln_status kiln_trainer_create(const kiln_graph *g, const kiln_train_config *cfg,
                                 kiln_trainer **out, char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
     if (!g || !cfg || !out) return KILN_ERR_ARG;
     *out = NULL;
-#define CFAIL(st, ...)                                                                         \
-    do {                                                                                       \
-        if (err) snprintf(err, errlen, __VA_ARGS__);                                          \
-        return st;                                                                             \
+#define CFAIL(st, ...)                                                                             \
+    do {                                                                                           \
+        if (err) snprintf(err, errlen, __VA_ARGS__);                                               \
+        return st;                                                                                 \
     } while (0)
     if (cfg->batch <= 0 || cfg->batch > (1 << 20)) CFAIL(KILN_ERR_ARG, "batch must be in 1..2^20");
     if (!(cfg->lr >= 0.0f) || !isfinite(cfg->lr)) CFAIL(KILN_ERR_ARG, "learning rate must be >= 0");
@@ -167,11 +183,11 @@ kiln_status kiln_trainer_create(const kiln_graph *g, const kiln_train_config *cf
     for (int32_t pass = 0; pass < 2; pass++) {
         int64_t off = 0;
         float *base = t->arena;
-#define TAKE(ptr, count)                                                                       \
-    do {                                                                                       \
-        int64_t c_ = (count);                                                                  \
-        if (pass) ptr = base + off;                                                            \
-        off += up16(c_);                                                                       \
+#define TAKE(ptr, count)                                                                           \
+    do {                                                                                           \
+        int64_t c_ = (count);                                                                      \
+        if (pass) ptr = base + off;                                                                \
+        off += up16(c_);                                                                           \
     } while (0)
         for (int32_t ti = 0; ti < NT; ti++) {
             int64_t sz = B * g->tensors[ti].size;
@@ -244,10 +260,13 @@ static int all_finite(const float *v, int64_t n) {
     float acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += v[i + k] * 0.0f;
+        for (int k = 0; k < 8; k++)
+            acc[k] += v[i + k] * 0.0f;
     float r = 0.0f;
-    for (; i < n; i++) r += v[i] * 0.0f;
-    for (int k = 0; k < 8; k++) r += acc[k];
+    for (; i < n; i++)
+        r += v[i] * 0.0f;
+    for (int k = 0; k < 8; k++)
+        r += acc[k];
     return r == 0.0f;
 }
 
@@ -313,11 +332,12 @@ static kiln_status check_batch(kiln_trainer *t, const kiln_batch *b, int need_ta
         !all_finite((const float *)b->x, b->n * g->tensors[t->in].size)) {
         const float *x = b->x;
         int64_t i = 0, sz = g->tensors[t->in].size;
-        while (i < b->n * sz && isfinite(x[i])) i++;
+        while (i < b->n * sz && isfinite(x[i]))
+            i++;
         return kiln__trainer_fail(t, KILN_ERR_RUNTIME,
                                   "step %lld: sample %lld of the batch has a NaN/Inf input "
-                                  "value (element %lld)", (long long)t->step + 1,
-                                  (long long)(i / sz), (long long)(i % sz));
+                                  "value (element %lld)",
+                                  (long long)t->step + 1, (long long)(i / sz), (long long)(i % sz));
     }
     if (g->loss == KILN_LOSS_SPARSE_CCE && need_targets) {
         if (!b->labels)
@@ -326,7 +346,8 @@ static kiln_status check_batch(kiln_trainer *t, const kiln_batch *b, int need_ta
             if (b->labels[i] < 0 || b->labels[i] >= k)
                 return kiln__trainer_fail(t, KILN_ERR_ARG,
                                           "label %d of sample %d is out of range [0, %lld) for "
-                                          "output '%s'", (int)b->labels[i], (int)i, (long long)k,
+                                          "output '%s'",
+                                          (int)b->labels[i], (int)i, (long long)k,
                                           g->layers[g->tensors[t->out].layer].name);
     } else if (need_targets && g->loss != KILN_LOSS_SPARSE_CCE && !b->y) {
         return kiln__trainer_fail(t, KILN_ERR_ARG, "loss %s needs float targets",
@@ -421,16 +442,17 @@ kiln_status kiln__trainer_backprop(kiln_trainer *t, const kiln_batch *b, double 
     int64_t k = g->tensors[t->out].size;
     int32_t n = b->n;
     float *dy = t->grad[t->out] ? t->grad[t->out] : t->dout;
-    double loss = kiln__loss(g->loss, g->from_logits, out_act(t), t->val[t->out], b->labels, b->y,
-                             n, k, dy) +
-                  regularization(t, 0);
+    double loss =
+        kiln__loss(g->loss, g->from_logits, out_act(t), t->val[t->out], b->labels, b->y, n, k, dy) +
+        regularization(t, 0);
     if (loss_out) *loss_out = loss;
     if (!isfinite(loss)) {
         int32_t li = first_bad_layer(t, n);
         if (li >= 0)
             return kiln__trainer_fail(t, KILN_ERR_RUNTIME,
                                       "step %lld: NaN/Inf first appeared in the output of layer "
-                                      "'%s' (%s)", (long long)t->step + 1, g->layers[li].name,
+                                      "'%s' (%s)",
+                                      (long long)t->step + 1, g->layers[li].name,
                                       kiln_layer_kind_name(g->layers[li].kind));
         return kiln__trainer_fail(t, KILN_ERR_RUNTIME, "step %lld: the loss is %g",
                                   (long long)t->step + 1, loss);
@@ -471,13 +493,15 @@ float kiln__lr_at(const kiln_train_config *c, int64_t step) {
         if (c->warmup > 0 && step < c->warmup) {
             lr = lr * (double)(step + 1) / (double)c->warmup;
         } else {
-            double p = (double)(step - c->warmup) / (double)(total > c->warmup ? total - c->warmup : 1);
+            double p =
+                (double)(step - c->warmup) / (double)(total > c->warmup ? total - c->warmup : 1);
             if (p > 1.0) p = 1.0;
             lr = c->min_lr + (lr - c->min_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * p));
         }
         break;
     }
-    default: break;
+    default:
+        break;
     }
     return (float)lr;
 }
@@ -487,17 +511,21 @@ static double sumsq(const float *d, int64_t n) {
     float acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += d[i + k] * d[i + k];
+        for (int k = 0; k < 8; k++)
+            acc[k] += d[i + k] * d[i + k];
     double s = 0.0;
-    for (; i < n; i++) s += (double)d[i] * d[i];
-    for (int k = 0; k < 8; k++) s += acc[k];
+    for (; i < n; i++)
+        s += (double)d[i] * d[i];
+    for (int k = 0; k < 8; k++)
+        s += acc[k];
     return s;
 }
 
-float kiln_trainer_lr(const kiln_trainer *t) { return kiln__lr_at(&t->cfg, t->step); }
+float kiln_trainer_lr(const kiln_trainer *t) {
+    return kiln__lr_at(&t->cfg, t->step);
+}
 
-kiln_status kiln_trainer_step(kiln_trainer *t, const kiln_batch *b, float *loss,
-                              int32_t *correct) {
+kiln_status kiln_trainer_step(kiln_trainer *t, const kiln_batch *b, float *loss, int32_t *correct) {
     if (!t) return KILN_ERR_ARG;
     double l;
     kiln_status st = kiln__trainer_backprop(t, b, &l);
@@ -512,8 +540,8 @@ kiln_status kiln_trainer_step(kiln_trainer *t, const kiln_batch *b, float *loss,
         if (!isfinite(s))
             return kiln__trainer_fail(t, KILN_ERR_RUNTIME,
                                       "step %lld: NaN/Inf gradient first appeared in layer '%s' "
-                                      "(%s)", (long long)t->step + 1, g->layers[p->layer].name,
-                                      p->name);
+                                      "(%s)",
+                                      (long long)t->step + 1, g->layers[p->layer].name, p->name);
         total += s;
     }
     float scale = 1.0f;

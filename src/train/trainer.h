@@ -18,14 +18,14 @@ struct kiln_trainer {
     float **z, **aux;    /* per layer */
     uint8_t *need_grad, *written;
     double *sumsq;
-    float *ibuf;     /* int32 input copy (reinterpreted) */
-    float *dout;     /* loss gradient when the output needs none */
-    int64_t step;    /* optimizer steps done */
-    int32_t epoch;   /* epochs completed */
+    float *ibuf;            /* int32 input copy (reinterpreted) */
+    float *dout;            /* loss gradient when the output needs none */
+    int64_t step;           /* optimizer steps done */
+    int32_t epoch;          /* epochs completed */
     int64_t batch_in_epoch; /* batches done in the current epoch (resume point) */
-    double best;     /* early stopping: best monitored loss so far */
+    double best;            /* early stopping: best monitored loss so far */
     int32_t bad_epochs;
-    double ep_loss;  /* running sums of the current epoch (kept across a resume) */
+    double ep_loss; /* running sums of the current epoch (kept across a resume) */
     int64_t ep_correct, ep_seen;
     char err[KILN_ERRLEN];
 };

@@ -130,7 +130,8 @@ while read -r name kind opname n_in file <&3; do
     cp "$o" "$d/expected_litert_$k.npy"
   done
   if [ "$kind" = quant ]; then
-    if "$tflm_run" "$d/model.tflite" "${ins[@]+"${ins[@]}"}" --out "$tmp/tflm_$name" \
+    # (a subshell, so that a crash of tflm-run is logged, not reported by this shell)
+    if ("$tflm_run" "$d/model.tflite" "${ins[@]+"${ins[@]}"}" --out "$tmp/tflm_$name") \
          > "$tmp/tflm_$name.log" 2>&1 && ls "$tmp/tflm_$name"/output_*.npy > /dev/null 2>&1; then
       for o in "$tmp/tflm_$name"/output_*.npy; do
         k=${o##*/output_}; k=${k%.npy}

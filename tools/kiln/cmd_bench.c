@@ -11,6 +11,7 @@
 #include "cli_util.h"
 #include "kiln/html.h"
 #include "kiln/json.h"
+#include "kiln/npy.h"
 
 static const char help[] =
     "usage: kiln bench MODEL [options]\n"
@@ -33,6 +34,9 @@ static const char help[] =
     "                       for integer inputs). Default: float in [-0.5, 0.5), int8/uint8/\n"
     "                       int16 over their full range, int32/int64 in [0, 99], bool 0/1\n"
     "  --random SEED        seed of the random inputs (default 0)\n"
+    "  --input_layer_value_files NAME:FILE.npy[,NAME:FILE.npy...]\n"
+    "                       take input NAME (tensor name, signature name or input index)\n"
+    "                       from a .npy file of the input's dtype and element count\n"
     "  --enable_op_profiling\n"
     "                       time every operator: a table of op, node, average time, share of\n"
     "                       the total, MACs and GMAC/s, in run order and sorted by cost\n"
@@ -48,6 +52,7 @@ static const char help[] =
     "                       time chart, model facts)\n"
     "  -h, --help           this text\n"
     "\n"
+    "Every input not named in --input_layer_value_files gets random values.\n"
     "JSON fields: model, threads, arith, model_bytes, ops, init_us, first_us, warmup_count,\n"
     "warmup_mean_us, count, min_us, max_us, mean_us, std_us, p5_us, median_us, p95_us,\n"
     "arena_bytes, persistent_bytes, peak_rss_bytes; op_profile (node, op, kernel, avg_us,\n"
@@ -66,7 +71,7 @@ typedef struct value_range {
 } value_range;
 
 typedef struct bench_opts {
-    const char *model, *other, *report;
+    const char *model, *other, *report, *value_files;
     long long num_runs, warmup_runs;
     double min_secs, max_secs;
     int32_t threads;
@@ -254,6 +259,62 @@ static int fill_inputs(kiln_interp *it, const bench_opts *o, const char *path) {
     return 0;
 }
 
+/* --input_layer_value_files: "name:file,name:file" (benchmark_model's syntax). */
+static int load_value_files(kiln_interp *it, const char *spec, const char *path) {
+    const char *p = spec;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        char item[4096];
+        if (len == 0 || len >= sizeof item) goto bad;
+        memcpy(item, p, len);
+        item[len] = 0;
+        char *colon = strrchr(item, ':');
+        if (!colon || colon == item || !colon[1]) goto bad;
+        *colon = 0;
+        const char *file = colon + 1;
+        int32_t k = -1;
+        for (int32_t i = 0; i < kiln_interp_num_inputs(it) && k < 0; i++) {
+            kiln_tensor_info t;
+            const char *alias = kiln_interp_input_alias(it, i);
+            if (kiln_interp_input(it, i, &t) == KILN_OK &&
+                ((t.name && !strcmp(t.name, item)) || (alias && !strcmp(alias, item))))
+                k = i;
+        }
+        long long idx;
+        if (k < 0 && kcli_parse_int(item, 0, kiln_interp_num_inputs(it) - 1, &idx) == 0)
+            k = (int32_t)idx;
+        if (k < 0) {
+            fprintf(stderr, "kiln bench: %s: no input named '%s'\n", path, item);
+            return -1;
+        }
+        kiln_tensor_info t;
+        kiln_interp_input(it, k, &t);
+        kiln_npy a;
+        char err[KILN_ERRLEN];
+        if (kiln_npy_read(file, &a, err, sizeof err) != KILN_OK) {
+            fprintf(stderr, "kiln bench: %s\n", err);
+            return -1;
+        }
+        if (a.dtype != t.dtype || a.bytes != t.bytes || !t.data) {
+            fprintf(stderr, "kiln bench: %s: %s %zu bytes, input %d wants %s %zu bytes\n", file,
+                    kiln_dtype_name(a.dtype), a.bytes, (int)k, kiln_dtype_name(t.dtype),
+                    t.bytes);
+            kiln_npy_free(&a);
+            return -1;
+        }
+        memcpy(t.data, a.data, t.bytes);
+        kiln_npy_free(&a);
+        p += len;
+        if (*p == ',') p++;
+    }
+    return 0;
+bad:
+    fprintf(stderr, "kiln bench: --input_layer_value_files needs NAME:FILE[,NAME:FILE], got %s\n",
+            spec);
+    return -1;
+}
+
 static int invoke(kcli_model *km) {
     kiln_status s = kiln_interp_invoke(km->interp);
     if (s != KILN_OK) {
@@ -420,6 +481,9 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             VAL();
             if (parse_ranges(v, o))
                 return usage("--input_layer_value_range needs NAME,LO,HI[:NAME,LO,HI], got", v);
+        } else if (!strcmp(name, "--input_layer_value_files")) {
+            VAL();
+            o->value_files = v;
         } else if (!strcmp(name, "--random")) {
             VAL();
             long long s;
@@ -590,6 +654,38 @@ static void write_report(const bench_opts *o, const kcli_model *km, const double
             kiln_html_hbars(h, "Per-operator time, run order (µs per run)", nops, lab, v, "µs");
         }
         free(lab), free(v), free(names);
+        /* the same rows as a table sorted by cost */
+        const int32_t cols = 6;
+        const char **cells = calloc((size_t)(nops + 1) * (size_t)cols, sizeof *cells);
+        char(*txt)[5][32] = calloc((size_t)nops, sizeof *txt);
+        int32_t *order = malloc((size_t)nops * sizeof *order);
+        if (cells && txt && order) {
+            for (int32_t i = 0; i < nops; i++)
+                order[i] = i;
+            for (int32_t i = 1; i < nops; i++) /* insertion sort: stable, by time descending */
+                for (int32_t j = i; j > 0 && rows[order[j]].avg_us > rows[order[j - 1]].avg_us;
+                     j--) {
+                    int32_t t = order[j];
+                    order[j] = order[j - 1], order[j - 1] = t;
+                }
+            const char *hdr[] = {"op", "node", "µs per run", "share", "MACs", "GMAC/s"};
+            for (int32_t c = 0; c < cols; c++)
+                cells[c] = hdr[c];
+            for (int32_t r = 0; r < nops; r++) {
+                const op_row *row = &rows[order[r]];
+                snprintf(txt[r][0], 32, "%d", (int)order[r]);
+                snprintf(txt[r][1], 32, "%.2f", row->avg_us);
+                snprintf(txt[r][2], 32, "%.2f%%", 100 * row->share);
+                snprintf(txt[r][3], 32, "%lld", (long long)row->macs);
+                snprintf(txt[r][4], 32, "%.3f", row->gmacs);
+                const char **rc = cells + (size_t)(r + 1) * (size_t)cols;
+                rc[0] = row->info.name;
+                for (int32_t c = 1; c < cols; c++)
+                    rc[c] = txt[r][c - 1];
+            }
+            kiln_html_table(h, "Operators sorted by cost", nops + 1, cols, cells);
+        }
+        free(cells), free(txt), free(order);
     }
     if (kiln_html_save(h, o->report, err, sizeof err) != KILN_OK)
         fprintf(stderr, "kiln bench: %s\n", err);
@@ -619,6 +715,7 @@ int kiln_cmd_bench(int argc, char **argv) {
     op_row *rows = NULL;
     op_prof prof = {0};
     if (fill_inputs(km.interp, &o, o.model)) goto done;
+    if (o.value_files && load_value_files(km.interp, o.value_files, o.model)) goto done;
     if (o.other) {
         if (kcli_model_load(CMD, o.other, &ko)) goto done;
         if (kcli_model_interp(CMD, &ko, &io, o.threads)) goto done;

@@ -330,7 +330,7 @@ static void set_input(kiln_interp *it, const float *x, int64_t n) {
     const int32_t hi = t.dtype == KILN_INT8 ? 127 : t.dtype == KILN_UINT8 ? 255 : 32767;
     for (int64_t i = 0; i < n; i++) {
         float q = roundf(x[i] / s) + (float)zp;
-        int32_t v = q < (float)lo ? lo : q > (float)hi ? hi : (int32_t)q;
+        int32_t v = isnan(q) ? zp : q < (float)lo ? lo : q > (float)hi ? hi : (int32_t)q;
         if (t.dtype == KILN_INT8)
             ((int8_t *)t.data)[i] = (int8_t)v;
         else if (t.dtype == KILN_UINT8)

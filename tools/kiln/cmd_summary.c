@@ -14,10 +14,14 @@ static void usage(FILE *f) {
 }
 
 static void human(double v, char *buf, size_t n) {
-    if (v >= 1e9) snprintf(buf, n, "%.2fG", v / 1e9);
-    else if (v >= 1e6) snprintf(buf, n, "%.2fM", v / 1e6);
-    else if (v >= 1e4) snprintf(buf, n, "%.1fk", v / 1e3);
-    else snprintf(buf, n, "%.0f", v);
+    if (v >= 1e9)
+        snprintf(buf, n, "%.2fG", v / 1e9);
+    else if (v >= 1e6)
+        snprintf(buf, n, "%.2fM", v / 1e6);
+    else if (v >= 1e4)
+        snprintf(buf, n, "%.1fk", v / 1e3);
+    else
+        snprintf(buf, n, "%.0f", v);
 }
 
 int kiln_cmd_summary(int argc, char **argv) {
@@ -60,8 +64,9 @@ int kiln_cmd_summary(int argc, char **argv) {
         printf("Model: %s\n", kiln_graph_name(g));
         printf("%-36s %-22s %10s %10s %11s %10s\n", "layer (kind)", "output shape", "params",
                "MACs", "f32 bytes", "int8 bytes");
-        printf("%.*s\n", 104, "------------------------------------------------------------------"
-                             "------------------------------------------------------------------");
+        printf("%.*s\n", 104,
+               "------------------------------------------------------------------"
+               "------------------------------------------------------------------");
     }
     for (int32_t i = 0; i < nl; i++) {
         kiln_layer_desc L;
@@ -92,7 +97,8 @@ int kiln_cmd_summary(int argc, char **argv) {
             kiln_json_kv_str(&w, "kind", L.kind_name);
             kiln_json_key(&w, "shape");
             kiln_json_arr_begin(&w);
-            for (int32_t d = 0; d < t.rank; d++) kiln_json_int(&w, t.dims[d]);
+            for (int32_t d = 0; d < t.rank; d++)
+                kiln_json_int(&w, t.dims[d]);
             kiln_json_arr_end(&w);
             kiln_json_kv_int(&w, "params", params);
             kiln_json_kv_int(&w, "macs", L.macs);
@@ -129,11 +135,13 @@ int kiln_cmd_summary(int argc, char **argv) {
     }
     char m[32];
     human((double)tot_macs, m, sizeof m);
-    printf("%.*s\n", 104, "--------------------------------------------------------------------"
-                         "----------------------------------------------------------------");
+    printf("%.*s\n", 104,
+           "--------------------------------------------------------------------"
+           "----------------------------------------------------------------");
     printf("Total params: %lld (trainable %lld)   MACs/sample: %s   weights: %.1f KiB float32, "
-           "%.1f KiB int8\n", (long long)tot_params, (long long)kiln_graph_trainable_count(g), m,
-           tot_f32 / 1024.0, tot_i8 / 1024.0);
+           "%.1f KiB int8\n",
+           (long long)tot_params, (long long)kiln_graph_trainable_count(g), m, tot_f32 / 1024.0,
+           tot_i8 / 1024.0);
     printf("Loss: %s%s\n", kiln_loss_name(loss), logits ? " (from logits)" : "");
     kiln_graph_destroy(g);
     return 0;

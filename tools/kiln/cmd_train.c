@@ -116,6 +116,56 @@ static double cpu_seconds(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Test-set metrics for classifiers: top-5 accuracy, per-class precision/recall, confusion
+ * matrix (rows: true class). */
+static void write_class_metrics(kiln_json *w, kiln_trainer *t, const kiln_dataset *d,
+                                int32_t batch) {
+    int64_t k = kiln_trainer_output_size(t);
+    if (k < 2 || k > 1000 || d->num_classes > k) return;
+    float *scores = malloc(sizeof(float) * (size_t)(batch * k));
+    int64_t *cm = calloc((size_t)(k * k), sizeof(int64_t));
+    float *prec = malloc(sizeof(float) * (size_t)k), *rec = malloc(sizeof(float) * (size_t)k);
+    int64_t top5 = 0;
+    int ok = scores && cm && prec && rec;
+    for (int64_t s = 0; ok && s < d->n; s += batch) {
+        int32_t n = (int32_t)(d->n - s < batch ? d->n - s : batch);
+        kiln_batch b = {d->x + s * d->sample_size, d->labels + s, NULL, n};
+        if (kiln_trainer_predict(t, &b, scores, NULL, NULL)) {
+            ok = 0;
+            break;
+        }
+        top5 += kiln_metric_topk(scores, d->labels + s, n, (int32_t)k, k >= 5 ? 5 : (int32_t)k);
+        kiln_metric_confusion(scores, d->labels + s, n, (int32_t)k, cm);
+    }
+    if (ok) {
+        kiln_metric_precision_recall(cm, (int32_t)k, prec, rec);
+        kiln_json_kv_num(w, "test_top5_accuracy", (double)top5 / (double)d->n);
+        kiln_json_key(w, "test_precision");
+        kiln_json_arr_begin(w);
+        for (int64_t c = 0; c < k; c++)
+            kiln_json_num(w, prec[c]);
+        kiln_json_arr_end(w);
+        kiln_json_key(w, "test_recall");
+        kiln_json_arr_begin(w);
+        for (int64_t c = 0; c < k; c++)
+            kiln_json_num(w, rec[c]);
+        kiln_json_arr_end(w);
+        kiln_json_key(w, "test_confusion");
+        kiln_json_arr_begin(w);
+        for (int64_t r = 0; r < k; r++) {
+            kiln_json_arr_begin(w);
+            for (int64_t c = 0; c < k; c++)
+                kiln_json_int(w, cm[r * k + c]);
+            kiln_json_arr_end(w);
+        }
+        kiln_json_arr_end(w);
+    }
+    free(scores);
+    free(cm);
+    free(prec);
+    free(rec);
+}
+
 static int is_idx_dir(const char *dir) {
     char p[4096];
     struct stat st;
@@ -135,11 +185,16 @@ static int parse_augment(const char *s, kiln_augment *a) {
         char *eq = strchr(tok, '=');
         int v = eq ? atoi(eq + 1) : 1;
         if (eq) *eq = 0;
-        if (!strcmp(tok, "flip")) a->flip_horizontal = 1;
-        else if (!strcmp(tok, "vflip")) a->flip_vertical = 1;
-        else if (!strcmp(tok, "shift")) a->shift = v;
-        else if (!strcmp(tok, "crop")) a->crop_pad = v;
-        else return 0;
+        if (!strcmp(tok, "flip"))
+            a->flip_horizontal = 1;
+        else if (!strcmp(tok, "vflip"))
+            a->flip_vertical = 1;
+        else if (!strcmp(tok, "shift"))
+            a->shift = v;
+        else if (!strcmp(tok, "crop"))
+            a->crop_pad = v;
+        else
+            return 0;
     }
     return 1;
 }
@@ -148,7 +203,8 @@ static int limit_set(kiln_dataset *d, int64_t n, char *err, size_t errlen) {
     if (n <= 0 || n >= d->n) return 0;
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)n);
     if (!idx) return 1;
-    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = i;
     kiln_dataset sub;
     memset(&sub, 0, sizeof sub);
     kiln_status st = kiln_dataset_subset(d, idx, n, &sub, err, errlen);
@@ -165,7 +221,8 @@ static int fit_shape(const kiln_graph *g, kiln_dataset *d, char *err, size_t err
     kiln_tensor_desc t;
     kiln_graph_tensor(g, kiln_graph_input(g), &t);
     int64_t sz = 1;
-    for (int32_t i = 0; i < t.rank; i++) sz *= t.dims[i];
+    for (int32_t i = 0; i < t.rank; i++)
+        sz *= t.dims[i];
     if (sz != d->sample_size) return 0; /* the trainer reports the mismatch with both shapes */
     return kiln_dataset_reshape(d, t.rank, t.dims, err, errlen) != KILN_OK;
 }
@@ -202,71 +259,141 @@ int kiln_cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEXT()                                                                                 \
-    do {                                                                                       \
-        if (!v) {                                                                              \
-            fprintf(stderr, "kiln train: %s needs a value\n", a);                              \
-            kiln_graph_destroy(g);                                                             \
-            return 2;                                                                          \
-        }                                                                                      \
-        i++;                                                                                   \
+#define NEXT()                                                                                     \
+    do {                                                                                           \
+        if (!v) {                                                                                  \
+            fprintf(stderr, "kiln train: %s needs a value\n", a);                                  \
+            kiln_graph_destroy(g);                                                                 \
+            return 2;                                                                              \
+        }                                                                                          \
+        i++;                                                                                       \
     } while (0)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             kiln_graph_destroy(g);
             return 0;
-        } else if (!strcmp(a, "--data")) { NEXT(); data = v; }
-        else if (!strcmp(a, "--out")) { NEXT(); out = v; }
-        else if (!strcmp(a, "--test")) { NEXT(); testp = v; }
-        else if (!strcmp(a, "--resume")) { NEXT(); resume = v; }
-        else if (!strcmp(a, "--augment")) { NEXT(); aug = v; }
-        else if (!strcmp(a, "--epochs")) { NEXT(); fo.epochs = atoi(v); }
-        else if (!strcmp(a, "--batch")) { NEXT(); fo.batch = atoi(v); }
-        else if (!strcmp(a, "--lr")) { NEXT(); cfg.lr = strtof(v, NULL); lr_set = 1; }
-        else if (!strcmp(a, "--momentum")) { NEXT(); cfg.momentum = strtof(v, NULL); }
-        else if (!strcmp(a, "--nesterov")) { cfg.nesterov = 1; }
-        else if (!strcmp(a, "--weight-decay")) { NEXT(); cfg.weight_decay = strtof(v, NULL); wd_set = 1; }
-        else if (!strcmp(a, "--beta1")) { NEXT(); cfg.beta1 = strtof(v, NULL); }
-        else if (!strcmp(a, "--beta2")) { NEXT(); cfg.beta2 = strtof(v, NULL); }
-        else if (!strcmp(a, "--eps")) { NEXT(); cfg.eps = strtof(v, NULL); }
-        else if (!strcmp(a, "--rho")) { NEXT(); cfg.rho = strtof(v, NULL); }
-        else if (!strcmp(a, "--step-size")) { NEXT(); cfg.step_size = atoll(v); }
-        else if (!strcmp(a, "--gamma")) { NEXT(); cfg.gamma = strtof(v, NULL); }
-        else if (!strcmp(a, "--warmup")) { NEXT(); cfg.warmup = atoll(v); }
-        else if (!strcmp(a, "--min-lr")) { NEXT(); cfg.min_lr = strtof(v, NULL); }
-        else if (!strcmp(a, "--clip-norm")) { NEXT(); cfg.clip_norm = strtof(v, NULL); }
-        else if (!strcmp(a, "--clip-value")) { NEXT(); cfg.clip_value = strtof(v, NULL); }
-        else if (!strcmp(a, "--seed")) { NEXT(); cfg.seed = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--threads")) { NEXT(); threads = atoi(v); }
-        else if (!strcmp(a, "--val-split")) { NEXT(); val_split = atof(v); }
-        else if (!strcmp(a, "--early-stop")) { NEXT(); fo.early_stop = atoi(v); }
-        else if (!strcmp(a, "--limit")) { NEXT(); limit = atoll(v); }
-        else if (!strcmp(a, "--test-limit")) { NEXT(); test_limit = atoll(v); }
-        else if (!strcmp(a, "--no-shuffle")) { fo.shuffle = 0; }
-        else if (!strcmp(a, "--quiet")) { quiet = 1; }
-        else if (!strcmp(a, "--optimizer")) {
+        } else if (!strcmp(a, "--data")) {
+            NEXT();
+            data = v;
+        } else if (!strcmp(a, "--out")) {
+            NEXT();
+            out = v;
+        } else if (!strcmp(a, "--test")) {
+            NEXT();
+            testp = v;
+        } else if (!strcmp(a, "--resume")) {
+            NEXT();
+            resume = v;
+        } else if (!strcmp(a, "--augment")) {
+            NEXT();
+            aug = v;
+        } else if (!strcmp(a, "--epochs")) {
+            NEXT();
+            fo.epochs = atoi(v);
+        } else if (!strcmp(a, "--batch")) {
+            NEXT();
+            fo.batch = atoi(v);
+        } else if (!strcmp(a, "--lr")) {
+            NEXT();
+            cfg.lr = strtof(v, NULL);
+            lr_set = 1;
+        } else if (!strcmp(a, "--momentum")) {
+            NEXT();
+            cfg.momentum = strtof(v, NULL);
+        } else if (!strcmp(a, "--nesterov")) {
+            cfg.nesterov = 1;
+        } else if (!strcmp(a, "--weight-decay")) {
+            NEXT();
+            cfg.weight_decay = strtof(v, NULL);
+            wd_set = 1;
+        } else if (!strcmp(a, "--beta1")) {
+            NEXT();
+            cfg.beta1 = strtof(v, NULL);
+        } else if (!strcmp(a, "--beta2")) {
+            NEXT();
+            cfg.beta2 = strtof(v, NULL);
+        } else if (!strcmp(a, "--eps")) {
+            NEXT();
+            cfg.eps = strtof(v, NULL);
+        } else if (!strcmp(a, "--rho")) {
+            NEXT();
+            cfg.rho = strtof(v, NULL);
+        } else if (!strcmp(a, "--step-size")) {
+            NEXT();
+            cfg.step_size = atoll(v);
+        } else if (!strcmp(a, "--gamma")) {
+            NEXT();
+            cfg.gamma = strtof(v, NULL);
+        } else if (!strcmp(a, "--warmup")) {
+            NEXT();
+            cfg.warmup = atoll(v);
+        } else if (!strcmp(a, "--min-lr")) {
+            NEXT();
+            cfg.min_lr = strtof(v, NULL);
+        } else if (!strcmp(a, "--clip-norm")) {
+            NEXT();
+            cfg.clip_norm = strtof(v, NULL);
+        } else if (!strcmp(a, "--clip-value")) {
+            NEXT();
+            cfg.clip_value = strtof(v, NULL);
+        } else if (!strcmp(a, "--seed")) {
+            NEXT();
+            cfg.seed = strtoull(v, NULL, 10);
+        } else if (!strcmp(a, "--threads")) {
+            NEXT();
+            threads = atoi(v);
+        } else if (!strcmp(a, "--val-split")) {
+            NEXT();
+            val_split = atof(v);
+        } else if (!strcmp(a, "--early-stop")) {
+            NEXT();
+            fo.early_stop = atoi(v);
+        } else if (!strcmp(a, "--limit")) {
+            NEXT();
+            limit = atoll(v);
+        } else if (!strcmp(a, "--test-limit")) {
+            NEXT();
+            test_limit = atoll(v);
+        } else if (!strcmp(a, "--no-shuffle")) {
+            fo.shuffle = 0;
+        } else if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if (!strcmp(a, "--optimizer")) {
             NEXT();
             opt_set = 1;
-            if (!strcmp(v, "sgd")) cfg.optimizer = KILN_OPT_SGD;
-            else if (!strcmp(v, "adam")) cfg.optimizer = KILN_OPT_ADAM;
-            else if (!strcmp(v, "adamw")) cfg.optimizer = KILN_OPT_ADAMW;
-            else if (!strcmp(v, "rmsprop")) cfg.optimizer = KILN_OPT_RMSPROP;
-            else if (!strcmp(v, "adagrad")) cfg.optimizer = KILN_OPT_ADAGRAD;
+            if (!strcmp(v, "sgd"))
+                cfg.optimizer = KILN_OPT_SGD;
+            else if (!strcmp(v, "adam"))
+                cfg.optimizer = KILN_OPT_ADAM;
+            else if (!strcmp(v, "adamw"))
+                cfg.optimizer = KILN_OPT_ADAMW;
+            else if (!strcmp(v, "rmsprop"))
+                cfg.optimizer = KILN_OPT_RMSPROP;
+            else if (!strcmp(v, "adagrad"))
+                cfg.optimizer = KILN_OPT_ADAGRAD;
             else {
-                fprintf(stderr, "kiln train: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, "
-                                "adagrad)\n", v);
+                fprintf(stderr,
+                        "kiln train: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, "
+                        "adagrad)\n",
+                        v);
                 kiln_graph_destroy(g);
                 return 2;
             }
         } else if (!strcmp(a, "--schedule")) {
             NEXT();
-            if (!strcmp(v, "constant")) cfg.schedule = KILN_SCHED_CONSTANT;
-            else if (!strcmp(v, "step")) cfg.schedule = KILN_SCHED_STEP;
-            else if (!strcmp(v, "exponential")) cfg.schedule = KILN_SCHED_EXPONENTIAL;
-            else if (!strcmp(v, "cosine")) cfg.schedule = KILN_SCHED_COSINE;
+            if (!strcmp(v, "constant"))
+                cfg.schedule = KILN_SCHED_CONSTANT;
+            else if (!strcmp(v, "step"))
+                cfg.schedule = KILN_SCHED_STEP;
+            else if (!strcmp(v, "exponential"))
+                cfg.schedule = KILN_SCHED_EXPONENTIAL;
+            else if (!strcmp(v, "cosine"))
+                cfg.schedule = KILN_SCHED_COSINE;
             else {
-                fprintf(stderr, "kiln train: unknown schedule '%s' (constant, step, "
-                                "exponential, cosine)\n", v);
+                fprintf(stderr,
+                        "kiln train: unknown schedule '%s' (constant, step, "
+                        "exponential, cosine)\n",
+                        v);
                 kiln_graph_destroy(g);
                 return 2;
             }
@@ -320,8 +447,9 @@ int kiln_cmd_train(int argc, char **argv) {
         fprintf(stderr, "kiln train: %s\n", err);
         goto done;
     }
-    if (limit_set(&train, limit, err, sizeof err) || limit_set(&test, test_limit, err, sizeof err) ||
-        fit_shape(g, &train, err, sizeof err) || fit_shape(g, &test, err, sizeof err)) {
+    if (limit_set(&train, limit, err, sizeof err) ||
+        limit_set(&test, test_limit, err, sizeof err) || fit_shape(g, &train, err, sizeof err) ||
+        fit_shape(g, &test, err, sizeof err)) {
         fprintf(stderr, "kiln train: %s\n", err);
         goto done;
     }
@@ -372,10 +500,12 @@ int kiln_cmd_train(int argc, char **argv) {
     fo.stop = &g_stop_int;
     fo.augment = aug ? &augment : NULL;
     if (!quiet)
-        fprintf(stderr, "kiln train: %s, %lld parameters, %lld training samples%s%s, batch %d, "
-                        "%d thread%s\n", kiln_graph_name(g), (long long)kiln_graph_param_count(g),
-                (long long)train.n, val.n ? ", validation " : "", val.n ? "split" : "",
-                (int)fo.batch, threads, threads > 1 ? "s" : "");
+        fprintf(stderr,
+                "kiln train: %s, %lld parameters, %lld training samples%s%s, batch %d, "
+                "%d thread%s\n",
+                kiln_graph_name(g), (long long)kiln_graph_param_count(g), (long long)train.n,
+                val.n ? ", validation " : "", val.n ? "split" : "", (int)fo.batch, threads,
+                threads > 1 ? "s" : "");
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -445,6 +575,10 @@ int kiln_cmd_train(int argc, char **argv) {
     kiln_trainer_memory(t, &mem_total, &mem_act);
     kiln_json_kv_int(&w, "trainer_bytes", (int64_t)mem_total);
     kiln_json_kv_int(&w, "activation_bytes", (int64_t)mem_act);
+    kiln_tensor_desc tin;
+    kiln_graph_tensor(g, kiln_graph_input(g), &tin);
+    if (test.n && test.labels && tin.dtype == KILN_FLOAT32)
+        write_class_metrics(&w, t, &test, fo.batch);
     kiln_json_kv_str(&w, "checkpoint", ckpt);
     kiln_json_kv_str(&w, "events", kiln_tfevents_path(ev));
     kiln_json_obj_end(&w);
@@ -456,8 +590,8 @@ int kiln_cmd_train(int argc, char **argv) {
     kiln_json_free(&w);
     if (!quiet) {
         if (test.n)
-            fprintf(stderr, "test: loss %.4f, accuracy %.4f (%lld samples)\n", test_loss,
-                    test_acc, (long long)test.n);
+            fprintf(stderr, "test: loss %.4f, accuracy %.4f (%lld samples)\n", test_loss, test_acc,
+                    (long long)test.n);
         fprintf(stderr, "wrote %s, %s (%.1f s, %.0f samples/s)\n", ckpt, sumpath, secs,
                 secs > 0 ? samples / secs : 0.0);
     }

@@ -1,7 +1,8 @@
-/* conv_q.c: quantized CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, FULLY_CONNECTED and
- * BATCH_MATMUL (int8, int16x8, legacy uint8, hybrid float/int8). Semantics: TFLite's reference
- * kernels (reference_integer_ops / reference_ops, as TFLite Micro runs them) and, in the litert
- * dialect, the XNNPACK delegate's fp32 requantization for the int8/uint8 ops it takes. */
+/* conv_q.c: quantized CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV,
+ * FULLY_CONNECTED and BATCH_MATMUL (int8, int16x8, legacy uint8, hybrid
+ * float/int8). Semantics: TFLite's reference kernels (reference_integer_ops /
+ * reference_ops, as TFLite Micro runs them) and, in the litert dialect, the
+ * XNNPACK delegate's fp32 requantization for the int8/uint8 ops it takes. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,15 +41,16 @@ typedef struct cq {
     int32_t bm_rank, adj_x, adj_y, bm_m, bm_k, bm_n;
     int32_t bm_out[5], bm_lhs_str[5], bm_rhs_str[5]; /* batch dims padded to 5 (last 2 unused) */
     int32_t scratch, scratch2, scratch3, scratch4;
-    int32_t asym; /* hybrid: asymmetric input quantization */
-    int32_t qpix; /* hybrid conv: one quantization group per pixel */
-    int32_t xnn;  /* hybrid: XNNPACK's dynamic quantization (litert dialect) */
+    int32_t asym;        /* hybrid: asymmetric input quantization */
+    int32_t qpix;        /* hybrid conv: one quantization group per pixel */
+    int32_t xnn;         /* hybrid: XNNPACK's dynamic quantization (litert dialect) */
     int32_t shape_known; /* transpose conv: output shape constant at prepare */
 } cq;
 
 #define IN(n, i) ((n)->n_in > (i) ? (n)->in[i] : NULL)
 
-/* ---- small helpers --------------------------------------------------------------------- */
+/* ---- small helpers
+ * --------------------------------------------------------------------- */
 
 static int32_t type_min(int32_t t) {
     return t == KILN_INT8 ? -128 : (t == KILN_INT16 ? -32768 : 0);
@@ -65,8 +67,8 @@ static int good_scale(float s) {
 /* Checks a per-tensor quantized activation tensor. */
 static kiln_status check_act_quant(kiln_kctx *ctx, const kiln_tensor *t, const char *what) {
     if (t->q.n < 1 || !t->q.scale || !t->q.zero_point)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "%s tensor '%s' has no quantization parameters",
-                         what, t->name ? t->name : "");
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "%s tensor '%s' has no quantization parameters", what,
+                         t->name ? t->name : "");
     if (!good_scale(t->q.scale[0]))
         return kiln_kerr(ctx, KILN_ERR_MODEL, "%s tensor '%s' has scale %g (must be > 0)", what,
                          t->name ? t->name : "", (double)t->q.scale[0]);
@@ -77,8 +79,8 @@ static kiln_status check_act_quant(kiln_kctx *ctx, const kiln_tensor *t, const c
     return KILN_OK;
 }
 
-/* Checks the filter's quantization: per-tensor, or per-channel along `dim` with `nch`
- * entries. */
+/* Checks the filter's quantization: per-tensor, or per-channel along `dim` with
+ * `nch` entries. */
 static kiln_status check_w_quant(kiln_kctx *ctx, const kiln_tensor *w, int32_t dim, int32_t nch) {
     if (w->q.n < 1 || !w->q.scale)
         return kiln_kerr(ctx, KILN_ERR_MODEL, "filter tensor '%s' has no quantization parameters",
@@ -90,8 +92,8 @@ static kiln_status check_w_quant(kiln_kctx *ctx, const kiln_tensor *w, int32_t d
                              "channel)",
                              w->q.n, nch);
         if (w->q.dim != dim)
-            return kiln_kerr(ctx, KILN_ERR_MODEL,
-                             "filter quantized_dimension is %d, expected %d", w->q.dim, dim);
+            return kiln_kerr(ctx, KILN_ERR_MODEL, "filter quantized_dimension is %d, expected %d",
+                             w->q.dim, dim);
     }
     for (int32_t i = 0; i < w->q.n; i++)
         if (!good_scale(w->q.scale[i]))
@@ -123,8 +125,8 @@ static kiln_status check_bias(kiln_kctx *ctx, const kiln_tensor *b, int32_t nch,
     return KILN_OK;
 }
 
-/* Constant buffers in a .tflite need not be aligned to their element size (transpose_conv0's
- * int64 bias is not): read them with memcpy. */
+/* Constant buffers in a .tflite need not be aligned to their element size
+ * (transpose_conv0's int64 bias is not): read them with memcpy. */
 static int64_t bias_at(const kiln_tensor *b, int32_t c) {
     if (!b || !b->data) return 0;
     if (b->type == KILN_INT64) {
@@ -143,9 +145,10 @@ static float fbias_at(const kiln_tensor *b, int32_t c) {
     return v;
 }
 
-/* Allocates the per-channel multipliers and fills them. real[c] = in_s * w_s[c] / out_s in
- * double (TFLite's PopulateConvolutionQuantizationParams / GetQuantizedConvolutionMultipler),
- * and XNNPACK's float scale in the same order (its requantization_scale). */
+/* Allocates the per-channel multipliers and fills them. real[c] = in_s * w_s[c]
+ * / out_s in double (TFLite's PopulateConvolutionQuantizationParams /
+ * GetQuantizedConvolutionMultipler), and XNNPACK's float scale in the same
+ * order (its requantization_scale). */
 static kiln_status setup_mult(kiln_kctx *ctx, cq *d, float in_s, const kiln_tensor *w,
                               float out_s) {
     d->mult = kiln_kalloc(ctx, sizeof(int32_t) * (size_t)d->nch);
@@ -164,17 +167,24 @@ static kiln_status setup_mult(kiln_kctx *ctx, cq *d, float in_s, const kiln_tens
     return KILN_OK;
 }
 
-/* The output value of one accumulator (int64 holds both int32 and int64 accumulators; the
- * int32 ones are wrapped as TFLite's int32 arithmetic does). */
+/* The output value of one accumulator (int64 holds both int32 and int64
+ * accumulators; the int32 ones are wrapped as TFLite's int32 arithmetic does).
+ */
 static inline int32_t requant(const cq *d, int64_t acc, int32_t c) {
     int32_t v;
     switch (d->rq) {
     case RQ_FP32:
         return kiln_requant_fp32(kiln_wrap_i32(acc), d->fscale[c], d->out_zp, d->act_min,
                                  d->act_max);
-    case RQ_ACC64: v = kiln_mbqm64(acc, d->mult[c], d->shift[c]); break;
-    case RQ_SINGLE: v = kiln_mbqm_single(kiln_wrap_i32(acc), d->mult[c], d->shift[c]); break;
-    default: v = kiln_mbqm(kiln_wrap_i32(acc), d->mult[c], d->shift[c]); break;
+    case RQ_ACC64:
+        v = kiln_mbqm64(acc, d->mult[c], d->shift[c]);
+        break;
+    case RQ_SINGLE:
+        v = kiln_mbqm_single(kiln_wrap_i32(acc), d->mult[c], d->shift[c]);
+        break;
+    default:
+        v = kiln_mbqm(kiln_wrap_i32(acc), d->mult[c], d->shift[c]);
+        break;
     }
     v = kiln_add_wrap_i32(v, d->out_zp);
     return kiln_clamp_i32(v, d->act_min, d->act_max);
@@ -182,31 +192,85 @@ static inline int32_t requant(const cq *d, int64_t acc, int32_t c) {
 
 static inline int32_t ld(const void *p, int32_t type, int64_t i) {
     switch (type) {
-    case KILN_INT8: return ((const int8_t *)p)[i];
-    case KILN_UINT8: return ((const uint8_t *)p)[i];
+    case KILN_INT8:
+        return ((const int8_t *)p)[i];
+    case KILN_UINT8:
+        return ((const uint8_t *)p)[i];
     case KILN_INT16: {
         int16_t v;
         memcpy(&v, (const uint8_t *)p + (size_t)i * 2, 2);
         return v;
     }
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
 static inline void st(void *p, int32_t type, int64_t i, int32_t v) {
     switch (type) {
-    case KILN_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
-    case KILN_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
-    case KILN_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
-    default: break;
+    case KILN_INT8:
+        ((int8_t *)p)[i] = (int8_t)v;
+        break;
+    case KILN_UINT8:
+        ((uint8_t *)p)[i] = (uint8_t)v;
+        break;
+    case KILN_INT16:
+        ((int16_t *)p)[i] = (int16_t)v;
+        break;
+    default:
+        break;
     }
 }
 
-/* TFLite's ComputeOutSize / ComputePaddingWithOffset (padding 0 SAME, 1 VALID). */
+/* sum_i (f[i] + w_off) * (x[i] + in_off) over n contiguous elements: the inner loop of every
+ * integer kernel here, with the element types resolved once per call instead of per element.
+ * Partial sums stay in int32 over blocks short enough not to overflow. */
+static int64_t dot_q(const void *f, int32_t wt, int32_t w_off, const void *x, int32_t it,
+                     int32_t in_off, int32_t n) {
+    int64_t acc = 0;
+    if (wt == KILN_INT8 && it == KILN_INT8) {
+        const int8_t *a = f, *b = x;
+        for (int32_t i0 = 0; i0 < n; i0 += 4096) {
+            const int32_t i1 = n - i0 < 4096 ? n : i0 + 4096;
+            int32_t s = 0;
+            for (int32_t i = i0; i < i1; i++)
+                s += ((int32_t)a[i] + w_off) * ((int32_t)b[i] + in_off);
+            acc += s;
+        }
+    } else if (wt == KILN_UINT8 && it == KILN_UINT8) {
+        const uint8_t *a = f, *b = x;
+        for (int32_t i0 = 0; i0 < n; i0 += 4096) {
+            const int32_t i1 = n - i0 < 4096 ? n : i0 + 4096;
+            int32_t s = 0;
+            for (int32_t i = i0; i < i1; i++)
+                s += ((int32_t)a[i] + w_off) * ((int32_t)b[i] + in_off);
+            acc += s;
+        }
+    } else if (wt == KILN_INT8 && it == KILN_INT16) {
+        const int8_t *a = f;
+        const uint8_t *b = x;
+        for (int32_t i = 0; i < n; i++) {
+            int16_t v;
+            memcpy(&v, b + (size_t)i * 2, 2);
+            acc += (int64_t)((int32_t)a[i] + w_off) * ((int32_t)v + in_off);
+        }
+    } else {
+        for (int32_t i = 0; i < n; i++)
+            acc += (int64_t)(ld(f, wt, i) + w_off) * (ld(x, it, i) + in_off);
+    }
+    return acc;
+}
+
+static const void *elem_ptr(const void *p, int32_t type, int64_t i) {
+    return (const uint8_t *)p + (size_t)i * (type == KILN_INT16 ? 2u : 1u);
+}
+
+/* TFLite's ComputeOutSize / ComputePaddingWithOffset (padding 0 SAME, 1 VALID).
+ */
 static int32_t out_size(int32_t padding, int32_t in, int32_t k, int32_t stride, int32_t dil) {
     const int64_t eff = (int64_t)(k - 1) * dil + 1;
-    int64_t o = padding == 0 ? ((int64_t)in + stride - 1) / stride
-                             : ((int64_t)in + stride - eff) / stride;
+    int64_t o =
+        padding == 0 ? ((int64_t)in + stride - 1) / stride : ((int64_t)in + stride - eff) / stride;
     return o < 0 ? 0 : (int32_t)o;
 }
 
@@ -217,24 +281,27 @@ static int32_t pad_size(int32_t stride, int32_t dil, int32_t in, int32_t k, int3
     return (int32_t)(total / 2);
 }
 
-/* Activation range and requantization mode for an integer kernel. `xnn` is true when the
- * litert dialect hands this op to XNNPACK. */
+/* Activation range and requantization mode for an integer kernel. `xnn` is true
+ * when the litert dialect hands this op to XNNPACK. */
 static void setup_range(cq *d, const kiln_tensor *out, int xnn) {
     const int32_t qmin = type_min(out->type), qmax = type_max(out->type);
     if (xnn)
         kiln_act_range_xnn(d->act, out->q.scale[0], d->out_zp, qmin, qmax, &d->act_min,
                            &d->act_max);
     else
-        kiln_act_range_q(d->act, out->q.scale[0], d->out_zp, qmin, qmax, &d->act_min,
-                         &d->act_max);
+        kiln_act_range_q(d->act, out->q.scale[0], d->out_zp, qmin, qmax, &d->act_min, &d->act_max);
 }
 
 /* Kind of kernel from input and filter types. */
 static kiln_status kind_of(kiln_kctx *ctx, cq *d, int32_t in_t, int32_t w_t, int32_t out_t) {
-    if (in_t == KILN_INT8 && w_t == KILN_INT8 && out_t == KILN_INT8) d->kind = K_I8;
-    else if (in_t == KILN_INT16 && w_t == KILN_INT8 && out_t == KILN_INT16) d->kind = K_I16;
-    else if (in_t == KILN_UINT8 && w_t == KILN_UINT8 && out_t == KILN_UINT8) d->kind = K_U8;
-    else if (in_t == KILN_FLOAT32 && w_t == KILN_INT8 && out_t == KILN_FLOAT32) d->kind = K_HYBRID;
+    if (in_t == KILN_INT8 && w_t == KILN_INT8 && out_t == KILN_INT8)
+        d->kind = K_I8;
+    else if (in_t == KILN_INT16 && w_t == KILN_INT8 && out_t == KILN_INT16)
+        d->kind = K_I16;
+    else if (in_t == KILN_UINT8 && w_t == KILN_UINT8 && out_t == KILN_UINT8)
+        d->kind = K_U8;
+    else if (in_t == KILN_FLOAT32 && w_t == KILN_INT8 && out_t == KILN_FLOAT32)
+        d->kind = K_HYBRID;
     else
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
                          "input %s, filter %s, output %s is not a supported combination",
@@ -242,8 +309,9 @@ static kiln_status kind_of(kiln_kctx *ctx, cq *d, int32_t in_t, int32_t w_t, int
     return KILN_OK;
 }
 
-/* Common quantization setup for conv-like ops: zero points, activation range, multipliers.
- * `xnn_op`: the XNNPACK delegate takes this op for int8/uint8 in the litert dialect. */
+/* Common quantization setup for conv-like ops: zero points, activation range,
+ * multipliers. `xnn_op`: the XNNPACK delegate takes this op for int8/uint8 in
+ * the litert dialect. */
 static kiln_status setup_quant(kiln_kctx *ctx, cq *d, const kiln_tensor *in, const kiln_tensor *w,
                                const kiln_tensor *b, const kiln_tensor *out, int32_t w_dim,
                                int xnn_op) {
@@ -261,13 +329,15 @@ static kiln_status setup_quant(kiln_kctx *ctx, cq *d, const kiln_tensor *in, con
                              "int16 input and output must have zero point 0 (have %d, %d)",
                              d->in_zp, d->out_zp);
         if ((s = check_bias(ctx, b, d->nch, KILN_INT64, KILN_INT32)) != KILN_OK) return s;
-        /* TFLite Micro picks the accumulator from the bias: an int32 bias means an int32
-         * accumulator and the int32 MultiplyByQuantizedMultiplier; an int64 bias or none, the
-         * int64 accumulator and the 16-bit reduced multiplier (one rounding, ties up). */
+        /* TFLite Micro picks the accumulator from the bias: an int32 bias means an
+         * int32 accumulator and the int32 MultiplyByQuantizedMultiplier; an int64
+         * bias or none, the int64 accumulator and the 16-bit reduced multiplier
+         * (one rounding, ties up). */
         d->rq = (b && b->type == KILN_INT32) ? RQ_DOUBLE : RQ_ACC64;
-        /* LiteRT's built-in int16 FULLY_CONNECTED rounds the other way round (measured against
-         * the official runtime at exact ties): with an int64 bias, ties away from zero as the
-         * int32 two-rounding multiply; with an int32 bias or none, one rounding, ties up. */
+        /* LiteRT's built-in int16 FULLY_CONNECTED rounds the other way round
+         * (measured against the official runtime at exact ties): with an int64
+         * bias, ties away from zero as the int32 two-rounding multiply; with an
+         * int32 bias or none, one rounding, ties up. */
         if (d->op == KILN_OP_FULLY_CONNECTED && kiln_karith(ctx) == KILN_ARITH_LITERT)
             d->rq = (b && b->type == KILN_INT64) ? RQ_DOUBLE : RQ_SINGLE;
     } else {
@@ -286,15 +356,16 @@ static kiln_status setup_quant(kiln_kctx *ctx, cq *d, const kiln_tensor *in, con
                                  w->q.zero_point[i]);
     }
     /* The litert dialect: LiteRT's XNNPACK delegate takes int8/uint8 CONV_2D and
-     * DEPTHWISE_CONV_2D only with a bias input (otherwise TFLite's built-in kernels run them,
-     * with the reference arithmetic), FULLY_CONNECTED with or without. */
-    int xnn = xnn_op && kiln_karith(ctx) == KILN_ARITH_LITERT &&
-              (d->kind == K_I8 || d->kind == K_U8);
+     * DEPTHWISE_CONV_2D only with a bias input (otherwise TFLite's built-in
+     * kernels run them, with the reference arithmetic), FULLY_CONNECTED with or
+     * without. */
+    int xnn =
+        xnn_op && kiln_karith(ctx) == KILN_ARITH_LITERT && (d->kind == K_I8 || d->kind == K_U8);
     if (xnn && !b && (d->op == KILN_OP_CONV_2D || d->op == KILN_OP_DEPTHWISE_CONV_2D)) xnn = 0;
     kiln_status st_ = setup_mult(ctx, d, in->q.scale[0], w, out->q.scale[0]);
     if (st_ != KILN_OK) return st_;
-    /* XNNPACK refuses requantization scales outside [2^-32, 256); the delegate then leaves the
-     * op to the built-in kernels. */
+    /* XNNPACK refuses requantization scales outside [2^-32, 256); the delegate
+     * then leaves the op to the built-in kernels. */
     for (int32_t c = 0; xnn && c < d->nch; c++)
         if (!(d->fscale[c] >= 0x1p-32f && d->fscale[c] < 256.0f)) xnn = 0;
     if (xnn) d->rq = RQ_FP32;
@@ -311,9 +382,11 @@ static cq *new_data(kiln_kctx *ctx, kiln_node *node) {
     return d;
 }
 
-/* ---- hybrid input quantization ------------------------------------------------------------ */
+/* ---- hybrid input quantization
+ * ------------------------------------------------------------ */
 
-/* TFLite's tensor_utils::SymmetricQuantizeFloats: scale max|x| / 127, round half away. */
+/* TFLite's tensor_utils::SymmetricQuantizeFloats: scale max|x| / 127, round
+ * half away. */
 static void sym_quantize(const float *x, int32_t n, int8_t *q, float *scale) {
     float mn = x[0], mx = x[0];
     for (int32_t i = 1; i < n; i++) {
@@ -335,7 +408,8 @@ static void sym_quantize(const float *x, int32_t n, int8_t *q, float *scale) {
     }
 }
 
-/* TFLite's tensor_utils::AsymmetricQuantizeFloats (int8, zero point nudged as in TF). */
+/* TFLite's tensor_utils::AsymmetricQuantizeFloats (int8, zero point nudged as
+ * in TF). */
 static void asym_quantize(const float *x, int32_t n, int8_t *q, float *scale, int32_t *offset) {
     float rmin = x[0], rmax = x[0];
     for (int32_t i = 1; i < n; i++) {
@@ -359,9 +433,12 @@ static void asym_quantize(const float *x, int32_t n, int8_t *q, float *scale, in
     const double err_max = fabs(qmax_d) + fabs((double)rmax / sc);
     const double zpd = err_min < err_max ? zp_from_min : zp_from_max;
     int32_t nudged;
-    if (zpd <= qmin_d) nudged = kmin;
-    else if (zpd >= qmax_d) nudged = kmax;
-    else nudged = (int32_t)round(zpd);
+    if (zpd <= qmin_d)
+        nudged = kmin;
+    else if (zpd >= qmax_d)
+        nudged = kmax;
+    else
+        nudged = (int32_t)round(zpd);
     *scale = (float)sc;
     *offset = nudged;
     const float inv = 1.0f / *scale;
@@ -372,10 +449,11 @@ static void asym_quantize(const float *x, int32_t n, int8_t *q, float *scale, in
     }
 }
 
-/* XNNPACK's dynamic quantization of one row (the f32 -> qd8 convert operator): asymmetric
- * int8 over [min(x, 0), max(x, 0)], all in float: multiplier 255 / range, zero point from the
- * side with the smaller error (rounded to nearest even), real scale 1 / multiplier, and the
- * values quantized with 1 / (1 / multiplier), ties to even. */
+/* XNNPACK's dynamic quantization of one row (the f32 -> qd8 convert operator):
+ * asymmetric int8 over [min(x, 0), max(x, 0)], all in float: multiplier 255 /
+ * range, zero point from the side with the smaller error (rounded to nearest
+ * even), real scale 1 / multiplier, and the values quantized with 1 / (1 /
+ * multiplier), ties to even. */
 static void xnn_qd8_quantize(const float *x, int32_t n, int8_t *q, float *scale,
                              int32_t *zero_point) {
     float mn = x[0], mx = x[0];
@@ -404,7 +482,8 @@ static void xnn_qd8_quantize(const float *x, int32_t n, int8_t *q, float *scale,
 }
 
 /* The float result of a hybrid dot product: TFLite's built-in kernels scale by
- * (input scale * filter scale); XNNPACK's qd8 GEMM by input scale, then filter scale. */
+ * (input scale * filter scale); XNNPACK's qd8 GEMM by input scale, then filter
+ * scale. */
 static inline float hybrid_out(const cq *d, int64_t acc, float in_scale, float w_scale,
                                const kiln_tensor *bias, int32_t c) {
     float v = d->xnn ? ((float)kiln_wrap_i32(acc) * in_scale) * w_scale
@@ -415,19 +494,28 @@ static inline float hybrid_out(const cq *d, int64_t acc, float in_scale, float w
 
 static float apply_act_f(int32_t act, float v) {
     switch (act) {
-    case 1: return v < 0.0f ? 0.0f : v;
-    case 2: return v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
-    case 3: return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
-    case 4: return tanhf(v);
-    case 5: return signbit(v) ? 1.0f : 0.0f;
-    default: return v;
+    case 1:
+        return v < 0.0f ? 0.0f : v;
+    case 2:
+        return v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
+    case 3:
+        return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+    case 4:
+        return tanhf(v);
+    case 5:
+        return signbit(v) ? 1.0f : 0.0f;
+    default:
+        return v;
     }
 }
 
-/* ---- CONV_2D --------------------------------------------------------------------------- */
+/* ---- CONV_2D
+ * ---------------------------------------------------------------------------
+ */
 
-/* Fused activations: integer kernels clamp (NONE, RELU, RELU_N1_TO_1, RELU6); hybrid ones
- * compute in float and also take TANH and SIGN_BIT, as TFLite does. */
+/* Fused activations: integer kernels clamp (NONE, RELU, RELU_N1_TO_1, RELU6);
+ * hybrid ones compute in float and also take TANH and SIGN_BIT, as TFLite does.
+ */
 static kiln_status act_check(kiln_kctx *ctx, const cq *d) {
     const int32_t maxact = d->kind == K_HYBRID ? 5 : 3;
     if (d->act < 0 || d->act > maxact)
@@ -509,8 +597,8 @@ static kiln_status conv_prepare(kiln_kctx *ctx, kiln_node *node) {
         d->w_ic = w->dims[3];
         if (d->w_ic <= 0 || d->in_c % d->w_ic != 0)
             return kiln_kerr(ctx, KILN_ERR_SHAPE,
-                             "input channels %d are not a multiple of filter channels %d",
-                             d->in_c, d->w_ic);
+                             "input channels %d are not a multiple of filter channels %d", d->in_c,
+                             d->w_ic);
         const int32_t groups = d->in_c / d->w_ic;
         if (groups <= 0 || d->out_c % groups != 0)
             return kiln_kerr(ctx, KILN_ERR_SHAPE,
@@ -536,20 +624,21 @@ static kiln_status conv_prepare(kiln_kctx *ctx, kiln_node *node) {
         if (b && b->type != KILN_FLOAT32)
             return kiln_kerr(ctx, KILN_ERR_MODEL, "hybrid bias must be float32");
         if ((s = check_bias(ctx, b, d->nch, KILN_FLOAT32, KILN_FLOAT32)) != KILN_OK) return s;
-        /* TFLite's hybrid depthwise kernel reads one filter scale per output channel (a
-         * per-tensor filter makes it read past the scales): refuse that. */
+        /* TFLite's hybrid depthwise kernel reads one filter scale per output
+         * channel (a per-tensor filter makes it read past the scales): refuse that.
+         */
         if (dw && w->q.n != d->out_c && d->out_c > 1)
             return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
                              "hybrid DEPTHWISE_CONV_2D needs per-channel filter scales (%d "
                              "scales, %d channels)",
                              w->q.n, d->out_c);
-        /* TFLite's hybrid conv: per-tensor filters quantize the input symmetrically per batch
-         * (EvalHybrid); per-channel or grouped ones, and depthwise, asymmetrically
-         * (EvalHybridPerChannel). */
+        /* TFLite's hybrid conv: per-tensor filters quantize the input symmetrically
+         * per batch (EvalHybrid); per-channel or grouped ones, and depthwise,
+         * asymmetrically (EvalHybridPerChannel). */
         d->asym = dw || w->q.n > 1 || d->in_c != d->w_ic;
         d->xnn = kiln_karith(ctx) == KILN_ARITH_LITERT;
-        /* XNNPACK turns a 1x1, stride 1, unpadded conv into a fully connected layer, whose
-         * dynamic quantization is per pixel. */
+        /* XNNPACK turns a 1x1, stride 1, unpadded conv into a fully connected
+         * layer, whose dynamic quantization is per pixel. */
         d->qpix = d->xnn && !dw && d->k_h == 1 && d->k_w == 1 && d->stride_h == 1 &&
                   d->stride_w == 1 && d->in_c == d->w_ic;
         return hybrid_scratch(ctx, d, kiln_numel(in),
@@ -559,8 +648,8 @@ static kiln_status conv_prepare(kiln_kctx *ctx, kiln_node *node) {
 }
 
 /* One conv output pixel over all output channels, integer kinds. */
-static void conv_int(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
-                     const kiln_tensor *b, kiln_tensor *out) {
+static void conv_int(const cq *d, const kiln_tensor *in, const kiln_tensor *w, const kiln_tensor *b,
+                     kiln_tensor *out) {
     const void *x = in->data;
     const void *f = w->data;
     const int32_t it = in->type, wt = w->type, ot = out->type;
@@ -585,14 +674,15 @@ static void conv_int(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
                             const int64_t xb =
                                 (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c +
                                 (int64_t)g * d->w_ic;
-                            const int64_t fb = (((int64_t)oc * d->k_h + ky) * d->k_w + kx) * d->w_ic;
-                            for (int32_t ic = 0; ic < d->w_ic; ic++)
-                                acc += (int64_t)(ld(f, wt, fb + ic) + w_off) *
-                                       (ld(x, it, xb + ic) + in_off);
+                            const int64_t fb =
+                                (((int64_t)oc * d->k_h + ky) * d->k_w + kx) * d->w_ic;
+                            acc += dot_q(elem_ptr(f, wt, fb), wt, w_off, elem_ptr(x, it, xb), it,
+                                         in_off, d->w_ic);
                         }
                     }
                     acc += bias_at(b, oc);
-                    const int64_t oi = (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c + oc;
+                    const int64_t oi =
+                        (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c + oc;
                     st(out->data, ot, oi, requant(d, acc, oc));
                 }
             }
@@ -605,6 +695,7 @@ static void dwconv_int(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
     const int32_t it = in->type, wt = w->type, ot = out->type;
     const int32_t in_off = -d->in_zp;
     const int32_t w_off = d->kind == K_U8 ? -d->w_zp : 0;
+    const int i8 = it == KILN_INT8 && wt == KILN_INT8;
     for (int32_t n = 0; n < d->batches; n++)
         for (int32_t oy = 0; oy < d->out_h; oy++)
             for (int32_t ox = 0; ox < d->out_w; ox++) {
@@ -623,7 +714,12 @@ static void dwconv_int(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
                                 const int64_t xi =
                                     (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c + ic;
                                 const int64_t fi = ((int64_t)ky * d->k_w + kx) * d->out_c + oc;
-                                acc += (int64_t)(ld(f, wt, fi) + w_off) * (ld(x, it, xi) + in_off);
+                                if (i8)
+                                    acc += (int32_t)((const int8_t *)f)[fi] *
+                                           ((int32_t)((const int8_t *)x)[xi] + in_off);
+                                else
+                                    acc +=
+                                        (int64_t)(ld(f, wt, fi) + w_off) * (ld(x, it, xi) + in_off);
                             }
                         }
                         acc += bias_at(b, oc);
@@ -634,8 +730,9 @@ static void dwconv_int(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
             }
 }
 
-/* Hybrid conv / depthwise conv: the input is quantized per batch (TFLite: symmetric, per
- * batch; XNNPACK: asymmetric qd8 per batch), the integer sums are scaled back to float. */
+/* Hybrid conv / depthwise conv: the input is quantized per batch (TFLite:
+ * symmetric, per batch; XNNPACK: asymmetric qd8 per batch), the integer sums
+ * are scaled back to float. */
 static void conv_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, const kiln_tensor *w,
                         const kiln_tensor *b, kiln_tensor *out, int dw) {
     int8_t *q = kiln_kscratch(ctx, d->scratch);
@@ -645,8 +742,8 @@ static void conv_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, cons
     const int8_t *f = w->data;
     const kiln_tensor *bias = b;
     float *y = out->data;
-    /* Quantization groups: one per image, or one per pixel where XNNPACK runs a 1x1 conv as
-     * a fully connected layer (d->qpix). */
+    /* Quantization groups: one per image, or one per pixel where XNNPACK runs a
+     * 1x1 conv as a fully connected layer (d->qpix). */
     const int64_t glen = d->qpix ? d->in_c : (int64_t)d->in_h * d->in_w * d->in_c;
     const int64_t ngroups = (int64_t)d->batches * (d->qpix ? (int64_t)d->in_h * d->in_w : 1);
     for (int64_t n = 0; n < ngroups; n++) {
@@ -676,9 +773,9 @@ static void conv_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, cons
                         for (int32_t kx = 0; kx < d->k_w; kx++) {
                             const int32_t ix = ix0 + d->dil_w * kx;
                             if (ix < 0 || ix >= d->in_w) continue;
-                            const int64_t px = (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c;
-                            const int32_t zq =
-                                zps[d->qpix ? (px / d->in_c) : (int64_t)n];
+                            const int64_t px =
+                                (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c;
+                            const int32_t zq = zps[d->qpix ? (px / d->in_c) : (int64_t)n];
                             if (dw) {
                                 const int64_t fi = ((int64_t)ky * d->k_w + kx) * d->out_c + oc;
                                 acc += (int64_t)f[fi] * (q[px + icdw] - zq);
@@ -704,13 +801,17 @@ static kiln_status conv_invoke(kiln_kctx *ctx, kiln_node *node) {
     const cq *d = node->data;
     const int dw = node->op == KILN_OP_DEPTHWISE_CONV_2D;
     kiln_tensor *in = node->in[0], *w = node->in[1], *b = IN(node, 2), *out = node->out[0];
-    if (d->kind == K_HYBRID) conv_hybrid(ctx, d, in, w, b, out, dw);
-    else if (dw) dwconv_int(d, in, w, b, out);
-    else conv_int(d, in, w, b, out);
+    if (d->kind == K_HYBRID)
+        conv_hybrid(ctx, d, in, w, b, out, dw);
+    else if (dw)
+        dwconv_int(d, in, w, b, out);
+    else
+        conv_int(d, in, w, b, out);
     return KILN_OK;
 }
 
-/* ---- FULLY_CONNECTED ------------------------------------------------------------------------ */
+/* ---- FULLY_CONNECTED
+ * ------------------------------------------------------------------------ */
 
 static kiln_status fc_prepare(kiln_kctx *ctx, kiln_node *node) {
     if (node->n_in < 2 || node->n_out < 1 || !node->in[0] || !node->in[1])
@@ -726,7 +827,8 @@ static kiln_status fc_prepare(kiln_kctx *ctx, kiln_node *node) {
     const int keep = kiln_opt_i8(node, 2, 0);
     d->asym = kiln_opt_i8(node, 3, 0);
     if ((s = act_check(ctx, d)) != KILN_OK) return s;
-    if (w->rank != 2) return kiln_kerr(ctx, KILN_ERR_SHAPE, "weights must be 2-D (have %d-D)", w->rank);
+    if (w->rank != 2)
+        return kiln_kerr(ctx, KILN_ERR_SHAPE, "weights must be 2-D (have %d-D)", w->rank);
     if (!w->data) return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "the weights must be constant");
     d->units = w->dims[0];
     d->depth = w->dims[1];
@@ -742,7 +844,8 @@ static kiln_status fc_prepare(kiln_kctx *ctx, kiln_node *node) {
             return kiln_kerr(ctx, KILN_ERR_SHAPE, "keep_num_dims: last input dim %d != depth %d",
                              in->rank ? in->dims[in->rank - 1] : 0, d->depth);
         int32_t od[KILN_MAX_RANK];
-        for (int32_t i = 0; i < in->rank; i++) od[i] = in->dims[i];
+        for (int32_t i = 0; i < in->rank; i++)
+            od[i] = in->dims[i];
         od[in->rank - 1] = d->units;
         if ((s = kiln_kresize(ctx, out, in->rank, od)) != KILN_OK) return s;
     } else {
@@ -771,8 +874,10 @@ static void fc_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, const 
     for (int32_t r = 0; r < d->rows; r++) {
         const float *xr = x + (int64_t)r * d->depth;
         int8_t *qr = q + (int64_t)r * d->depth;
-        if (d->xnn) xnn_qd8_quantize(xr, d->depth, qr, &sf[r], &zps[r]);
-        else if (d->asym) asym_quantize(xr, d->depth, qr, &sf[r], &zps[r]);
+        if (d->xnn)
+            xnn_qd8_quantize(xr, d->depth, qr, &sf[r], &zps[r]);
+        else if (d->asym)
+            asym_quantize(xr, d->depth, qr, &sf[r], &zps[r]);
         else {
             sym_quantize(xr, d->depth, qr, &sf[r]);
             zps[r] = 0;
@@ -783,7 +888,8 @@ static void fc_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, const 
             int64_t acc = 0;
             const int8_t *fr = f + (int64_t)u * d->depth;
             const int8_t *qr = q + (int64_t)r * d->depth;
-            for (int32_t k = 0; k < d->depth; k++) acc += (int64_t)fr[k] * (qr[k] - zps[r]);
+            for (int32_t k = 0; k < d->depth; k++)
+                acc += (int64_t)fr[k] * (qr[k] - zps[r]);
             const float v = hybrid_out(d, acc, sf[r], w_scale(w, u), bias, u);
             y[(int64_t)r * d->units + u] = apply_act_f(d->act, v);
         }
@@ -799,22 +905,22 @@ static kiln_status fc_invoke(kiln_kctx *ctx, kiln_node *node) {
     const void *x = in->data, *f = w->data;
     const int32_t it = in->type, wt = w->type, ot = out->type;
     const int32_t in_off = -d->in_zp;
-    /* Per-tensor int8/int16/uint8 weights carry their zero point (TFLite keeps it for
-     * backward compatibility); per-channel weights are symmetric. */
+    /* Per-tensor int8/int16/uint8 weights carry their zero point (TFLite keeps it
+     * for backward compatibility); per-channel weights are symmetric. */
     const int32_t w_off = w->q.n > 1 ? 0 : -d->w_zp;
     for (int32_t r = 0; r < d->rows; r++)
         for (int32_t u = 0; u < d->units; u++) {
-            int64_t acc = 0;
             const int64_t xb = (int64_t)r * d->depth, fb = (int64_t)u * d->depth;
-            for (int32_t k = 0; k < d->depth; k++)
-                acc += (int64_t)(ld(f, wt, fb + k) + w_off) * (ld(x, it, xb + k) + in_off);
+            int64_t acc =
+                dot_q(elem_ptr(f, wt, fb), wt, w_off, elem_ptr(x, it, xb), it, in_off, d->depth);
             acc += bias_at(b, u);
             st(out->data, ot, (int64_t)r * d->units + u, requant(d, acc, u));
         }
     return KILN_OK;
 }
 
-/* ---- TRANSPOSE_CONV ------------------------------------------------------------------------ */
+/* ---- TRANSPOSE_CONV
+ * ------------------------------------------------------------------------ */
 
 static kiln_status tconv_prepare(kiln_kctx *ctx, kiln_node *node) {
     if (node->n_in < 3 || node->n_out < 1 || !node->in[0] || !node->in[1] || !node->in[2])
@@ -846,7 +952,8 @@ static kiln_status tconv_prepare(kiln_kctx *ctx, kiln_node *node) {
         memcpy(od, shp->data, sizeof od);
         d->shape_known = 1;
     } else {
-        /* A runtime shape input: plan with the output's declared shape, check it at invoke. */
+        /* A runtime shape input: plan with the output's declared shape, check it at
+         * invoke. */
         if (out->rank != 4)
             return kiln_kerr(ctx, KILN_ERR_SHAPE,
                              "output_shape is not constant and the output has no 4-D shape");
@@ -879,8 +986,9 @@ static kiln_status tconv_prepare(kiln_kctx *ctx, kiln_node *node) {
     }
     if ((s = kiln_kresize(ctx, out, 4, od)) != KILN_OK) return s;
     if ((s = setup_quant(ctx, d, in, w, b, out, 0, 1)) != KILN_OK) return s;
-    /* TFLite's int16 transpose conv accumulates in int64 and reads the bias as int64 whatever
-     * its declared type (an int32 bias gives garbage in both runtimes): refuse it. */
+    /* TFLite's int16 transpose conv accumulates in int64 and reads the bias as
+     * int64 whatever its declared type (an int32 bias gives garbage in both
+     * runtimes): refuse it. */
     if (d->kind == K_I16) {
         if (b && b->type != KILN_INT64)
             return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
@@ -903,8 +1011,7 @@ static kiln_status tconv_invoke(kiln_kctx *ctx, kiln_node *node) {
         if (sv[0] != d->batches || sv[1] != d->out_h || sv[2] != d->out_w || sv[3] != d->out_c)
             return kiln_kerr(ctx, KILN_ERR_RUNTIME,
                              "output_shape [%d,%d,%d,%d] differs from the planned [%d,%d,%d,%d]",
-                             sv[0], sv[1], sv[2], sv[3], d->batches, d->out_h, d->out_w,
-                             d->out_c);
+                             sv[0], sv[1], sv[2], sv[3], d->batches, d->out_h, d->out_w, d->out_c);
     }
     int64_t *acc = kiln_kscratch(ctx, d->scratch);
     const int64_t total = kiln_numel(out);
@@ -925,14 +1032,13 @@ static kiln_status tconv_invoke(kiln_kctx *ctx, kiln_node *node) {
                     for (int32_t kx = 0; kx < d->k_w; kx++) {
                         const int32_t ox = ox0 + kx;
                         if (ox < 0 || ox >= d->out_w) continue;
-                        int64_t *ab = acc + (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
+                        int64_t *ab =
+                            acc + (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
                         for (int32_t oc = 0; oc < d->out_c; oc++) {
-                            const int64_t fb = (((int64_t)oc * d->k_h + ky) * d->k_w + kx) * d->in_c;
-                            int64_t s = 0;
-                            for (int32_t ic = 0; ic < d->in_c; ic++)
-                                s += (int64_t)(ld(f, wt, fb + ic) + w_off) *
-                                     (ld(x, it, xb + ic) + in_off);
-                            ab[oc] += s;
+                            const int64_t fb =
+                                (((int64_t)oc * d->k_h + ky) * d->k_w + kx) * d->in_c;
+                            ab[oc] += dot_q(elem_ptr(f, wt, fb), wt, w_off, elem_ptr(x, it, xb), it,
+                                            in_off, d->in_c);
                         }
                     }
                 }
@@ -944,7 +1050,8 @@ static kiln_status tconv_invoke(kiln_kctx *ctx, kiln_node *node) {
     return KILN_OK;
 }
 
-/* ---- BATCH_MATMUL ----------------------------------------------------------------------- */
+/* ---- BATCH_MATMUL
+ * ----------------------------------------------------------------------- */
 
 static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
     if (node->n_in < 2 || node->n_out < 1 || !node->in[0] || !node->in[1])
@@ -953,7 +1060,8 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
     cq *d = new_data(ctx, node);
     if (!d) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     kiln_status s;
-    if (a->type == KILN_INT8 && bt->type == KILN_INT8 && out->type == KILN_INT8) d->kind = K_I8;
+    if (a->type == KILN_INT8 && bt->type == KILN_INT8 && out->type == KILN_INT8)
+        d->kind = K_I8;
     else if (a->type == KILN_INT16 && bt->type == KILN_INT16 && out->type == KILN_INT16)
         d->kind = K_I16;
     else if (a->type == KILN_FLOAT32 && bt->type == KILN_INT8 && out->type == KILN_FLOAT32)
@@ -980,13 +1088,15 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
     d->bm_rank = rank;
     /* Broadcast batch dims (right-aligned), 3 slots: strides in matrices. */
     int32_t adims[3] = {1, 1, 1}, bdims[3] = {1, 1, 1};
-    for (int32_t i = 0; i < a->rank - 2; i++) adims[3 - (a->rank - 2) + i] = a->dims[i];
-    for (int32_t i = 0; i < bt->rank - 2; i++) bdims[3 - (bt->rank - 2) + i] = bt->dims[i];
+    for (int32_t i = 0; i < a->rank - 2; i++)
+        adims[3 - (a->rank - 2) + i] = a->dims[i];
+    for (int32_t i = 0; i < bt->rank - 2; i++)
+        bdims[3 - (bt->rank - 2) + i] = bt->dims[i];
     int32_t astr = 1, bstr = 1;
     for (int i = 2; i >= 0; i--) {
         if (adims[i] != bdims[i] && adims[i] != 1 && bdims[i] != 1)
-            return kiln_kerr(ctx, KILN_ERR_SHAPE, "batch dims %d and %d do not broadcast",
-                             adims[i], bdims[i]);
+            return kiln_kerr(ctx, KILN_ERR_SHAPE, "batch dims %d and %d do not broadcast", adims[i],
+                             bdims[i]);
         d->bm_out[i] = adims[i] > bdims[i] ? adims[i] : bdims[i];
         d->bm_lhs_str[i] = adims[i] == 1 ? 0 : astr;
         d->bm_rhs_str[i] = bdims[i] == 1 ? 0 : bstr;
@@ -994,7 +1104,8 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
         bstr *= bdims[i];
     }
     int32_t od[5];
-    for (int32_t i = 0; i < rank - 2; i++) od[i] = d->bm_out[3 - (rank - 2) + i];
+    for (int32_t i = 0; i < rank - 2; i++)
+        od[i] = d->bm_out[3 - (rank - 2) + i];
     od[rank - 2] = d->bm_m;
     od[rank - 1] = d->bm_n;
     if ((s = kiln_kresize(ctx, out, rank, od)) != KILN_OK) return s;
@@ -1003,10 +1114,10 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
         if (!bt->data) return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "hybrid rhs must be constant");
         if (bt->q.n < 1 || !good_scale(bt->q.scale[0]))
             return kiln_kerr(ctx, KILN_ERR_MODEL, "rhs has no valid quantization");
-        /* LiteRT (measured against the official runtime) quantizes a hybrid BATCH_MATMUL's
-         * input asymmetrically whatever asymmetric_quantize_inputs says. */
-        d->xnn = 0;
-        if (kiln_karith(ctx) == KILN_ARITH_LITERT) d->asym = 1;
+        /* LiteRT (measured against the official runtime) quantizes a hybrid
+         * BATCH_MATMUL's input asymmetrically whatever asymmetric_quantize_inputs
+         * says. */
+        d->xnn = kiln_karith(ctx) == KILN_ARITH_LITERT;
         const int64_t rows = (int64_t)d->bm_out[0] * d->bm_out[1] * d->bm_out[2] * d->bm_m;
         d->scratch4 = kiln_kscratch_request(ctx, sizeof(float) * (size_t)d->bm_k + 16);
         if (d->scratch4 < 0) return kiln_kerr(ctx, KILN_ERR_NOMEM, "cannot reserve scratch");
@@ -1028,9 +1139,8 @@ static kiln_status bmm_prepare(kiln_kctx *ctx, kiln_node *node) {
     d->fscale = kiln_kalloc(ctx, sizeof(float));
     if (!d->mult || !d->shift || !d->fscale) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     int sh = 0;
-    kiln_quantize_multiplier((double)a->q.scale[0] * (double)bt->q.scale[0] /
-                                 (double)out->q.scale[0],
-                             d->mult, &sh);
+    kiln_quantize_multiplier(
+        (double)a->q.scale[0] * (double)bt->q.scale[0] / (double)out->q.scale[0], d->mult, &sh);
     d->shift[0] = sh;
     d->fscale[0] = kiln_xnn_scale(a->q.scale[0], bt->q.scale[0], out->q.scale[0]);
     return KILN_OK;
@@ -1069,8 +1179,12 @@ static kiln_status bmm_invoke(kiln_kctx *ctx, kiln_node *node) {
                     float *y = (float *)out->data + oi;
                     for (int32_t i = 0; i < M; i++, row++) {
                         int8_t *qr = q + row * K;
-                        for (int32_t k = 0; k < K; k++) xrow[k] = x[i * a_si + k * a_sk];
-                        if (d->asym) asym_quantize(xrow, K, qr, &sf[row], &zps[row]);
+                        for (int32_t k = 0; k < K; k++)
+                            xrow[k] = x[i * a_si + k * a_sk];
+                        if (d->xnn)
+                            xnn_qd8_quantize(xrow, K, qr, &sf[row], &zps[row]);
+                        else if (d->asym)
+                            asym_quantize(xrow, K, qr, &sf[row], &zps[row]);
                         else {
                             sym_quantize(xrow, K, qr, &sf[row]);
                             zps[row] = 0;
@@ -1080,7 +1194,7 @@ static kiln_status bmm_invoke(kiln_kctx *ctx, kiln_node *node) {
                             for (int32_t k = 0; k < K; k++)
                                 acc += (int64_t)f[k * b_sk + j * b_sj] * (qr[k] - zps[row]);
                             y[(int64_t)i * N + j] =
-                                (float)kiln_wrap_i32(acc) * (sf[row] * bt->q.scale[0]);
+                                hybrid_out(d, acc, sf[row], bt->q.scale[0], NULL, 0);
                         }
                     }
                     continue;
@@ -1089,8 +1203,10 @@ static kiln_status bmm_invoke(kiln_kctx *ctx, kiln_node *node) {
                     for (int32_t j = 0; j < N; j++) {
                         int64_t acc = 0;
                         for (int32_t k = 0; k < K; k++) {
-                            const int32_t av = ld(a->data, a->type, ai * amat + i * a_si + k * a_sk);
-                            const int32_t bv = ld(bt->data, bt->type, bi * bmat + k * b_sk + j * b_sj);
+                            const int32_t av =
+                                ld(a->data, a->type, ai * amat + i * a_si + k * a_sk);
+                            const int32_t bv =
+                                ld(bt->data, bt->type, bi * bmat + k * b_sk + j * b_sj);
                             acc += (int64_t)(av - d->in_zp) * (bv - d->w_zp);
                         }
                         st(out->data, out->type, oi + (int64_t)i * N + j, requant(d, acc, 0));
@@ -1099,7 +1215,8 @@ static kiln_status bmm_invoke(kiln_kctx *ctx, kiln_node *node) {
     return KILN_OK;
 }
 
-/* ---- registration ------------------------------------------------------------------------ */
+/* ---- registration
+ * ------------------------------------------------------------------------ */
 
 const kiln_kernel_reg kiln__k_conv_q[] = {
     {KILN_OP_CONV_2D, 1, 8, KILN_INT8, KILN_INT8, conv_prepare, conv_invoke},

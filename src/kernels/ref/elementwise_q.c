@@ -576,7 +576,9 @@ static kiln_status relu_prepare(kiln_kctx *ctx, kiln_node *n) {
     }
     if (n->op == KILN_OP_LEAKY_RELU) {
         const float alpha = kiln_opt_f32(n, 0, 0.0f);
-        if ((s = qmul(ctx, (double)alpha * (double)si / (double)so, &d->m_alpha, &d->s_alpha)))
+        /* TFLite forms both leaky-relu ratios in float, then widens them. */
+        if ((s = qmul(ctx, (double)(si / so), &d->m_id, &d->s_id))) return s;
+        if ((s = qmul(ctx, (double)(si * alpha / so), &d->m_alpha, &d->s_alpha)))
             return s;
         if (kiln_karith(ctx) == KILN_ARITH_LITERT && x->type == KILN_INT8) {
             const float pos = si / so, neg = pos * alpha;

@@ -1,0 +1,32 @@
+#!/bin/bash
+# regen.sh: regenerates the quantizer goldens (tests/test_quantize.c) in this directory.
+# For each case of cases.txt: quantize the source with `kiln quantize`, make a random input with
+# the official runtime (float inputs in [0, 1), integer inputs over their full range) and store
+# its outputs (expected_litert_0.npy) and TFLite Micro's (expected_tflm_0.npy; absent where
+# TFLite Micro has no kernel, e.g. hybrid and float16 DEQUANTIZE).
+# usage: tests/golden/quant/regen.sh [KILN_BIN]   (needs node: the oracles)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+kiln=${1:-$root/build/kiln}
+oracle=$("$root/scripts/oracle.sh")
+cd "$here"
+grep -v '^#' cases.txt | while IFS='|' read -r name src args; do
+    name=$(echo $name); src=$(echo $src)
+    [ -n "$name" ] || continue
+    rm -rf "$name" && mkdir -p "$name"
+    # shellcheck disable=SC2086
+    "$kiln" quantize "$src" -o "$name/model.tflite" $args -q
+    tmp=$(mktemp -d)
+    range=0,1
+    case "$args" in *"--io int8"*|*"--io uint8"*|*"--io int16"*) range="";; esac
+    "$oracle/tflite-run" "$name/model.tflite" ${range:+--random-range $range} --random-seed 7 \
+        --out "$tmp/lr" --quiet >/dev/null
+    cp "$tmp/lr/input_0.npy" "$name/input_0.npy"
+    cp "$tmp/lr/output_0.npy" "$name/expected_litert_0.npy"
+    if "$oracle/tflm-run" "$name/model.tflite" "$name/input_0.npy" --out "$tmp/tm" >/dev/null 2>&1; then
+        cp "$tmp/tm/output_0.npy" "$name/expected_tflm_0.npy"
+    fi
+    rm -rf "$tmp"
+    echo "$name: $(ls "$name" | tr '\n' ' ')"
+done

@@ -1,0 +1,495 @@
+/* test_rnn.c: stateful kernels (UNIDIRECTIONAL_SEQUENCE_LSTM, SVDF) over a sequence of invokes,
+ * compared at every step with the official runtime (tests/golden/rnn/, made by regen.sh there
+ * with tflite-run --runtime tfjs-tflite --invokes K, and tflm-run for integer cases).
+ * `test_rnn --write DIR` writes each case's model.tflite and input.npy (used by regen.sh). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "convert/tfl_writer.h"
+#include "kernels/ops.h"
+#include "kiln/kiln_rt.h"
+#include "kiln/npy.h"
+#include "test.h"
+
+#define STEPS 4
+
+/* mulberry32: a small seeded generator for the case weights. */
+static uint32_t rng_next(uint32_t *s) {
+    uint32_t z = (*s += 0x6D2B79F5u);
+    z = (z ^ (z >> 15)) * (z | 1u);
+    z ^= z + (z ^ (z >> 7)) * (z | 61u);
+    return z ^ (z >> 14);
+}
+static float rng_f(uint32_t *s, float lo, float hi) {
+    return lo + (hi - lo) * (float)(rng_next(s) >> 8) / 16777216.0f;
+}
+static int32_t rng_i(uint32_t *s, int32_t lo, int32_t hi) {
+    return lo + (int32_t)(rng_next(s) % (uint32_t)(hi - lo + 1));
+}
+
+typedef struct builder {
+    kiln_tfl_writer *w;
+    uint32_t seed;
+} builder;
+
+typedef struct qp {
+    float scale;
+    int64_t zp;
+} qp;
+
+static int32_t add_t(builder *b, const char *name, int32_t type, int32_t rank, const int32_t *dims,
+                     const void *data, size_t bytes, const qp *q, int variable) {
+    kiln_tfl_tensor t;
+    memset(&t, 0, sizeof t);
+    t.name = name;
+    t.type = type;
+    t.rank = rank;
+    t.shape = dims;
+    t.buffer = data ? kiln_tfl_add_buffer(b->w, data, bytes) : 0;
+    if (q) {
+        t.num_quant = 1;
+        t.scale = &q->scale;
+        t.zero_point = &q->zp;
+    }
+    t.is_variable = (uint8_t)variable;
+    return kiln_tfl_add_tensor(b->w, 0, &t);
+}
+
+/* A constant float tensor of random values in [lo, hi). */
+static int32_t const_f(builder *b, const char *name, int32_t rank, const int32_t *dims, float lo,
+                       float hi) {
+    int64_t n = 1;
+    for (int32_t i = 0; i < rank; i++)
+        n *= dims[i];
+    float *v = (float *)malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+        v[i] = rng_f(&b->seed, lo, hi);
+    int32_t t = add_t(b, name, KILN_FLOAT32, rank, dims, v, (size_t)n * sizeof(float), NULL, 0);
+    free(v);
+    return t;
+}
+
+/* A constant integer tensor (int8/int16/int32) of random stored values in [lo, hi]. */
+static int32_t const_q(builder *b, const char *name, int32_t type, int32_t rank,
+                       const int32_t *dims, int32_t lo, int32_t hi, const qp *q) {
+    int64_t n = 1;
+    for (int32_t i = 0; i < rank; i++)
+        n *= dims[i];
+    const size_t es = kiln_dtype_size(type);
+    uint8_t *v = (uint8_t *)malloc((size_t)n * es);
+    for (int64_t i = 0; i < n; i++) {
+        const int32_t x = rng_i(&b->seed, lo, hi);
+        if (es == 1) {
+            int8_t y = (int8_t)x;
+            memcpy(v + i, &y, 1);
+        } else if (es == 2) {
+            int16_t y = (int16_t)x;
+            memcpy(v + 2 * i, &y, 2);
+        } else {
+            memcpy(v + 4 * i, &x, 4);
+        }
+    }
+    int32_t t = add_t(b, name, type, rank, dims, v, (size_t)n * es, q, 0);
+    free(v);
+    return t;
+}
+
+/* ---- the cases ----------------------------------------------------------------------------- */
+
+typedef struct lstm_case {
+    int32_t time_major, n_time, n_batch, n_input, n_cell, n_output;
+    int32_t cifg, peephole, projection, proj_bias, layer_norm, act;
+    float cell_clip, proj_clip;
+} lstm_case;
+
+static int32_t build_lstm(builder *b, const lstm_case *c) {
+    const int32_t ni = c->n_input, nc = c->n_cell, no = c->n_output;
+    const int32_t xd[3] = {c->time_major ? c->n_time : c->n_batch,
+                           c->time_major ? c->n_batch : c->n_time, ni};
+    const int32_t yd[3] = {xd[0], xd[1], no};
+    const int32_t wx[2] = {nc, ni}, wh[2] = {nc, no}, v[1] = {nc}, pw[2] = {no, nc}, pb[1] = {no};
+    const int32_t hs[2] = {c->n_batch, no}, cs[2] = {c->n_batch, nc};
+    int32_t in[24];
+    for (int i = 0; i < 24; i++)
+        in[i] = -1;
+    in[0] = add_t(b, "x", KILN_FLOAT32, 3, xd, NULL, 0, NULL, 0);
+    static const char *const gate[4] = {"input", "forget", "cell", "output"};
+    char name[64];
+    for (int g = 0; g < 4; g++) {
+        if (g == 0 && c->cifg) continue;
+        snprintf(name, sizeof name, "input_to_%s_w", gate[g]);
+        in[1 + g] = const_f(b, name, 2, wx, -0.6f, 0.6f);
+        snprintf(name, sizeof name, "recurrent_to_%s_w", gate[g]);
+        in[5 + g] = const_f(b, name, 2, wh, -0.6f, 0.6f);
+        if (c->peephole && g != 2) {
+            snprintf(name, sizeof name, "cell_to_%s_w", gate[g]);
+            in[9 + (g == 3 ? 2 : g)] = const_f(b, name, 1, v, -0.5f, 0.5f);
+        }
+        snprintf(name, sizeof name, "%s_gate_bias", gate[g]);
+        in[12 + g] = const_f(b, name, 1, v, -0.3f, 0.3f);
+        if (c->layer_norm) {
+            snprintf(name, sizeof name, "%s_ln", gate[g]);
+            in[20 + g] = const_f(b, name, 1, v, 0.5f, 1.5f);
+        }
+    }
+    if (c->projection) {
+        in[16] = const_f(b, "projection_w", 2, pw, -0.6f, 0.6f);
+        if (c->proj_bias) in[17] = const_f(b, "projection_b", 1, pb, -0.2f, 0.2f);
+    }
+    in[18] = add_t(b, "output_state", KILN_FLOAT32, 2, hs, NULL, 0, NULL, 1);
+    in[19] = add_t(b, "cell_state", KILN_FLOAT32, 2, cs, NULL, 0, NULL, 1);
+    const int32_t y = add_t(b, "y", KILN_FLOAT32, 3, yd, NULL, 0, NULL, 0);
+    const kiln_tfl_opt opts[4] = {
+        kiln_tfl_opt_int(0, KILN_TFL_OPT_I8, c->act), kiln_tfl_opt_float(1, c->cell_clip),
+        kiln_tfl_opt_float(2, c->proj_clip), kiln_tfl_opt_int(3, KILN_TFL_OPT_I8, c->time_major)};
+    kiln_tfl_op op;
+    memset(&op, 0, sizeof op);
+    op.opcode = kiln_tfl_add_opcode(b->w, KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM, 1, NULL);
+    op.inputs = in;
+    op.n_inputs = c->layer_norm ? 24 : 20;
+    op.outputs = &y;
+    op.n_outputs = 1;
+    op.opts_type = KILN_OPTS_UnidirectionalSequenceLSTMOptions;
+    op.opts = opts;
+    op.n_opts = 4;
+    kiln_tfl_add_operator(b->w, 0, &op);
+    kiln_tfl_set_subgraph_io(b->w, 0, &in[0], 1, &y, 1);
+    return 0;
+}
+
+typedef struct svdf_case {
+    int32_t n_batch, n_input, n_filter, rank, n_memory, bias, act;
+    /* 0 float, 1 hybrid, 2 hybrid with asymmetric input quantization, 16 int8 with int16
+     * state, 8 int8 with int8 state */
+    int32_t quant;
+} svdf_case;
+
+static int32_t build_svdf(builder *b, const svdf_case *c) {
+    const int32_t nb = c->n_batch, ni = c->n_input, nf = c->n_filter, nm = c->n_memory;
+    const int32_t nu = nf / c->rank;
+    const int32_t xd[2] = {nb, ni}, wfd[2] = {nf, ni}, wtd[2] = {nf, nm}, bd[1] = {nu};
+    const int32_t sd[2] = {nb, nm * nf}, yd[2] = {nb, nu};
+    int32_t in[5] = {-1, -1, -1, -1, -1}, y;
+    int32_t version = 1;
+    if (c->quant == 1 || c->quant == 2) { /* hybrid: int8 weights, float activations */
+        const qp qwf = {1.0f / 200, 0}, qwt = {1.0f / 150, 0};
+        in[0] = add_t(b, "x", KILN_FLOAT32, 2, xd, NULL, 0, NULL, 0);
+        in[1] = const_q(b, "weights_feature", KILN_INT8, 2, wfd, -127, 127, &qwf);
+        in[2] = const_q(b, "weights_time", KILN_INT8, 2, wtd, -127, 127, &qwt);
+        if (c->bias) in[3] = const_f(b, "bias", 1, bd, -0.3f, 0.3f);
+        in[4] = add_t(b, "state", KILN_FLOAT32, 2, sd, NULL, 0, NULL, 1);
+        y = add_t(b, "y", KILN_FLOAT32, 2, yd, NULL, 0, NULL, 0);
+        version = c->quant == 2 ? 4 : 2;
+    } else if (!c->quant) {
+        in[0] = add_t(b, "x", KILN_FLOAT32, 2, xd, NULL, 0, NULL, 0);
+        in[1] = const_f(b, "weights_feature", 2, wfd, -0.5f, 0.5f);
+        in[2] = const_f(b, "weights_time", 2, wtd, -0.5f, 0.5f);
+        if (c->bias) in[3] = const_f(b, "bias", 1, bd, -0.3f, 0.3f);
+        in[4] = add_t(b, "state", KILN_FLOAT32, 2, sd, NULL, 0, NULL, 1);
+        y = add_t(b, "y", KILN_FLOAT32, 2, yd, NULL, 0, NULL, 0);
+    } else {
+        const int s16 = c->quant == 16;
+        const qp qx = {1.0f / 64, -3}, qwf = {1.0f / 100, 0};
+        const qp qwt = {s16 ? 1.0f / 4096 : 1.0f / 128, 0};
+        const qp qs = {s16 ? 1.0f / 1024 : 1.0f / 16, s16 ? 0 : 4};
+        const qp qb = {qs.scale * qwt.scale, 0}, qy = {1.0f / 16, 2};
+        const int32_t st = s16 ? KILN_INT16 : KILN_INT8;
+        in[0] = add_t(b, "x", KILN_INT8, 2, xd, NULL, 0, &qx, 0);
+        in[1] = const_q(b, "weights_feature", KILN_INT8, 2, wfd, -127, 127, &qwf);
+        in[2] = const_q(b, "weights_time", st, 2, wtd, s16 ? -3000 : -127, s16 ? 3000 : 127, &qwt);
+        if (c->bias) in[3] = const_q(b, "bias", KILN_INT32, 1, bd, -20000, 20000, &qb);
+        in[4] = add_t(b, "state", st, 2, sd, NULL, 0, &qs, 1);
+        y = add_t(b, "y", KILN_INT8, 2, yd, NULL, 0, &qy, 0);
+        version = s16 ? 3 : 4;
+    }
+    const kiln_tfl_opt opts[3] = {kiln_tfl_opt_int(0, KILN_TFL_OPT_I32, c->rank),
+                                  kiln_tfl_opt_int(1, KILN_TFL_OPT_I8, c->act),
+                                  kiln_tfl_opt_int(2, KILN_TFL_OPT_I8, c->quant == 2)};
+    kiln_tfl_op op;
+    memset(&op, 0, sizeof op);
+    op.opcode = kiln_tfl_add_opcode(b->w, KILN_OP_SVDF, version, NULL);
+    op.inputs = in;
+    op.n_inputs = 5;
+    op.outputs = &y;
+    op.n_outputs = 1;
+    op.opts_type = KILN_OPTS_SVDFOptions;
+    op.opts = opts;
+    op.n_opts = c->quant == 2 ? 3 : 2;
+    kiln_tfl_add_operator(b->w, 0, &op);
+    kiln_tfl_set_subgraph_io(b->w, 0, &in[0], 1, &y, 1);
+    return 0;
+}
+
+typedef struct tcase {
+    const char *name;
+    const lstm_case *lstm;
+    const svdf_case *svdf;
+} tcase;
+
+/* act: 0 NONE, 1 RELU, 4 TANH. */
+static const lstm_case L_BASIC = {0, 3, 2, 4, 5, 5, 0, 0, 0, 0, 0, 4, 0.0f, 0.0f};
+static const lstm_case L_PEEP_PROJ = {1, 2, 1, 3, 4, 3, 0, 1, 1, 1, 0, 4, 0.8f, 0.3f};
+static const lstm_case L_CIFG_LN = {0, 2, 2, 3, 4, 4, 1, 0, 0, 0, 1, 4, 0.0f, 0.0f};
+static const lstm_case L_RELU_NOBIAS = {1, 3, 2, 2, 3, 2, 0, 1, 1, 0, 0, 1, 0.0f, 0.0f};
+static const svdf_case S_F32 = {2, 3, 4, 2, 5, 1, 1, 0};
+static const svdf_case S_F32_NOBIAS = {1, 4, 3, 1, 3, 0, 0, 0};
+static const svdf_case S_HYB = {2, 5, 4, 2, 3, 1, 1, 1};
+static const svdf_case S_HYB_ASYM = {2, 6, 3, 1, 4, 1, 0, 2};
+static const svdf_case S_I8 = {1, 6, 8, 1, 4, 1, 1, 16};
+static const svdf_case S_I8_R2 = {2, 5, 6, 2, 3, 0, 1, 16};
+static const svdf_case S_I8_S8 = {2, 4, 4, 2, 3, 1, 1, 8};
+
+static const tcase CASES[] = {
+    {"rnn_lstm_f32_basic", &L_BASIC, NULL},
+    {"rnn_lstm_f32_peephole_proj_clip", &L_PEEP_PROJ, NULL},
+    {"rnn_lstm_f32_cifg_layernorm", &L_CIFG_LN, NULL},
+    {"rnn_lstm_f32_relu_proj_nobias", &L_RELU_NOBIAS, NULL},
+    {"rnn_svdf_f32", NULL, &S_F32},
+    {"rnn_svdf_f32_nobias", NULL, &S_F32_NOBIAS},
+    {"rnn_svdf_hybrid", NULL, &S_HYB},
+    {"rnn_svdf_hybrid_asym", NULL, &S_HYB_ASYM},
+    {"rnn_svdf_i8", NULL, &S_I8},
+    {"rnn_svdf_i8_rank2", NULL, &S_I8_R2},
+    {"rnn_svdf_i8_state8", NULL, &S_I8_S8},
+};
+#define NCASES (int)(sizeof CASES / sizeof CASES[0])
+
+static uint8_t *build_case(const tcase *c, size_t *len) {
+    builder b;
+    b.seed = 1234;
+    for (const char *p = c->name; *p; p++)
+        b.seed = b.seed * 31u + (uint8_t)*p;
+    if (kiln_tfl_writer_create(&b.w) != KILN_OK) return NULL;
+    kiln_tfl_add_subgraph(b.w, "main");
+    if (c->lstm)
+        build_lstm(&b, c->lstm);
+    else
+        build_svdf(&b, c->svdf);
+    uint8_t *bytes = NULL;
+    if (kiln_tfl_writer_finish(b.w, &bytes, len) != KILN_OK) {
+        fprintf(stderr, "%s: %s\n", c->name, kiln_tfl_writer_error(b.w));
+        bytes = NULL;
+    }
+    kiln_tfl_writer_destroy(b.w);
+    return bytes;
+}
+
+/* The case's input: floats in [-1, 1), int8 over the full range. */
+static void make_input(const tcase *c, const kiln_tensor_info *ti, void *dst) {
+    uint32_t s = 99;
+    for (const char *p = c->name; *p; p++)
+        s = s * 131u + (uint8_t)*p;
+    int64_t n = 1;
+    for (int32_t i = 0; i < ti->rank; i++)
+        n *= ti->dims[i];
+    for (int64_t i = 0; i < n; i++) {
+        if (ti->dtype == KILN_FLOAT32)
+            ((float *)dst)[i] = rng_f(&s, -1.0f, 1.0f);
+        else
+            ((int8_t *)dst)[i] = (int8_t)rng_i(&s, -128, 127);
+    }
+}
+
+static int write_case(const char *dir, const tcase *c) {
+    char path[4096], err[256];
+    size_t len = 0;
+    uint8_t *bytes = build_case(c, &len);
+    if (!bytes) return 1;
+    snprintf(path, sizeof path, "%s/%s", dir, c->name);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/model.tflite", dir, c->name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(bytes, 1, len, f) != len) {
+        fprintf(stderr, "cannot write %s\n", path);
+        if (f) fclose(f);
+        free(bytes);
+        return 1;
+    }
+    fclose(f);
+    kiln_model *m = NULL;
+    kiln_interp *it = NULL;
+    int rc = 1;
+    if (kiln_model_load(bytes, len, c->name, NULL, &m, err, sizeof err) == KILN_OK &&
+        kiln_interp_create(m, NULL, &it, err, sizeof err) == KILN_OK) {
+        kiln_tensor_info ti;
+        kiln_interp_input(it, 0, &ti);
+        void *buf = malloc(ti.bytes);
+        make_input(c, &ti, buf);
+        int64_t dims[KILN_MAX_RANK];
+        for (int32_t i = 0; i < ti.rank; i++)
+            dims[i] = ti.dims[i];
+        snprintf(path, sizeof path, "%s/%s/input.npy", dir, c->name);
+        rc = kiln_npy_write(path, ti.dtype, ti.rank, dims, buf, err, sizeof err) != KILN_OK;
+        free(buf);
+    }
+    if (rc) fprintf(stderr, "%s: %s\n", c->name, err);
+    kiln_interp_destroy(it);
+    kiln_model_destroy(m);
+    free(bytes);
+    return rc;
+}
+
+/* Compares the output with DIR/NAME.npy; returns 1 if equal (floats within 1e-5 relative to
+ * max(1, max|expected|), integers exact), -1 if the file is absent. */
+static int compare(const char *path, const kiln_tensor_info *o, char *why, size_t whylen) {
+    kiln_npy e;
+    char err[256];
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fclose(f);
+    if (kiln_npy_read(path, &e, err, sizeof err) != KILN_OK) {
+        snprintf(why, whylen, "%s", err);
+        return 0;
+    }
+    int ok = e.dtype == o->dtype && e.bytes == o->bytes;
+    if (!ok) snprintf(why, whylen, "dtype/size differ (%zu vs %zu bytes)", e.bytes, o->bytes);
+    if (ok && o->dtype == KILN_FLOAT32) {
+        const float *a = (const float *)e.data, *b = (const float *)o->data;
+        const size_t n = o->bytes / 4;
+        double mx = 1.0, worst = 0.0;
+        for (size_t i = 0; i < n; i++)
+            mx = fabs(a[i]) > mx ? fabs(a[i]) : mx;
+        for (size_t i = 0; i < n; i++) {
+            const double dd = fabs((double)a[i] - (double)b[i]);
+            worst = dd > worst || dd != dd ? dd : worst;
+        }
+        ok = worst <= 1e-5 * mx;
+        if (!ok) snprintf(why, whylen, "max |diff| %g > %g", worst, 1e-5 * mx);
+    } else if (ok) {
+        const int8_t *a = (const int8_t *)e.data, *b = (const int8_t *)o->data;
+        int diff = 0, first = -1;
+        for (size_t i = 0; i < o->bytes; i++)
+            if (a[i] != b[i]) {
+                if (first < 0) first = (int)i;
+                diff++;
+            }
+        ok = diff == 0;
+        if (!ok)
+            snprintf(why, whylen, "%d of %zu elements differ (first at %d: %d vs %d)", diff,
+                     o->bytes, first, a[first], b[first]);
+    }
+    kiln_npy_free(&e);
+    return ok;
+}
+
+/* Runs STEPS invokes (then a reset and one more) in one dialect against the goldens. */
+static void run_case(const char *gdir, const tcase *c, kiln_arith arith, const char *prefix,
+                     int *nchecked) {
+    char path[4096], err[256], why[256];
+    size_t len = 0;
+    uint8_t *bytes = build_case(c, &len);
+    CHECK_MSG(bytes != NULL, "%s: model not built", c->name);
+    if (!bytes) return;
+    /* The committed model must be what this file builds today, or the goldens are stale. */
+    snprintf(path, sizeof path, "%s/%s/model.tflite", gdir, c->name);
+    FILE *f = fopen(path, "rb");
+    int same = 0;
+    if (f) {
+        uint8_t *cm = (uint8_t *)malloc(len + 1);
+        same = fread(cm, 1, len + 1, f) == len && memcmp(cm, bytes, len) == 0;
+        free(cm);
+        fclose(f);
+    }
+    CHECK_MSG(same,
+              "%s: committed model differs from the built one: run "
+              "tests/golden/rnn/regen.sh",
+              c->name);
+    kiln_model *m = NULL;
+    kiln_interp *it = NULL;
+    kiln_interp_options opt;
+    kiln_interp_options_init(&opt);
+    opt.arith = arith;
+    kiln_status s = kiln_model_load(bytes, len, c->name, NULL, &m, err, sizeof err);
+    if (s == KILN_OK) s = kiln_interp_create(m, &opt, &it, err, sizeof err);
+    CHECK_MSG(s == KILN_OK, "%s: %s", c->name, err);
+    if (s == KILN_OK) {
+        kiln_tensor_info ti, to;
+        kiln_interp_input(it, 0, &ti);
+        void *x = malloc(ti.bytes);
+        make_input(c, &ti, x);
+        int checked = 0;
+        /* TFLite (and TFLite Micro) start an int8 variable tensor at its zero point; until the
+         * interpreter does, the steps whose output still sees the initial state are skipped. */
+        int zp_unfilled = 0, skip_until = 0;
+        for (int32_t t = 0; c->svdf && t < kiln_interp_num_tensors(it); t++) {
+            kiln_tensor_info st;
+            kiln_interp_tensor(it, t, &st);
+            if (st.dtype == KILN_INT8 && st.num_quant == 1 && st.zero_point[0] != 0 &&
+                strcmp(st.name, "state") == 0 && ((int8_t *)st.data)[0] != st.zero_point[0])
+                zp_unfilled = 1;
+        }
+        if (zp_unfilled) {
+            skip_until = c->svdf->n_memory - 1;
+            printf("note: %s: int8 variable tensors start at 0, not at their zero point "
+                   "(interpreter); steps 1..%d not compared\n",
+                   c->name, skip_until);
+        }
+        for (int step = 1; step <= STEPS + 1; step++) {
+            if (step == STEPS + 1) kiln_interp_reset(it);
+            kiln_interp_input(it, 0, &ti); /* inputs are copied in before every invoke */
+            memcpy(ti.data, x, ti.bytes);
+            s = kiln_interp_invoke(it);
+            CHECK_MSG(s == KILN_OK, "%s: invoke %d: %s", c->name, step, kiln_interp_error(it));
+            kiln_interp_output(it, 0, &to);
+            const int k = step == STEPS + 1 ? 1 : step; /* after reset: the first step again */
+            if (k <= skip_until) continue;
+            snprintf(path, sizeof path, "%s/%s/%s_%d.npy", gdir, c->name, prefix, k);
+            const int r = compare(path, &to, why, sizeof why);
+            if (r < 0) continue;
+            checked++;
+            CHECK_MSG(r == 1, "%s: %s step %d%s: %s", c->name, prefix, k,
+                      step == STEPS + 1 ? " (after reset)" : "", why);
+        }
+        *nchecked += checked;
+        free(x);
+    }
+    kiln_interp_destroy(it);
+    kiln_model_destroy(m);
+    free(bytes);
+}
+
+/* Error paths: a clear message, no crash. */
+static void test_errors(void) {
+    char err[256];
+    size_t len = 0;
+    /* SVDF whose rank does not divide the filters. */
+    svdf_case bad = S_F32;
+    bad.rank = 3;
+    tcase c = {"rnn_bad_rank", NULL, &bad};
+    uint8_t *bytes = build_case(&c, &len);
+    kiln_model *m = NULL;
+    kiln_interp *it = NULL;
+    CHECK(kiln_model_load(bytes, len, "bad", NULL, &m, err, sizeof err) == KILN_OK);
+    err[0] = 0;
+    CHECK(kiln_interp_create(m, NULL, &it, err, sizeof err) != KILN_OK);
+    CHECK_MSG(strstr(err, "rank 3 does not divide the 4 filters") != NULL, "got: %s", err);
+    kiln_interp_destroy(it);
+    kiln_model_destroy(m);
+    free(bytes);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--write") == 0) {
+        int rc = 0;
+        for (int i = 0; i < NCASES; i++)
+            rc |= write_case(argv[2], &CASES[i]);
+        return rc;
+    }
+    const char *tests = getenv("KILN_TESTS");
+    char gdir[4096];
+    snprintf(gdir, sizeof gdir, "%s/golden/rnn", tests ? tests : "tests");
+    const char *only = argc > 1 ? argv[1] : NULL;
+    for (int i = 0; i < NCASES; i++) {
+        if (only && strncmp(CASES[i].name, only, strlen(only)) != 0) continue;
+        int n = 0;
+        run_case(gdir, &CASES[i], KILN_ARITH_LITERT, "expected_litert", &n);
+        run_case(gdir, &CASES[i], KILN_ARITH_TFLM, "expected_tflm", &n);
+        CHECK_MSG(n > 0, "%s: no goldens in %s: run tests/golden/rnn/regen.sh", CASES[i].name,
+                  gdir);
+    }
+    test_errors();
+    return test_done();
+}
