@@ -3,7 +3,9 @@
 # runtime (tflite-run --bench, LiteRT's WebAssembly build) in one run; prints a table of medians
 # and the ratio kiln/official (< 1: kiln is faster).
 #   bench/models.sh [--runs N] [--warmup W] [--max_secs S] [--kiln PATH] [--threads T]
-#                   [--json FILE]
+#                   [--arith litert|tflm] [--json FILE]
+# Kiln runs with --arith litert by default: the integer arithmetic the official runtime computes
+# (one rounding per requantization), so both sides do the same work.
 # Inputs come from the model's first cases/*/input_K.npy when present, else each side's random
 # generator. Both sides run single-threaded by default (the oracle is single-threaded), with the same
 # number of timed and warm-up runs. Models the official runtime rejects (custom ops, variable
@@ -15,6 +17,7 @@ runs=100
 warmup=10
 threads=1
 max_secs=20
+arith=litert
 kiln=${KILN_BIN:-}
 json_out=
 while [ $# -gt 0 ]; do
@@ -23,9 +26,10 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --max_secs) max_secs=$2; shift 2 ;;
+    --arith) arith=$2; shift 2 ;;
     --kiln) kiln=$2; shift 2 ;;
     --json) json_out=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "models.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -58,7 +62,7 @@ for m in "$shared"/models/*/model.tflite; do
     k_in=(--input_layer_value_files "$spec")
   fi
   k_json=$("$kiln" bench "$m" "${k_in[@]}" --num_runs "$runs" --warmup_runs "$warmup" --num_threads "$threads" \
-           --max_secs "$max_secs" --json 2>/tmp/models_sh_err.$$) || k_json=
+           --max_secs "$max_secs" --arith "$arith" --json 2>/tmp/models_sh_err.$$) || k_json=
   if [ -n "$k_json" ]; then
     k_med=$(jq -r '.median_us' <<<"$k_json"); ops=$(jq -r '.ops' <<<"$k_json")
   else

@@ -103,7 +103,16 @@ typedef struct lstm_case {
     int32_t time_major, n_time, n_batch, n_input, n_cell, n_output;
     int32_t cifg, peephole, projection, proj_bias, layer_norm, act;
     float cell_clip, proj_clip;
+    int32_t hybrid; /* 0 float, 1 int8 weights, 2 int8 weights + asymmetric inputs */
 } lstm_case;
+
+/* An LSTM weight: float, or int8 with a per-tensor scale for hybrid cases. */
+static int32_t lstm_w(builder *b, const lstm_case *c, const char *name, int32_t rank,
+                      const int32_t *dims, float lo, float hi) {
+    if (!c->hybrid) return const_f(b, name, rank, dims, lo, hi);
+    const qp q = {hi / 127.0f, 0};
+    return const_q(b, name, KILN_INT8, rank, dims, -127, 127, &q);
+}
 
 static int32_t build_lstm(builder *b, const lstm_case *c) {
     const int32_t ni = c->n_input, nc = c->n_cell, no = c->n_output;
@@ -121,12 +130,12 @@ static int32_t build_lstm(builder *b, const lstm_case *c) {
     for (int g = 0; g < 4; g++) {
         if (g == 0 && c->cifg) continue;
         snprintf(name, sizeof name, "input_to_%s_w", gate[g]);
-        in[1 + g] = const_f(b, name, 2, wx, -0.6f, 0.6f);
+        in[1 + g] = lstm_w(b, c, name, 2, wx, -0.6f, 0.6f);
         snprintf(name, sizeof name, "recurrent_to_%s_w", gate[g]);
-        in[5 + g] = const_f(b, name, 2, wh, -0.6f, 0.6f);
+        in[5 + g] = lstm_w(b, c, name, 2, wh, -0.6f, 0.6f);
         if (c->peephole && g != 2) {
             snprintf(name, sizeof name, "cell_to_%s_w", gate[g]);
-            in[9 + (g == 3 ? 2 : g)] = const_f(b, name, 1, v, -0.5f, 0.5f);
+            in[9 + (g == 3 ? 2 : g)] = lstm_w(b, c, name, 1, v, -0.5f, 0.5f);
         }
         snprintf(name, sizeof name, "%s_gate_bias", gate[g]);
         in[12 + g] = const_f(b, name, 1, v, -0.3f, 0.3f);
@@ -136,25 +145,27 @@ static int32_t build_lstm(builder *b, const lstm_case *c) {
         }
     }
     if (c->projection) {
-        in[16] = const_f(b, "projection_w", 2, pw, -0.6f, 0.6f);
+        in[16] = lstm_w(b, c, "projection_w", 2, pw, -0.6f, 0.6f);
         if (c->proj_bias) in[17] = const_f(b, "projection_b", 1, pb, -0.2f, 0.2f);
     }
     in[18] = add_t(b, "output_state", KILN_FLOAT32, 2, hs, NULL, 0, NULL, 1);
     in[19] = add_t(b, "cell_state", KILN_FLOAT32, 2, cs, NULL, 0, NULL, 1);
     const int32_t y = add_t(b, "y", KILN_FLOAT32, 3, yd, NULL, 0, NULL, 0);
-    const kiln_tfl_opt opts[4] = {
+    const kiln_tfl_opt opts[5] = {
         kiln_tfl_opt_int(0, KILN_TFL_OPT_I8, c->act), kiln_tfl_opt_float(1, c->cell_clip),
-        kiln_tfl_opt_float(2, c->proj_clip), kiln_tfl_opt_int(3, KILN_TFL_OPT_I8, c->time_major)};
+        kiln_tfl_opt_float(2, c->proj_clip), kiln_tfl_opt_int(3, KILN_TFL_OPT_I8, c->time_major),
+        kiln_tfl_opt_int(4, KILN_TFL_OPT_I8, c->hybrid == 2)};
     kiln_tfl_op op;
     memset(&op, 0, sizeof op);
-    op.opcode = kiln_tfl_add_opcode(b->w, KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM, 1, NULL);
+    op.opcode = kiln_tfl_add_opcode(b->w, KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM,
+                                    c->hybrid ? 1 + c->hybrid : 1, NULL);
     op.inputs = in;
     op.n_inputs = c->layer_norm ? 24 : 20;
     op.outputs = &y;
     op.n_outputs = 1;
     op.opts_type = KILN_OPTS_UnidirectionalSequenceLSTMOptions;
     op.opts = opts;
-    op.n_opts = 4;
+    op.n_opts = c->hybrid == 2 ? 5 : 4;
     kiln_tfl_add_operator(b->w, 0, &op);
     kiln_tfl_set_subgraph_io(b->w, 0, &in[0], 1, &y, 1);
     return 0;
@@ -230,10 +241,12 @@ typedef struct tcase {
 } tcase;
 
 /* act: 0 NONE, 1 RELU, 4 TANH. */
-static const lstm_case L_BASIC = {0, 3, 2, 4, 5, 5, 0, 0, 0, 0, 0, 4, 0.0f, 0.0f};
-static const lstm_case L_PEEP_PROJ = {1, 2, 1, 3, 4, 3, 0, 1, 1, 1, 0, 4, 0.8f, 0.3f};
-static const lstm_case L_CIFG_LN = {0, 2, 2, 3, 4, 4, 1, 0, 0, 0, 1, 4, 0.0f, 0.0f};
-static const lstm_case L_RELU_NOBIAS = {1, 3, 2, 2, 3, 2, 0, 1, 1, 0, 0, 1, 0.0f, 0.0f};
+static const lstm_case L_BASIC = {0, 3, 2, 4, 5, 5, 0, 0, 0, 0, 0, 4, 0.0f, 0.0f, 0};
+static const lstm_case L_PEEP_PROJ = {1, 2, 1, 3, 4, 3, 0, 1, 1, 1, 0, 4, 0.8f, 0.3f, 0};
+static const lstm_case L_CIFG_LN = {0, 2, 2, 3, 4, 4, 1, 0, 0, 0, 1, 4, 0.0f, 0.0f, 0};
+static const lstm_case L_RELU_NOBIAS = {1, 3, 2, 2, 3, 2, 0, 1, 1, 0, 0, 1, 0.0f, 0.0f, 0};
+static const lstm_case L_HYB = {0, 3, 2, 4, 5, 3, 0, 1, 1, 1, 0, 4, 0.0f, 0.0f, 1};
+static const lstm_case L_HYB_ASYM = {1, 2, 2, 3, 4, 4, 1, 0, 0, 0, 1, 4, 0.0f, 0.0f, 2};
 static const svdf_case S_F32 = {2, 3, 4, 2, 5, 1, 1, 0};
 static const svdf_case S_F32_NOBIAS = {1, 4, 3, 1, 3, 0, 0, 0};
 static const svdf_case S_HYB = {2, 5, 4, 2, 3, 1, 1, 1};
@@ -247,6 +260,8 @@ static const tcase CASES[] = {
     {"rnn_lstm_f32_peephole_proj_clip", &L_PEEP_PROJ, NULL},
     {"rnn_lstm_f32_cifg_layernorm", &L_CIFG_LN, NULL},
     {"rnn_lstm_f32_relu_proj_nobias", &L_RELU_NOBIAS, NULL},
+    {"rnn_lstm_hybrid_peephole_proj", &L_HYB, NULL},
+    {"rnn_lstm_hybrid_asym_cifg_layernorm", &L_HYB_ASYM, NULL},
     {"rnn_svdf_f32", NULL, &S_F32},
     {"rnn_svdf_f32_nobias", NULL, &S_F32_NOBIAS},
     {"rnn_svdf_hybrid", NULL, &S_HYB},
@@ -466,6 +481,21 @@ static void test_errors(void) {
     err[0] = 0;
     CHECK(kiln_interp_create(m, NULL, &it, err, sizeof err) != KILN_OK);
     CHECK_MSG(strstr(err, "rank 3 does not divide the 4 filters") != NULL, "got: %s", err);
+    kiln_interp_destroy(it);
+    kiln_model_destroy(m);
+    free(bytes);
+    /* LSTM without projection whose output size differs from the cell size. */
+    lstm_case lbad = L_BASIC;
+    lbad.n_output = 3;
+    tcase c2 = {"rnn_bad_lstm", &lbad, NULL};
+    bytes = build_case(&c2, &len);
+    m = NULL;
+    it = NULL;
+    CHECK(kiln_model_load(bytes, len, "bad", NULL, &m, err, sizeof err) == KILN_OK);
+    err[0] = 0;
+    CHECK(kiln_interp_create(m, NULL, &it, err, sizeof err) != KILN_OK);
+    CHECK_MSG(strstr(err, "without projection n_output (3) must equal n_cell (5)") != NULL,
+              "got: %s", err);
     kiln_interp_destroy(it);
     kiln_model_destroy(m);
     free(bytes);

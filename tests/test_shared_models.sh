@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# test_shared_models.sh: the float models of ../shared/models and every float recipe of the
-# single-op suite (../shared/models/ops/*_f32_*) through `kiln run`, compared by the shared
-# check.sh with the official runtimes' outputs (floats within 1e-5). Skips (77) without
-# KILN_SHARED or node.
+# test_shared_models.sh: every model of ../shared/models and every recipe of the single-op
+# suite (../shared/models/ops) through `kiln run` in both integer dialects, compared by the
+# shared check.sh with TFLite Micro's and the official runtime's outputs; plus --random inputs
+# and inspect --json. Skips (77) without KILN_SHARED or node.
 set -uo pipefail
 shared=${KILN_SHARED:-}
 bin=${KILN_BIN:-}
@@ -15,8 +15,12 @@ command -v node >/dev/null || { echo "SKIP: node is not installed (needed by che
 fail=0
 run() { # label, check.sh args...
   local label=$1; shift
-  local out
-  out=$("$shared/models/check.sh" "$@" -- "$bin" run 2>&1)
+  local out extra=()
+  local args=()
+  for a in "$@"; do
+    if [ "$a" = --arith-litert ]; then extra=(--arith litert); else args+=("$a"); fi
+  done
+  out=$("$shared/models/check.sh" "${args[@]}" -- "$bin" run "${extra[@]+"${extra[@]}"}" 2>&1)
   local last
   last=$(printf '%s\n' "$out" | tail -1)
   printf '%s\n' "$out" | head -n -1 | grep -v '^PASS' || true
@@ -27,11 +31,13 @@ run() { # label, check.sh args...
   esac
 }
 
-run "float models" --only hello_world_float,dilated_conv
-f32=$(cd "$shared/models/ops" && ls -d *_f32_* 2>/dev/null | tr '\n' ',' | sed 's/,$//')
-if [ -n "$f32" ]; then
-  run "ops *_f32_*" --models "$shared/models/ops" --only "$f32"
-fi
+# Every shared model and every single-op conformance model, in both integer dialects: the
+# reference dialect against TFLite Micro's outputs, the litert dialect against the official
+# runtime's (floats within 1e-5, integers exact; cases without a golden for a dialect skip).
+run "models, tflm dialect" --dialect tflm
+run "models, litert dialect" --dialect litert --arith-litert
+run "ops, tflm dialect" --models "$shared/models/ops" --dialect tflm
+run "ops, litert dialect" --models "$shared/models/ops" --dialect litert --arith-litert
 # --random SEED makes the same bytes as the oracle's --random-seed (the random* cases' inputs).
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for m in hello_world_float dilated_conv; do

@@ -628,6 +628,10 @@ static int quantizable(int32_t b, int32_t qtype) {
     case KILN_OP_PAD:
     case KILN_OP_RELU:
     case KILN_OP_RELU6:
+    case KILN_OP_SPACE_TO_BATCH_ND:
+    case KILN_OP_BATCH_TO_SPACE_ND:
+    case KILN_OP_TRANSPOSE:
+    case KILN_OP_STRIDED_SLICE:
         return 1;
     case KILN_OP_LEAKY_RELU:
     case KILN_OP_HARD_SWISH:
@@ -672,6 +676,18 @@ static int32_t qversion(Q *q, const kiln__op_def *op, const optset *os, float mu
         return q->sg->tensors[op->inputs[0]].rank > 4 ? 4 : (i16 ? 3 : 2);
     case KILN_OP_LEAKY_RELU:
         return i16 ? 2 : 1;
+    case KILN_OP_SPACE_TO_BATCH_ND:
+    case KILN_OP_BATCH_TO_SPACE_ND:
+        if (i16) return 4;
+        return q->sg->tensors[op->inputs[0]].rank != 4 ? 3 : 2;
+    case KILN_OP_TRANSPOSE:
+        if (q->sg->tensors[op->inputs[0]].rank > 5) return 6;
+        return i16 ? 5 : (q->sg->tensors[op->inputs[0]].rank > 4 ? 4 : 2);
+    case KILN_OP_STRIDED_SLICE:
+        if (get_opt_i(os, 5, 0)) return 8;
+        if (get_opt_i(os, 2, 0) || get_opt_i(os, 3, 0)) return 6;
+        if (q->sg->tensors[op->inputs[0]].rank > 4) return 4;
+        return i16 ? 1 : 2;
     default:
         return 1;
     }
@@ -913,6 +929,10 @@ static void emit_quant_op(Q *q, int32_t i) {
     case KILN_OP_AVERAGE_POOL_2D:
     case KILN_OP_RESHAPE:
     case KILN_OP_SQUEEZE:
+    case KILN_OP_SPACE_TO_BATCH_ND:
+    case KILN_OP_BATCH_TO_SPACE_ND:
+    case KILN_OP_TRANSPOSE:
+    case KILN_OP_STRIDED_SLICE:
     case KILN_OP_PAD: {
         float xs;
         int32_t xz;

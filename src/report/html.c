@@ -379,7 +379,7 @@ void kiln_html_histogram(kiln_html *h, const char *title, const double *samples,
     }
     if (!(hi >= lo)) return; /* no finite sample */
     /* A few far outliers (a noisy machine) would squash the rest into one bar: with 100+
-     * samples, bin up to the 99th percentile and let the last bin collect everything above. */
+     * samples, bin up to the 95th percentile and let the last bin collect everything above. */
     int64_t nf = 0, over = 0;
     double cut = hi;
     double *srt = malloc((size_t)n * sizeof *srt);
@@ -391,8 +391,8 @@ void kiln_html_histogram(kiln_html *h, const char *title, const double *samples,
         if (isfinite(samples[i])) srt[nf++] = samples[i];
     qsort(srt, (size_t)nf, sizeof *srt, cmp_dbl);
     if (nf >= 100) {
-        const double p99 = srt[(nf * 99) / 100];
-        if (hi - lo > 3 * (p99 - lo) && p99 > lo) cut = p99;
+        const double p95 = srt[(nf * 95) / 100];
+        if (hi - lo > 3 * (p95 - lo) && p95 > lo) cut = p95;
     }
     free(srt);
     hi = cut;
@@ -436,7 +436,7 @@ void kiln_html_histogram(kiln_html *h, const char *title, const double *samples,
     if (over > 0) {
         fmt_num(t, sizeof t, hi);
         pf(h,
-           "<p>The last bar also counts %lld sample%s above %s (beyond the 99th "
+           "<p>The last bar also counts %lld sample%s above %s (beyond the 95th "
            "percentile).</p>\n",
            (long long)over, over == 1 ? "" : "s", t);
     }

@@ -96,8 +96,18 @@ typedef struct lstm_data {
     int32_t time_major, act;
     float cell_clip, proj_clip;
     uint8_t cifg, peephole, layer_norm, projection;
-    int32_t scratch; /* 4 gates + output scratch, n_batch * n_cell floats each */
+    uint8_t hybrid, asym; /* int8 weights with float activations; asymmetric inputs */
+    int32_t scratch;      /* 4 gates + output scratch, n_batch * n_cell floats each (+ hybrid) */
 } lstm_data;
+
+/* Hybrid kernels quantize each float row to int8 on the fly: the rows, and per row the
+ * scaling factor and zero point (offset). */
+typedef struct qrows {
+    int8_t *q;
+    float *sf;
+    int32_t *zp;
+    int32_t n; /* row length */
+} qrows;
 
 static kiln_status lstm_prepare_f32(kiln_kctx *ctx, kiln_node *node) {
     if (node->n_in != L_NIN && node->n_in != 20)
@@ -139,10 +149,16 @@ static kiln_status lstm_prepare_f32(kiln_kctx *ctx, kiln_node *node) {
         if (!node->in[required[k]])
             return kiln_kerr(ctx, KILN_ERR_MODEL, "input %d (%s) is required", required[k],
                              names[required[k]]);
+    /* Hybrid: int8 weights (1..11 and the projection), float everything else. */
+    const int hybrid = node->in[L_I2F]->type == KILN_INT8;
     for (int32_t i = 0; i < node->n_in; i++) {
         if (!node->in[i]) continue;
-        kiln_status s = check_type(ctx, node->in[i], KILN_FLOAT32, names[i]);
+        const int is_w = (i >= L_I2I && i <= L_C2O) || i == L_PW;
+        kiln_status s =
+            check_type(ctx, node->in[i], hybrid && is_w ? KILN_INT8 : KILN_FLOAT32, names[i]);
         if (s) return s;
+        if (hybrid && is_w && (node->in[i]->q.n < 1 || !node->in[i]->q.scale))
+            return kiln_kerr(ctx, KILN_ERR_MODEL, "%s needs a quantization scale", names[i]);
     }
     kiln_status s = check_type(ctx, node->out[0], KILN_FLOAT32, "output");
     if (s) return s;
@@ -153,6 +169,8 @@ static kiln_status lstm_prepare_f32(kiln_kctx *ctx, kiln_node *node) {
     d->cell_clip = kiln_opt_f32(node, 1, 0.0f);
     d->proj_clip = kiln_opt_f32(node, 2, 0.0f);
     d->time_major = kiln_opt_i8(node, 3, 0) != 0;
+    d->hybrid = (uint8_t)hybrid;
+    d->asym = kiln_opt_i8(node, 4, 0) != 0;
     if (kiln_opt_i8(node, 5, 0))
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "diagonal_recurrent_tensors is not supported");
     if (!kiln_act_valid(d->act))
@@ -216,8 +234,11 @@ static kiln_status lstm_prepare_f32(kiln_kctx *ctx, kiln_node *node) {
 
     const int32_t od[3] = {x->dims[0], x->dims[1], no};
     if ((s = kiln_kresize(ctx, node->out[0], 3, od))) return s;
-    d->scratch =
-        kiln_kscratch_request(ctx, (size_t)5 * (size_t)d->n_batch * (size_t)nc * sizeof(float));
+    size_t sbytes = (size_t)5 * (size_t)d->n_batch * (size_t)nc * sizeof(float);
+    /* Hybrid: quantized input, output state and projection input, 3 x (sf, zp) per row. */
+    sbytes += (size_t)d->n_batch *
+              ((size_t)ni + (size_t)no + (size_t)nc + 16 + 3 * (sizeof(float) + sizeof(int32_t)));
+    d->scratch = kiln_kscratch_request(ctx, sbytes);
     if (d->scratch < 0) return KILN_ERR_NOMEM;
     node->data = d;
     return KILN_OK;
@@ -240,28 +261,103 @@ static void mean_stddev_norm(float *v, int32_t n, int32_t rows) {
     }
 }
 
+/* tensor_utils' SymmetricQuantizeFloats / AsymmetricQuantizeFloats for one row. */
+static void quantize_row(const float *x, int32_t n, int asym, int8_t *q, float *scale,
+                         int32_t *offset) {
+    float mn = x[0], mx = x[0];
+    for (int32_t i = 1; i < n; i++) {
+        mn = x[i] < mn ? x[i] : mn;
+        mx = x[i] > mx ? x[i] : mx;
+    }
+    *offset = 0;
+    if (!asym) {
+        const float range = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
+        if (range == 0.0f) {
+            memset(q, 0, (size_t)n);
+            *scale = 1.0f;
+            return;
+        }
+        *scale = range / 127.0f;
+        const float inv = 127.0f / range;
+        for (int32_t i = 0; i < n; i++)
+            q[i] = (int8_t)kiln_clamp_i32((int32_t)roundf(x[i] * inv), -127, 127);
+        return;
+    }
+    /* The zero point is nudged from whichever end gives the smaller error, in double. */
+    const double rmin = fmin(0.0, (double)mn), rmax = fmax(0.0, (double)mx);
+    if (rmin == rmax) {
+        memset(q, 0, (size_t)n);
+        *scale = 1.0f;
+        return;
+    }
+    const double sc = (rmax - rmin) / 255.0;
+    const double zmin = -128.0 - rmin / sc, zmax = 127.0 - rmax / sc;
+    const double emin = 128.0 + fabs(rmin / sc), emax = 127.0 + fabs(rmax / sc);
+    const double z = emin < emax ? zmin : zmax;
+    const int32_t zp = z <= -128.0 ? -128 : (z >= 127.0 ? 127 : (int32_t)round(z));
+    *scale = (float)sc;
+    *offset = zp;
+    const float inv = 1.0f / *scale;
+    for (int32_t i = 0; i < n; i++)
+        q[i] = (int8_t)kiln_clamp_i32((int32_t)roundf((float)zp + x[i] * inv), -128, 127);
+}
+
+static void quantize_rows(const float *x, int32_t x_stride, int32_t rows, int asym,
+                          const qrows *q) {
+    for (int32_t r = 0; r < rows; r++)
+        quantize_row(x + (int64_t)r * x_stride, q->n, asym, q->q + (int64_t)r * q->n, &q->sf[r],
+                     &q->zp[r]);
+}
+
+/* g[i] += W[i] . x for `rows` rows of W: float weights with the float row xf, or int8 weights
+ * with the quantized row `r` of q (hybrid MatrixBatchVectorMultiplyAccumulate: the int32 dot
+ * product, minus row_sum * offset when asymmetric, times input scale * weight scale). */
+static void matvec_acc(const kiln_tensor *w, int32_t rows, const float *xf, const qrows *q,
+                       int32_t r, int asym, float *g) {
+    if (w->type == KILN_FLOAT32) {
+        const float *wf = (const float *)w->data;
+        for (int32_t i = 0; i < rows; i++)
+            g[i] += dot_f32(wf + (int64_t)i * q->n, xf, q->n);
+        return;
+    }
+    const int8_t *wq = (const int8_t *)w->data, *xq = q->q + (int64_t)r * q->n;
+    const float scale = q->sf[r] * w->q.scale[0];
+    for (int32_t i = 0; i < rows; i++) {
+        const int8_t *wr = wq + (int64_t)i * q->n;
+        int64_t dot = 0, rsum = 0;
+        for (int32_t k = 0; k < q->n; k++) {
+            dot += (int32_t)wr[k] * (int32_t)xq[k];
+            rsum += wr[k];
+        }
+        if (asym) dot -= rsum * q->zp[r];
+        g[i] += (float)kiln_wrap_i32(dot) * scale;
+    }
+}
+
+/* Element i of a peephole vector (float, or int8 dequantized as value * scale). */
+static float peep_at(const kiln_tensor *p, int32_t i) {
+    if (p->type == KILN_FLOAT32) return ((const float *)p->data)[i];
+    return (float)((const int8_t *)p->data)[i] * p->q.scale[0];
+}
+
 /* One gate for n_batch rows: bias (or 0 with layer norm) + Wx.x + Wh.h [+ peephole .* c]
  * [layer norm, * coefficients, + bias], then the activation. */
 static void lstm_gate_f32(const lstm_data *d, const float *x, int32_t x_stride, const float *h,
-                          const float *c, const kiln_tensor *wx, const kiln_tensor *wh,
-                          const kiln_tensor *peep, const kiln_tensor *bias, const kiln_tensor *ln,
-                          int32_t act, int is_sigmoid, float *gate) {
-    const int32_t nc = d->n_cell, ni = d->n_input, no = d->n_output, nb = d->n_batch;
+                          const float *c, const qrows *qx, const qrows *qh, const kiln_tensor *wx,
+                          const kiln_tensor *wh, const kiln_tensor *peep, const kiln_tensor *bias,
+                          const kiln_tensor *ln, int32_t act, int is_sigmoid, float *gate) {
+    const int32_t nc = d->n_cell, no = d->n_output, nb = d->n_batch;
     const float *b = (const float *)bias->data;
-    const float *w_x = (const float *)wx->data, *w_h = (const float *)wh->data;
     for (int32_t bi = 0; bi < nb; bi++) {
         float *g = gate + (int64_t)bi * nc;
-        const float *xb = x + (int64_t)bi * x_stride, *hb = h + (int64_t)bi * no;
         for (int32_t i = 0; i < nc; i++)
             g[i] = ln ? 0.0f : b[i];
-        for (int32_t i = 0; i < nc; i++)
-            g[i] += dot_f32(w_x + (int64_t)i * ni, xb, ni);
-        for (int32_t i = 0; i < nc; i++)
-            g[i] += dot_f32(w_h + (int64_t)i * no, hb, no);
+        matvec_acc(wx, nc, x + (int64_t)bi * x_stride, qx, bi, d->asym, g);
+        matvec_acc(wh, nc, h + (int64_t)bi * no, qh, bi, d->asym, g);
         if (peep) {
-            const float *p = (const float *)peep->data, *cb = c + (int64_t)bi * nc;
+            const float *cb = c + (int64_t)bi * nc;
             for (int32_t i = 0; i < nc; i++)
-                g[i] += p[i] * cb[i];
+                g[i] += peep_at(peep, i) * cb[i];
         }
     }
     if (ln) {
@@ -291,6 +387,18 @@ static void lstm_step_f32(const kiln_node *node, const lstm_data *d, const float
     const int64_t n = (int64_t)nb * nc;
     float *ig = scratch, *fg = scratch + n, *cg = scratch + 2 * n, *og = scratch + 3 * n;
     float *tmp = scratch + 4 * n;
+    /* Hybrid: rows of x, h and the projection input quantized to int8 (float path: only the
+     * row lengths are used). */
+    float *sfs = scratch + 5 * n;
+    int32_t *zps = (int32_t *)(sfs + 3 * nb);
+    int8_t *qb = (int8_t *)(zps + 3 * nb);
+    const qrows qx = {qb, sfs, zps, d->n_input};
+    const qrows qh = {qb + (int64_t)nb * d->n_input, sfs + nb, zps + nb, no};
+    const qrows qp = {qb + (int64_t)nb * (d->n_input + no), sfs + 2 * nb, zps + 2 * nb, nc};
+    if (d->hybrid) {
+        quantize_rows(x, x_stride, nb, d->asym, &qx);
+        quantize_rows(h, no, nb, d->asym, &qh);
+    }
     kiln_tensor *const *in = node->in;
     const kiln_tensor *ln_i = NULL, *ln_f = NULL, *ln_c = NULL, *ln_o = NULL;
     if (d->layer_norm) {
@@ -300,11 +408,12 @@ static void lstm_step_f32(const kiln_node *node, const lstm_data *d, const float
         ln_o = opt_in(node, L_LNI + 3);
     }
     if (!d->cifg)
-        lstm_gate_f32(d, x, x_stride, h, c, in[L_I2I], in[L_R2I], d->peephole ? in[L_C2I] : NULL,
-                      in[L_BI], ln_i, 0, 1, ig);
-    lstm_gate_f32(d, x, x_stride, h, c, in[L_I2F], in[L_R2F], d->peephole ? in[L_C2F] : NULL,
-                  in[L_BF], ln_f, 0, 1, fg);
-    lstm_gate_f32(d, x, x_stride, h, c, in[L_I2C], in[L_R2C], NULL, in[L_BC], ln_c, d->act, 0, cg);
+        lstm_gate_f32(d, x, x_stride, h, c, &qx, &qh, in[L_I2I], in[L_R2I],
+                      d->peephole ? in[L_C2I] : NULL, in[L_BI], ln_i, 0, 1, ig);
+    lstm_gate_f32(d, x, x_stride, h, c, &qx, &qh, in[L_I2F], in[L_R2F],
+                  d->peephole ? in[L_C2F] : NULL, in[L_BF], ln_f, 0, 1, fg);
+    lstm_gate_f32(d, x, x_stride, h, c, &qx, &qh, in[L_I2C], in[L_R2C], NULL, in[L_BC], ln_c,
+                  d->act, 0, cg);
     /* c = f * c + i * g, with i = 1 - f under CIFG. */
     for (int64_t i = 0; i < n; i++)
         c[i] *= fg[i];
@@ -316,19 +425,19 @@ static void lstm_step_f32(const kiln_node *node, const lstm_data *d, const float
         c[i] += cg[i] * ig[i];
     if (d->cell_clip > 0.0f) clip_f32(c, (int32_t)n, d->cell_clip);
     /* The output gate's peephole sees the new cell state. */
-    lstm_gate_f32(d, x, x_stride, h, c, in[L_I2O], in[L_R2O], d->peephole ? in[L_C2O] : NULL,
-                  in[L_BO], ln_o, 0, 1, og);
+    lstm_gate_f32(d, x, x_stride, h, c, &qx, &qh, in[L_I2O], in[L_R2O],
+                  d->peephole ? in[L_C2O] : NULL, in[L_BO], ln_o, 0, 1, og);
     kiln_act_apply_vec_f32(d->act, c, tmp, n);
     for (int64_t i = 0; i < n; i++)
         tmp[i] *= og[i];
     if (d->projection) {
-        const float *pw = (const float *)in[L_PW]->data;
         const float *pb = in[L_PB] ? (const float *)in[L_PB]->data : NULL;
+        if (d->hybrid) quantize_rows(tmp, nc, nb, d->asym, &qp);
         for (int32_t bi = 0; bi < nb; bi++) {
             float *hb = h + (int64_t)bi * no;
-            const float *tb = tmp + (int64_t)bi * nc;
             for (int32_t o = 0; o < no; o++)
-                hb[o] = (pb ? pb[o] : 0.0f) + dot_f32(pw + (int64_t)o * nc, tb, nc);
+                hb[o] = pb ? pb[o] : 0.0f;
+            matvec_acc(in[L_PW], no, tmp + (int64_t)bi * nc, &qp, bi, d->asym, hb);
         }
         if (d->proj_clip > 0.0f) clip_f32(h, nb * no, d->proj_clip);
     } else {
@@ -533,46 +642,6 @@ static kiln_status svdf_prepare_hybrid(kiln_kctx *ctx, kiln_node *node) {
     if (d->scratch < 0) return KILN_ERR_NOMEM;
     node->data = d;
     return KILN_OK;
-}
-
-/* tensor_utils' SymmetricQuantizeFloats / AsymmetricQuantizeFloats for one row. */
-static void quantize_row(const float *x, int32_t n, int asym, int8_t *q, float *scale,
-                         int32_t *offset) {
-    float mn = x[0], mx = x[0];
-    for (int32_t i = 1; i < n; i++) {
-        mn = x[i] < mn ? x[i] : mn;
-        mx = x[i] > mx ? x[i] : mx;
-    }
-    *offset = 0;
-    if (!asym) {
-        const float range = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
-        if (range == 0.0f) {
-            memset(q, 0, (size_t)n);
-            *scale = 1.0f;
-            return;
-        }
-        *scale = range / 127.0f;
-        const float inv = 127.0f / range;
-        for (int32_t i = 0; i < n; i++)
-            q[i] = (int8_t)kiln_clamp_i32((int32_t)roundf(x[i] * inv), -127, 127);
-        return;
-    }
-    const double rmin = fmin(0.0, (double)mn), rmax = fmax(0.0, (double)mx);
-    if (rmin == rmax) {
-        memset(q, 0, (size_t)n);
-        *scale = 1.0f;
-        return;
-    }
-    const double sc = (rmax - rmin) / 255.0;
-    const double zmin = -128.0 - rmin / sc, zmax = 127.0 - rmax / sc;
-    const double emin = 128.0 + fabs(rmin / sc), emax = 127.0 + fabs(rmax / sc);
-    const double z = emin < emax ? zmin : zmax;
-    int32_t zp = z <= -128.0 ? -128 : (z >= 127.0 ? 127 : (int32_t)round(z));
-    *scale = (float)sc;
-    *offset = zp;
-    const float inv = 1.0f / *scale;
-    for (int32_t i = 0; i < n; i++)
-        q[i] = (int8_t)kiln_clamp_i32((int32_t)roundf((float)zp + x[i] * inv), -128, 127);
 }
 
 static kiln_status svdf_invoke_hybrid(kiln_kctx *ctx, kiln_node *node) {
