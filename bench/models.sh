@@ -7,8 +7,8 @@
 # Kiln runs with --arith litert by default: the integer arithmetic the official runtime computes
 # (one rounding per requantization), so both sides do the same work.
 # Inputs come from the model's first cases/*/input_K.npy when present, else each side's random
-# generator. Both sides run single-threaded by default (the oracle is single-threaded), with the same
-# number of timed and warm-up runs. Models the official runtime rejects (custom ops, variable
+# generator. Both sides run single-threaded by default (the oracle is single-threaded), with the
+# same number of timed and warm-up runs. Models the official runtime rejects (custom ops, variable
 # tensors) show "-" on its side.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -157,8 +157,9 @@ static kiln_status lstm_prepare_f32(kiln_kctx *ctx, kiln_node *node) {
         kiln_status s =
             check_type(ctx, node->in[i], hybrid && is_w ? KILN_INT8 : KILN_FLOAT32, names[i]);
         if (s) return s;
-        if (hybrid && is_w && (node->in[i]->q.n < 1 || !node->in[i]->q.scale))
-            return kiln_kerr(ctx, KILN_ERR_MODEL, "%s needs a quantization scale", names[i]);
+        if (hybrid && is_w && (node->in[i]->q.n != 1 || !node->in[i]->q.scale))
+            return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                             "%s needs one (per-tensor) quantization scale", names[i]);
     }
     kiln_status s = check_type(ctx, node->out[0], KILN_FLOAT32, "output");
     if (s) return s;
@@ -623,8 +624,9 @@ static kiln_status svdf_prepare_hybrid(kiln_kctx *ctx, kiln_node *node) {
     if (wt->type != KILN_INT8 && wt->type != KILN_FLOAT32)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "weights_time has type %s, expected INT8",
                          kiln_dtype_name(wt->type));
-    if (!wf->q.scale || wf->q.n < 1 || (wt->type == KILN_INT8 && (!wt->q.scale || wt->q.n < 1)))
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "hybrid SVDF weights need a quantization scale");
+    if (!wf->q.scale || wf->q.n != 1 || (wt->type == KILN_INT8 && (!wt->q.scale || wt->q.n != 1)))
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                         "hybrid SVDF weights need one (per-tensor) quantization scale");
     d->asym = kiln_opt_i8(node, 2, 0) != 0;
     d->wf_scale = wf->q.scale[0];
     const int64_t nwt = (int64_t)d->n_filter * d->n_memory;
