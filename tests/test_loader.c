@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "../fuzz/fuzz_one.c"
+#include "convert/tfl_writer.h"
+#include "kernels/ops.h"
 #include "rt/fb.h"
 #include "rt/model.h"
 #include "test.h"
@@ -267,6 +269,48 @@ static int replay_corpus(const char *dir) {
     return n;
 }
 
+/* A model whose WHILE operator names subgraphs `cond` and `body` (TFLite has crashed on a
+ * WHILE that calls itself): must be a clean error. */
+static void control_flow(int32_t cond, int32_t body, const char *want) {
+    kiln_tfl_writer *w;
+    CHECK(kiln_tfl_writer_create(&w) == KILN_OK);
+    const int32_t sg = kiln_tfl_add_subgraph(w, "main");
+    const int32_t sg1 = kiln_tfl_add_subgraph(w, "other");
+    const int32_t dims[1] = {1};
+    kiln_tfl_tensor t = {0};
+    t.type = KILN_INT32;
+    t.rank = 1;
+    t.shape = dims;
+    const int32_t a = kiln_tfl_add_tensor(w, sg, &t), b = kiln_tfl_add_tensor(w, sg, &t);
+    const int32_t c = kiln_tfl_add_tensor(w, sg1, &t), d = kiln_tfl_add_tensor(w, sg1, &t);
+    kiln_tfl_opt o[2] = {{0}, {0}};
+    o[0].id = 0, o[0].type = KILN_TFL_OPT_I32, o[0].i = cond;
+    o[1].id = 1, o[1].type = KILN_TFL_OPT_I32, o[1].i = body;
+    kiln_tfl_op op = {0};
+    op.opcode = kiln_tfl_add_opcode(w, KILN_OP_WHILE, 1, NULL);
+    op.inputs = &a;
+    op.n_inputs = 1;
+    op.outputs = &b;
+    op.n_outputs = 1;
+    op.opts_type = KILN_OPTS_WhileOptions;
+    op.opts = o;
+    op.n_opts = 2;
+    kiln_tfl_add_operator(w, sg, &op);
+    kiln_tfl_set_subgraph_io(w, sg, &a, 1, &b, 1);
+    kiln_tfl_set_subgraph_io(w, sg1, &c, 1, &d, 1);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    CHECK(kiln_tfl_writer_finish(w, &bytes, &len) == KILN_OK);
+    kiln_tfl_writer_destroy(w);
+    if (!bytes) return;
+    file_t f = {bytes, len};
+    char err[KILN_ERRLEN];
+    kiln_status st = load(f, err, sizeof err);
+    CHECK_MSG(st == KILN_ERR_MODEL && strstr(err, want), "WHILE(%d, %d): status %d '%s'", cond,
+              body, st, err);
+    free(bytes);
+}
+
 int main(void) {
     const char *tests = getenv("KILN_TESTS");
     char path[4096];
@@ -274,6 +318,9 @@ int main(void) {
     int replayed = replay_corpus(path);
     printf("fuzz corpus: %d files replayed\n", replayed);
     CHECK(replayed > 0);
+    control_flow(0, 0, "calls subgraph 0 recursively");
+    control_flow(1, 7, "refers to subgraph 7, only 2 subgraphs");
+    control_flow(-1, 1, "refers to subgraph -1");
 
     const char *shared = test_shared_dir();
     if (!shared) {
