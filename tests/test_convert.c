@@ -245,6 +245,25 @@ int main(int argc, char **argv) {
         release(&a);
         release(&b);
     }
+    /* flatc (Debian's flatbuffers-compiler), an independent reader, verifies every committed
+     * converted model against TFLite's schema: binary -> JSON -> binary. */
+    {
+        const char *shared = test_shared_dir();
+        if (!shared || system("command -v flatc >/dev/null 2>&1") != 0) {
+            printf("SKIP flatc check: flatc or ../shared/spec is absent\n");
+        } else {
+            for (size_t k = 0; k < sizeof garden / sizeof garden[0]; k++) {
+                char cmd[8192];
+                snprintf(cmd, sizeof cmd,
+                         "d=$(mktemp -d) && flatc --json --strict-json --raw-binary -o $d "
+                         "%s/spec/schema_flatc2.fbs -- %s/golden/convert/%s/model.tflite "
+                         ">/dev/null 2>&1 && flatc -b -o $d/b %s/spec/schema_flatc2.fbs "
+                         "$d/model.json >/dev/null 2>&1; r=$?; rm -rf $d; exit $r",
+                         shared, root, garden[k], shared);
+                CHECK_MSG(system(cmd) == 0, "%s: flatc rejects the converted model", garden[k]);
+            }
+        }
+    }
     /* Errors: a TFLite Micro target refuses GELU (naming the layer), nothing is written and an
      * existing file stays as it was. */
     {
