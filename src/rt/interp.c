@@ -443,7 +443,7 @@ static kiln_status build(kiln_interp *it, sg_run *r, int32_t index) {
             n *= (size_t)t->dims[k];
         }
         t->bytes = n * es;
-        if (d->data && d->data_len && !is_input(sg, i)) {
+        if (d->data && d->data_len && !is_input(sg, i) && !d->is_variable) {
             /* A tensor with buffer data is a constant, used in place (zero copy). A graph
              * input never is: the caller writes it. */
             t->data = (void *)(uintptr_t)d->data;
@@ -457,7 +457,10 @@ static kiln_status build(kiln_interp *it, sg_run *r, int32_t index) {
             t->data = it_alloc(it, t->bytes);
             if (!t->data) return KILN_ERR_NOMEM;
             it->persist += round16(t->bytes ? t->bytes : 1);
-            if (d->data) memcpy(t->data, d->data, d->data_len < t->bytes ? d->data_len : t->bytes);
+            if (d->data)
+                memcpy(t->data, d->data, d->data_len < t->bytes ? d->data_len : t->bytes);
+            else if (t->type == KILN_INT8 && t->q.n >= 1 && t->q.zero_point)
+                memset(t->data, (uint8_t)(int8_t)t->q.zero_point[0], t->bytes);
         }
     }
     for (int32_t i = 0; i < r->nn; i++) {
@@ -1089,7 +1092,11 @@ kiln_status kiln_interp_reset(kiln_interp *it) {
             n = d->data_len < t->bytes ? d->data_len : t->bytes;
             memcpy(t->data, d->data, n);
         }
-        memset((uint8_t *)t->data + n, 0, t->bytes - n);
+        /* TFLite's ResetVariableTensor: int8 variables start at their zero point. */
+        const int fill = !n && t->type == KILN_INT8 && t->q.n >= 1 && t->q.zero_point
+                             ? (uint8_t)(int8_t)t->q.zero_point[0]
+                             : 0;
+        memset((uint8_t *)t->data + n, fill, t->bytes - n);
     }
     it->err[0] = 0;
     return KILN_OK;

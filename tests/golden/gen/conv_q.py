@@ -283,23 +283,25 @@ def main():
     plan = [("conv", ["i8", "i16", "u8", "hyb"]), ("dw", ["i8", "i16", "u8", "hyb"]),
             ("fc", ["i8", "i16", "u8", "hyb"]), ("tconv", ["i8", "i16", "u8"]),
             ("bmm", ["i8", "i16", "hyb"])]
-    for op, dts in plan:
-        for dt in dts:
-            print()
-            print("# ---- %s %s" % (op, dt))
-            for i in range(N):
-                name = "cq_%s_%s_%d" % (op, dt, i)
-                if op == "conv":
-                    print(conv_case(name, dt, False))
-                elif op == "dw":
-                    print(conv_case(name, dt, True))
-                elif op == "fc":
-                    print(fc_case(name, dt))
-                elif op == "tconv":
-                    print(tconv_case(name, dt))
-                else:
-                    print(bmm_case(name, dt))
+    # Two rounds (names ..._N and ..._bN), so that cases added later leave earlier ones as
+    # they were (one random stream runs through the whole file).
+    for rnd, tag in ((0, ""), (1, "b")):
+        for op, dts in plan:
+            for dt in dts:
                 print()
-
+                print("# ---- %s %s%s" % (op, dt, " (second round)" if rnd else ""))
+                for i in range(N):
+                    name = "cq_%s_%s_%s%d" % (op, dt, tag, i)
+                    if op == "conv":
+                        print(conv_case(name, dt, False))
+                    elif op == "dw":
+                        print(conv_case(name, dt, True))
+                    elif op == "fc":
+                        print(fc_case(name, dt))
+                    elif op == "tconv":
+                        print(tconv_case(name, dt))
+                    else:
+                        print(bmm_case(name, dt))
+                    print()
 
 main()

@@ -1,0 +1,191 @@
+/* test_to_spec.c: reading a .tflite back into a graph (kiln/to_spec.h): every Model Garden spec
+ * (except the LSTM, which the converter does not lower) converted, read back and converted again
+ * gives the same bytes; unmappable ops and quantized models give a clear error. */
+#include <stdint.h>
+
+#include "kiln/convert.h"
+#include "kiln/to_spec.h"
+#include "kiln/train.h"
+#include "test.h"
+
+static const char *garden[] = {"autoencoder", "ds_cnn", "fmnist_cnn", "fmnist_mlp",
+                               "lenet5", "mobilenet_v1_025_96", "resnet8"};
+
+static uint8_t *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    const long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = (uint8_t *)malloc(n > 0 ? (size_t)n : 1);
+    *len = b ? fread(b, 1, (size_t)n, f) : 0;
+    fclose(f);
+    return b;
+}
+
+/* Non-trivial batch-norm statistics and biases so folding is really exercised. */
+static void perturb(const kiln_graph *g, float *p) {
+    uint32_t s = 12345;
+    for (int32_t i = 0; i < kiln_graph_num_params(g); i++) {
+        kiln_param_desc d;
+        kiln_graph_param(g, i, &d);
+        const int var = !strcmp(d.role, "moving_variance");
+        if (!var && strcmp(d.role, "gamma") && strcmp(d.role, "beta") &&
+            strcmp(d.role, "moving_mean") && strcmp(d.role, "bias"))
+            continue;
+        for (int64_t e = 0; e < d.count; e++) {
+            s = s * 1664525u + 1013904223u;
+            const float u = (float)(s >> 8) / 16777216.0f; /* [0, 1) */
+            p[d.offset + e] = var ? 0.2f + 2.0f * u : u - 0.5f;
+        }
+    }
+}
+
+static void round_trip(const char *root, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/../models/%s.kiln", root, name);
+    char err[512] = {0};
+    kiln_graph *g = NULL, *g2 = NULL;
+    kiln_trainer *t = NULL;
+    uint8_t *a = NULL, *b = NULL;
+    size_t la = 0, lb = 0;
+    char *spec = NULL;
+    float *params = NULL;
+    int64_t np = 0;
+    kiln_train_config cfg;
+    kiln_train_config_init(&cfg);
+    cfg.batch = 1;
+    cfg.seed = 7;
+    CHECK_MSG(kiln_graph_load(path, &g, err, sizeof err) == KILN_OK, "%s: %s", name, err);
+    if (!g) return;
+    CHECK_MSG(kiln_trainer_create(g, &cfg, &t, err, sizeof err) == KILN_OK, "%s: %s", name, err);
+    if (!t) goto done;
+    perturb(g, kiln_trainer_params(t));
+    CHECK_MSG(kiln_convert_graph(g, kiln_trainer_params(t), NULL, &a, &la, err, sizeof err) ==
+                  KILN_OK,
+              "%s: convert: %s", name, err);
+    if (!a) goto done;
+    CHECK_MSG(kiln_tflite_to_spec(a, la, name, &spec, &params, &np, err, sizeof err) == KILN_OK,
+              "%s: to_spec: %s", name, err);
+    if (!spec) goto done;
+    CHECK_MSG(kiln_graph_parse(spec, strlen(spec), name, &g2, err, sizeof err) == KILN_OK,
+              "%s: parse back: %s\n%s", name, err, spec);
+    if (!g2) goto done;
+    CHECK_EQ_INT(np, kiln_graph_param_count(g2));
+    CHECK_MSG(kiln_convert_graph(g2, params, NULL, &b, &lb, err, sizeof err) == KILN_OK,
+              "%s: convert again: %s", name, err);
+    CHECK_MSG(b && la == lb && !memcmp(a, b, la), "%s: round trip differs (%zu vs %zu bytes)\n%s",
+              name, la, lb, spec);
+    if (getenv("KILN_TO_SPEC_DUMP")) fprintf(stderr, "%s", spec);
+done:
+    free(a);
+    free(b);
+    free(spec);
+    free(params);
+    kiln_trainer_destroy(t);
+    kiln_graph_destroy(g);
+    kiln_graph_destroy(g2);
+}
+
+/* The file front end: spec + checkpoint, then kiln_convert_file on the checkpoint. */
+static void file_round_trip(const char *root) {
+    char in[4096], tfl[4096], spec[4096], ck[4096], again[4096], err[512] = {0};
+    snprintf(in, sizeof in, "%s/../models/resnet8.kiln", root);
+    snprintf(tfl, sizeof tfl, "test_to_spec_%d.tflite", 1);
+    snprintf(spec, sizeof spec, "test_to_spec_%d.kiln", 1);
+    snprintf(ck, sizeof ck, "test_to_spec_%d.kckpt", 1);
+    snprintf(again, sizeof again, "test_to_spec_%d_again.tflite", 1);
+    kiln_convert_options o;
+    kiln_convert_options_init(&o);
+    CHECK_MSG(kiln_convert_file(in, 3, &o, tfl, err, sizeof err) == KILN_OK, "%s", err);
+    CHECK_MSG(kiln_tflite_to_spec_file(tfl, spec, ck, err, sizeof err) == KILN_OK, "%s", err);
+    CHECK_MSG(kiln_convert_file(ck, 0, &o, again, err, sizeof err) == KILN_OK, "%s", err);
+    size_t la = 0, lb = 0;
+    uint8_t *a = read_all(tfl, &la), *b = read_all(again, &lb);
+    CHECK_MSG(a && b && la == lb && !memcmp(a, b, la), "file round trip differs");
+    free(a);
+    free(b);
+    remove(tfl);
+    remove(spec);
+    remove(ck);
+    remove(again);
+}
+
+static void expect_error(const char *shared, const char *model, const char *want1,
+                         const char *want2) {
+    char path[4096], err[1024] = {0};
+    snprintf(path, sizeof path, "%s/models/%s/model.tflite", shared, model);
+    size_t len = 0;
+    uint8_t *buf = read_all(path, &len);
+    CHECK_MSG(buf != NULL, "%s: cannot read", path);
+    if (!buf) return;
+    char *spec = NULL;
+    float *params = NULL;
+    int64_t np = 0;
+    const kiln_status s = kiln_tflite_to_spec(buf, len, model, &spec, &params, &np, err, sizeof err);
+    CHECK_MSG(s == KILN_ERR_UNSUPPORTED, "%s: status %d (%s)", model, (int)s, err);
+    CHECK_MSG(strstr(err, want1) && (!want2 || strstr(err, want2)) && !strchr(err, '\n'),
+              "%s: error '%s' lacks '%s'", model, err, want1);
+    CHECK(spec == NULL && params == NULL);
+    if (getenv("KILN_TO_SPEC_DUMP")) fprintf(stderr, "%s\n", err);
+    free(buf);
+}
+
+/* A float third-party model whose ops all map reads back and converts (ops mapped 1:1). */
+static void third_party(const char *shared, const char *model) {
+    char path[4096], err[1024] = {0};
+    snprintf(path, sizeof path, "%s/models/%s/model.tflite", shared, model);
+    size_t len = 0;
+    uint8_t *buf = read_all(path, &len);
+    if (!buf) return;
+    char *spec = NULL;
+    float *params = NULL;
+    int64_t np = 0;
+    kiln_graph *g = NULL;
+    uint8_t *out = NULL;
+    size_t lo = 0;
+    CHECK_MSG(kiln_tflite_to_spec(buf, len, model, &spec, &params, &np, err, sizeof err) ==
+                  KILN_OK,
+              "%s: %s", model, err);
+    if (spec && getenv("KILN_TO_SPEC_DUMP")) fprintf(stderr, "%s", spec);
+    if (spec) {
+        CHECK_MSG(kiln_graph_parse(spec, strlen(spec), model, &g, err, sizeof err) == KILN_OK,
+                  "%s: %s", model, err);
+        if (g)
+            CHECK_MSG(kiln_convert_graph(g, params, NULL, &out, &lo, err, sizeof err) == KILN_OK,
+                      "%s: %s", model, err);
+    }
+    free(out);
+    kiln_graph_destroy(g);
+    free(spec);
+    free(params);
+    free(buf);
+}
+
+int main(void) {
+    const char *root = getenv("KILN_TESTS");
+    if (!root) root = "tests";
+    for (size_t k = 0; k < sizeof garden / sizeof garden[0]; k++)
+        round_trip(root, garden[k]);
+    file_round_trip(root);
+    /* garbage is an error, not a crash */
+    {
+        char *spec = NULL;
+        float *params = NULL;
+        int64_t np = 0;
+        char err[256] = {0};
+        const uint8_t junk[16] = {1, 2, 3};
+        CHECK(kiln_tflite_to_spec(junk, sizeof junk, "junk", &spec, &params, &np, err,
+                                  sizeof err) != KILN_OK &&
+              err[0]);
+    }
+    const char *shared = test_shared_dir();
+    if (shared) {
+        expect_error(shared, "dilated_conv", "SPACE_TO_BATCH_ND (op ", "BATCH_TO_SPACE_ND");
+        expect_error(shared, "hello_world_int8", "int8", "quantized");
+        third_party(shared, "hello_world_float");
+    } else {
+        fprintf(stderr, "test_to_spec: ../shared absent: skipping the shared-model checks\n");
+    }
+    return test_done();
+}
