@@ -131,7 +131,35 @@ static void expect_error(const char *shared, const char *model, const char *want
     free(buf);
 }
 
-/* A float third-party model whose ops all map reads back and converts (ops mapped 1:1). */
+/* Runs a float model on a fixed input pattern; *out gets the output floats (malloc'd). */
+static int run(const uint8_t *buf, size_t len, float **out, size_t *n) {
+    kiln_model *m = NULL;
+    kiln_interp *it = NULL;
+    kiln_tensor_info ti;
+    int rc = -1;
+    *out = NULL;
+    if (kiln_model_load(buf, len, "m", NULL, &m, NULL, 0)) return -1;
+    if (kiln_interp_create(m, NULL, &it, NULL, 0)) goto done;
+    for (int32_t k = 0; k < kiln_interp_num_inputs(it); k++) {
+        if (kiln_interp_input(it, k, &ti) || ti.dtype != KILN_FLOAT32) goto done;
+        /* the same pattern in every batch element (the read-back model has batch 1) */
+        const size_t per = ti.bytes / 4 / (size_t)(ti.rank > 0 && ti.dims[0] > 0 ? ti.dims[0] : 1);
+        for (size_t e = 0; e < ti.bytes / 4; e++)
+            ((float *)ti.data)[e] = (float)(((e % per) * 7 + (size_t)k) % 13) / 6.0f - 1.0f;
+    }
+    if (kiln_interp_invoke(it) || kiln_interp_output(it, 0, &ti)) goto done;
+    *out = (float *)malloc(ti.bytes + 4);
+    if (!*out) goto done;
+    memcpy(*out, ti.data, ti.bytes);
+    *n = ti.bytes / 4;
+    rc = 0;
+done:
+    kiln_interp_destroy(it);
+    kiln_model_destroy(m);
+    return rc;
+}
+
+/* A float third-party model whose ops all map reads back, converts, and computes the same. */
 static void third_party(const char *shared, const char *model) {
     char path[4096], err[1024] = {0};
     snprintf(path, sizeof path, "%s/models/%s/model.tflite", shared, model);
@@ -154,6 +182,18 @@ static void third_party(const char *shared, const char *model) {
         if (g)
             CHECK_MSG(kiln_convert_graph(g, params, NULL, &out, &lo, err, sizeof err) == KILN_OK,
                       "%s: %s", model, err);
+    }
+    if (out) {
+        float *ya = NULL, *yb = NULL;
+        size_t na = 0, nb = 0;
+        CHECK_MSG(run(buf, len, &ya, &na) == 0 && run(out, lo, &yb, &nb) == 0 && nb > 0 &&
+                      na % nb == 0,
+                  "%s: cannot run both models", model);
+        for (size_t e = 0; ya && yb && e < na && e < nb; e++)
+            CHECK_MSG(ya[e] == yb[e], "%s: output %zu: %.9g vs %.9g", model, e, (double)ya[e],
+                      (double)yb[e]);
+        free(ya);
+        free(yb);
     }
     free(out);
     kiln_graph_destroy(g);
@@ -183,7 +223,22 @@ int main(void) {
     if (shared) {
         expect_error(shared, "dilated_conv", "SPACE_TO_BATCH_ND (op ", "BATCH_TO_SPACE_ND");
         expect_error(shared, "hello_world_int8", "int8", "quantized");
+        const char *env = getenv("KILN_TO_SPEC_MODELS"); /* survey: extra models (space list) */
         third_party(shared, "hello_world_float");
+        const char *ops[] = {"avgpool_f32_0", "avgpool_f32_1", "conv_f32_0", "conv_f32_1",
+                             "dwconv_f32_0", "dwconv_f32_1", "dwconv_f32_2", "fc_f32_0",
+                             "fc_f32_1", "fc_f32_2", "softmax_f32_0", "add_f32_0"};
+        for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+            char m[64];
+            snprintf(m, sizeof m, "ops/%s", ops[k]);
+            third_party(shared, m);
+        }
+        if (env) {
+            char list[4096];
+            snprintf(list, sizeof list, "%s", env);
+            for (char *tok = strtok(list, " "); tok; tok = strtok(NULL, " "))
+                third_party(shared, tok);
+        }
     } else {
         fprintf(stderr, "test_to_spec: ../shared absent: skipping the shared-model checks\n");
     }

@@ -36,17 +36,42 @@ typedef struct ctx {
     char (*tname)[NAME_MAX_LEN]; /* tflite tensor -> layer producing it ("" unknown) */
     int32_t *trec;               /* tflite tensor -> producing record (-1: input/none) */
     int32_t *nuse;
-    char bad[1024]; /* unmappable ops */
+    int32_t n_bad, n_dep; /* unmappable op groups; mappable ops reading unmapped tensors */
+    int32_t bad_op[32], bad_first[32], bad_n[32];
+    const char *bad_why[32];
     char *txt;
     size_t tlen, tcap;
     int oom;
 } ctx;
 
+/* Unmappable ops, grouped by op and reason: "STRIDED_SLICE x6 (first op 1)". */
 static void add_bad(ctx *c, int32_t i, const char *why) {
-    const size_t n = strlen(c->bad);
-    if (n + 64 >= sizeof c->bad) return;
-    snprintf(c->bad + n, sizeof c->bad - n, "%s%s (op %d%s%s)", n ? ", " : "",
-             kiln_builtin_name(c->sg->ops[i].builtin), (int)i, why ? ": " : "", why ? why : "");
+    const int32_t op = c->sg->ops[i].builtin;
+    for (int32_t k = 0; k < c->n_bad; k++)
+        if (c->bad_op[k] == op && c->bad_why[k] == why) {
+            c->bad_n[k]++;
+            return;
+        }
+    if (c->n_bad >= 32) return;
+    c->bad_op[c->n_bad] = op;
+    c->bad_why[c->n_bad] = why;
+    c->bad_first[c->n_bad] = i;
+    c->bad_n[c->n_bad++] = 1;
+}
+
+static void bad_list(const ctx *c, char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = 0;
+    for (int32_t k = 0; k < c->n_bad && n < cap; k++) {
+        char cnt[24] = "";
+        if (c->bad_n[k] > 1) snprintf(cnt, sizeof cnt, " x%d", (int)c->bad_n[k]);
+        n += (size_t)snprintf(out + n, cap - n, "%s%s%s (%sop %d%s%s)", k ? ", " : "",
+                              kiln_builtin_name(c->bad_op[k]), cnt, c->bad_n[k] > 1 ? "first " : "",
+                              (int)c->bad_first[k], c->bad_why[k] ? ": " : "",
+                              c->bad_why[k] ? c->bad_why[k] : "");
+    }
+    if (c->n_dep && n < cap)
+        snprintf(out + n, cap - n, "; %d later ops read their results", (int)c->n_dep);
 }
 
 static void emit(ctx *c, const char *fmt, ...) {
@@ -89,7 +114,7 @@ static void make_name(const ctx *c, const char *src, char out[NAME_MAX_LEN]) {
     if (!src || !src[0]) src = "layer";
     if (!((src[0] >= 'a' && src[0] <= 'z') || (src[0] >= 'A' && src[0] <= 'Z') || src[0] == '_'))
         base[n++] = '_';
-    for (const char *p = src; *p && n < 90; p++) {
+    for (const char *p = src; *p && *p != ';' && n < 90; p++) {
         const char ch = *p;
         const int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                        (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
@@ -98,7 +123,7 @@ static void make_name(const ctx *c, const char *src, char out[NAME_MAX_LEN]) {
     base[n] = 0;
     snprintf(out, NAME_MAX_LEN, "%s", base);
     for (int k = 1; name_used(c, out) && k < 100000; k++)
-        snprintf(out, NAME_MAX_LEN, "%s_%d", base, k);
+        snprintf(out, NAME_MAX_LEN, "%.90s_%d", base, k);
 }
 
 /* The layer name convert.c used when the weight is "<layer>/<suffix>" (else NULL). */
@@ -198,6 +223,19 @@ static void finish_conv_like(ctx *c, rec *r, const char *base, int32_t out_t, co
     commit(c, n, oname, out_t);
 }
 
+/* Ops that can map to a layer (given suitable operands and options). */
+static int mappable(int32_t op) {
+    static const int32_t ops[] = {KILN_OP_CONV_2D, KILN_OP_DEPTHWISE_CONV_2D, KILN_OP_FULLY_CONNECTED,
+                                  KILN_OP_MAX_POOL_2D, KILN_OP_AVERAGE_POOL_2D, KILN_OP_MEAN,
+                                  KILN_OP_RESHAPE, KILN_OP_ADD, KILN_OP_CONCATENATION, KILN_OP_PAD,
+                                  KILN_OP_GATHER, KILN_OP_RELU, KILN_OP_RELU6, KILN_OP_LOGISTIC,
+                                  KILN_OP_TANH, KILN_OP_HARD_SWISH, KILN_OP_LEAKY_RELU,
+                                  KILN_OP_SOFTMAX, KILN_OP_GELU};
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
+        if (ops[k] == op) return 1;
+    return 0;
+}
+
 static void map_op(ctx *c, int32_t i) {
     const kiln__op_def *od = &c->sg->ops[i];
     const kiln_node nd = node_of(c, od);
@@ -211,7 +249,8 @@ static void map_op(ctx *c, int32_t i) {
     for (int32_t k = 0; k < od->n_in; k++) {
         const int32_t t = od->inputs[k];
         if (t >= 0 && !is_const(c, t) && !c->tname[t][0]) {
-            add_bad(c, i, "reads an unmapped tensor");
+            if (!mappable(op)) add_bad(c, i, NULL);
+            else c->n_dep++;
             return;
         }
     }
@@ -340,13 +379,28 @@ static void map_op(ctx *c, int32_t i) {
                 return;
             }
         const char *fact = fused_name(kiln_opt_i8(&nd, add ? 0 : 1, 0));
-        if (!fact || fact[0] || (add && od->n_in != 2) || od->n_in > 16 || od->n_in < 2) {
-            add_bad(c, i, "fused activation or operand count");
+        if (!fact) {
+            add_bad(c, i, "fused activation has no layer");
+            return;
+        }
+        if ((add && od->n_in != 2) || od->n_in > 16 || od->n_in < 2) {
+            add_bad(c, i, "operand count");
             return;
         }
         rec *r = new_rec(c, add ? "add" : "concat", y, od->inputs, od->n_in);
         if (!add) snprintf(r->args, sizeof r->args, "axis=%d", kiln_opt_i32(&nd, 0, 0));
-        commit(c, r, yt->name, y);
+        if (!fact[0]) {
+            commit(c, r, yt->name, y);
+            return;
+        }
+        /* a fused activation becomes an activation layer after it */
+        char pre[NAME_MAX_LEN];
+        snprintf(pre, sizeof pre, "%.90s_pre", yt->name);
+        commit(c, r, pre, -1);
+        rec *a = new_rec(c, fact, y, NULL, 0);
+        a->in[0] = -1;
+        a->n_in = 1;
+        commit(c, a, yt->name, y);
         return;
     }
     case KILN_OP_PAD: {
@@ -458,6 +512,10 @@ static void write_spec(ctx *c, const char *model_name) {
     }
     const int32_t out = c->sg->outputs[0];
     emit(c, "output %s\n", c->tname[out]);
+    /* A .tflite does not record the training loss: mse keeps the graph trainable; set the one
+     * you fine-tune with. */
+    emit(c, "# the .tflite does not record the loss: set the one you train with\n");
+    emit(c, "loss mse output=%s\n", c->tname[out]);
 }
 
 static int fill(float *dst, const kiln_param_desc *p, const kiln__tensor_def *t, char *err,
@@ -503,7 +561,7 @@ kiln_status kiln_tflite_to_spec(const void *buf, size_t len, const char *name, c
     }
     c.sg = &m->subgraphs[0];
     const int32_t nt = c.sg->n_tensors > 0 ? c.sg->n_tensors : 1;
-    c.recs = (rec *)calloc(2 * (size_t)c.sg->n_ops + 1, sizeof(rec));
+    c.recs = (rec *)calloc(3 * (size_t)c.sg->n_ops + 1, sizeof(rec)); /* <= 3 layers an op */
     c.tname = calloc((size_t)nt, sizeof *c.tname);
     c.trec = (int32_t *)calloc((size_t)nt, sizeof(int32_t));
     c.nuse = (int32_t *)calloc((size_t)nt, sizeof(int32_t));
@@ -546,8 +604,10 @@ kiln_status kiln_tflite_to_spec(const void *buf, size_t len, const char *name, c
     }
     for (int32_t i = 0; i < c.sg->n_ops; i++)
         map_op(&c, i);
-    if (c.bad[0]) {
-        snprintf(err, errlen, "%s: ops with no Kiln layer: %s", name, c.bad);
+    if (c.n_bad || c.n_dep) {
+        char list[768];
+        bad_list(&c, list, sizeof list);
+        snprintf(err, errlen, "%s: ops with no Kiln layer: %s", name, list);
         s = KILN_ERR_UNSUPPORTED;
         goto done;
     }
@@ -576,7 +636,15 @@ kiln_status kiln_tflite_to_spec(const void *buf, size_t len, const char *name, c
         s = KILN_ERR_NOMEM;
         goto done;
     }
-    if ((s = kiln_graph_parse(c.txt, c.tlen, name, &g, err, errlen))) goto done;
+    if ((s = kiln_graph_parse(c.txt, c.tlen, name, &g, err, errlen))) {
+        /* every op mapped, but the layer graph rejects the combination (e.g. a broadcasting
+         * add): say so, with the parser's message (it names the layer) */
+        char perr[512];
+        snprintf(perr, sizeof perr, "%s", err);
+        snprintf(err, errlen, "%s: the ops map to layers Kiln does not support: %s", name, perr);
+        s = KILN_ERR_UNSUPPORTED;
+        goto done;
+    }
     {
         const int64_t np = kiln_graph_param_count(g);
         float *p = (float *)calloc((size_t)(np > 0 ? np : 1), sizeof(float));

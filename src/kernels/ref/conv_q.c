@@ -17,7 +17,8 @@ enum {
     RQ_DOUBLE = 0, /* reference MultiplyByQuantizedMultiplier on an int32 accumulator */
     RQ_ACC64,      /* reference int64 accumulator (int16x8 with int64 bias) */
     RQ_SINGLE,     /* single rounding (ruy / TFLITE_SINGLE_ROUNDING) */
-    RQ_FP32        /* XNNPACK: float scale, round to nearest even */
+    RQ_FP32,       /* XNNPACK: float scale, round to nearest even */
+    RQ_DSCALE      /* acc * real scale in double, rounded half away from zero */
 };
 
 enum { K_I8 = 0, K_I16, K_U8, K_HYBRID };
@@ -32,6 +33,7 @@ typedef struct cq {
     int32_t *mult;
     int32_t *shift;
     float *fscale;
+    double *dscale;
     /* geometry: conv / depthwise / transpose conv */
     int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, w_ic;
     int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, depth_mult;
@@ -154,7 +156,8 @@ static kiln_status setup_mult(kiln_kctx *ctx, cq *d, float in_s, const kiln_tens
     d->mult = kiln_kalloc(ctx, sizeof(int32_t) * (size_t)d->nch);
     d->shift = kiln_kalloc(ctx, sizeof(int32_t) * (size_t)d->nch);
     d->fscale = kiln_kalloc(ctx, sizeof(float) * (size_t)d->nch);
-    if (!d->mult || !d->shift || !d->fscale)
+    d->dscale = kiln_kalloc(ctx, sizeof(double) * (size_t)d->nch);
+    if (!d->mult || !d->shift || !d->fscale || !d->dscale)
         return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory for per-channel multipliers");
     for (int32_t c = 0; c < d->nch; c++) {
         const float ws = w ? w_scale(w, c) : 1.0f;
@@ -163,6 +166,7 @@ static kiln_status setup_mult(kiln_kctx *ctx, cq *d, float in_s, const kiln_tens
         kiln_quantize_multiplier(real, &d->mult[c], &sh);
         d->shift[c] = sh;
         d->fscale[c] = kiln_xnn_scale(in_s, ws, out_s);
+        d->dscale[c] = real;
     }
     return KILN_OK;
 }
@@ -182,6 +186,12 @@ static inline int32_t requant(const cq *d, int64_t acc, int32_t c) {
     case RQ_SINGLE:
         v = kiln_mbqm_single(kiln_wrap_i32(acc), d->mult[c], d->shift[c]);
         break;
+    case RQ_DSCALE: {
+        double r = round((double)acc * d->dscale[c]);
+        r = r < -2147483648.0 ? -2147483648.0 : (r > 2147483647.0 ? 2147483647.0 : r);
+        v = (int32_t)r;
+        break;
+    }
     default:
         v = kiln_mbqm(kiln_wrap_i32(acc), d->mult[c], d->shift[c]);
         break;
@@ -334,12 +344,13 @@ static kiln_status setup_quant(kiln_kctx *ctx, cq *d, const kiln_tensor *in, con
          * bias or none, the int64 accumulator and the 16-bit reduced multiplier
          * (one rounding, ties up). */
         d->rq = (b && b->type == KILN_INT32) ? RQ_DOUBLE : RQ_ACC64;
-        /* LiteRT's built-in int16 FULLY_CONNECTED rounds the other way round
-         * (measured against the official runtime at exact ties): with an int64
-         * bias, ties away from zero as the int32 two-rounding multiply; with an
-         * int32 bias or none, one rounding, ties up. */
+        /* LiteRT's built-in int16 FULLY_CONNECTED rounds differently (measured
+         * against the official runtime at exact and near ties): with an int64 bias,
+         * the exact product acc * scale rounded half away from zero (not the
+         * reduced 16-bit multiplier, nor two roundings); with an int32 bias or
+         * none, one rounding of the Q31 multiply, ties up. */
         if (d->op == KILN_OP_FULLY_CONNECTED && kiln_karith(ctx) == KILN_ARITH_LITERT)
-            d->rq = (b && b->type == KILN_INT64) ? RQ_DOUBLE : RQ_SINGLE;
+            d->rq = (b && b->type == KILN_INT64) ? RQ_DSCALE : RQ_SINGLE;
     } else {
         if ((s = check_bias(ctx, b, d->nch, KILN_INT32, KILN_INT32)) != KILN_OK) return s;
         d->rq = RQ_DOUBLE;

@@ -36,7 +36,9 @@ def bcast_pair():
         elif r < 0.5:
             b[i] = 1
     if R.random() < 0.3:
-        b = b[R.randint(0, len(b) - 1):]
+        k = R.randint(0, len(b) - 1)
+        b = b[k:]
+        a[:k] = out[:k]  # the dims b drops must come from a
     return a, b, out
 
 
