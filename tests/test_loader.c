@@ -209,6 +209,14 @@ static void crafted(const char *shared) {
     free(pd.b);
 }
 
+/* Under AddressSanitizer every invoke costs several times more: the same sweeps run with fewer
+ * runs (every cut is still loaded; fewer of them and fewer bit-flipped copies are executed). */
+#if defined(__SANITIZE_ADDRESS__)
+#define KILN_SWEEP_SCALE 4
+#else
+#define KILN_SWEEP_SCALE 1
+#endif
+
 /* Truncations and bit flips of one model: all must be clean errors or valid runs. */
 static int mutate(const char *path, uint32_t seed, int flips) {
     file_t f = read_file(path);
@@ -220,7 +228,7 @@ static int mutate(const char *path, uint32_t seed, int flips) {
         file_t c = {f.b, len};
         /* Every cut is loaded; every 16th also goes through create and invoke (a cut that
          * still loads is rare, so this keeps the sweep fast without losing coverage). */
-        if (cut % 16 == 0) kiln_fuzz_one(c.b, c.n);
+        if (cut % (16 * KILN_SWEEP_SCALE) == 0) kiln_fuzz_one(c.b, c.n);
         char err[KILN_ERRLEN];
         kiln_model *m = NULL;
         kiln_status s = kiln_model_load(c.b, c.n, "t.tflite", NULL, &m, err, sizeof err);
@@ -339,7 +347,7 @@ int main(void) {
         file_t f = read_file(path);
         char err[KILN_ERRLEN];
         CHECK_MSG(f.b && load(f, err, sizeof err) == KILN_OK, "%s: %s", models[i], err);
-        cases += mutate(path, (uint32_t)i + 1, f.n > 100000 ? 60 : 250);
+        cases += mutate(path, (uint32_t)i + 1, (f.n > 100000 ? 40 : 250) / KILN_SWEEP_SCALE);
         free(f.b);
     }
     printf("mutated cases: %d\n", cases);

@@ -8,8 +8,9 @@
 #include "kiln/train.h"
 #include "test.h"
 
-static const char *garden[] = {"autoencoder", "ds_cnn", "fmnist_cnn", "fmnist_mlp",
-                               "lenet5", "mobilenet_v1_025_96", "resnet8"};
+static const char *garden[] = {"autoencoder", "ds_cnn", "fmnist_cnn",
+                               "fmnist_mlp",  "lenet5", "mobilenet_v1_025_96",
+                               "resnet8"};
 
 static uint8_t *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -41,7 +42,42 @@ static void perturb(const kiln_graph *g, float *p) {
     }
 }
 
+static void round_trip_graph(const char *root, const char *name, const char *text);
+
 static void round_trip(const char *root, const char *name) {
+    round_trip_graph(root, name, NULL);
+}
+
+/* Layers the Garden models do not use: separable conv, the non-fused activations, padding,
+ * concat, pools with padding, embeddings. */
+static const char *extra[] = {
+    "model extra\n"
+    "input x 16 16 3\n"
+    "zeropad2d 1 2 0 1\n"
+    "sep = separable_conv2d 8 3 padding=same use_bias=false\n"
+    "relu6\n"
+    "sep2 = separable_conv2d 8 3 strides=2 activation=tanh multiplier=2\n"
+    "a = conv2d(sep2) 4 1 activation=leaky_relu alpha=0.1\n"
+    "b = conv2d(sep2) 4 1 activation=hard_swish dilation=2 padding=same\n"
+    "cat = concat(a, b)\n"
+    "avgpool2d 3 strides=2 padding=same\n"
+    "d = depthwise_conv2d 3 activation=sigmoid\n"
+    "maxpool2d 2 padding=same\n"
+    "flatten\n"
+    "dense 10 activation=gelu\n"
+    "dense 5 activation=softmax\n"
+    "loss categorical_crossentropy\n",
+    "model emb\n"
+    "input ids 8 dtype=int32\n"
+    "embedding 50 16\n"
+    "reshape 4 32\n"
+    "dense 6 relu\n"
+    "flatten\n"
+    "dense 1 sigmoid\n"
+    "loss binary_crossentropy\n",
+};
+
+static void round_trip_graph(const char *root, const char *name, const char *text) {
     char path[4096];
     snprintf(path, sizeof path, "%s/../models/%s.kiln", root, name);
     char err[512] = {0};
@@ -56,7 +92,11 @@ static void round_trip(const char *root, const char *name) {
     kiln_train_config_init(&cfg);
     cfg.batch = 1;
     cfg.seed = 7;
-    CHECK_MSG(kiln_graph_load(path, &g, err, sizeof err) == KILN_OK, "%s: %s", name, err);
+    if (text)
+        CHECK_MSG(kiln_graph_parse(text, strlen(text), name, &g, err, sizeof err) == KILN_OK,
+                  "%s: %s", name, err);
+    else
+        CHECK_MSG(kiln_graph_load(path, &g, err, sizeof err) == KILN_OK, "%s: %s", name, err);
     if (!g) return;
     CHECK_MSG(kiln_trainer_create(g, &cfg, &t, err, sizeof err) == KILN_OK, "%s: %s", name, err);
     if (!t) goto done;
@@ -77,6 +117,28 @@ static void round_trip(const char *root, const char *name) {
     CHECK_MSG(b && la == lb && !memcmp(a, b, la), "%s: round trip differs (%zu vs %zu bytes)\n%s",
               name, la, lb, spec);
     if (getenv("KILN_TO_SPEC_DUMP")) fprintf(stderr, "%s", spec);
+    if (text && !strcmp(name, "extra")) {
+        /* corrupted or truncated files: an error or a graph, never a crash (run under ASan) */
+        uint8_t *m = (uint8_t *)malloc(la);
+        int errors = 0;
+        for (size_t k = 0; m && k < 400; k++) {
+            memcpy(m, a, la);
+            const size_t pos = (k * 2654435761u) % la;
+            m[pos] ^= (uint8_t)(1u << (k % 8));
+            char *sp = NULL;
+            float *pp = NULL;
+            int64_t n = 0;
+            const size_t use = k % 5 == 4 ? pos : la;
+            if (kiln_tflite_to_spec(m, use, name, &sp, &pp, &n, err, sizeof err)) {
+                errors++;
+                CHECK(sp == NULL && pp == NULL && err[0] && !strchr(err, '\n'));
+            }
+            free(sp);
+            free(pp);
+        }
+        CHECK(errors > 0);
+        free(m);
+    }
 done:
     free(a);
     free(b);
@@ -122,7 +184,8 @@ static void expect_error(const char *shared, const char *model, const char *want
     char *spec = NULL;
     float *params = NULL;
     int64_t np = 0;
-    const kiln_status s = kiln_tflite_to_spec(buf, len, model, &spec, &params, &np, err, sizeof err);
+    const kiln_status s =
+        kiln_tflite_to_spec(buf, len, model, &spec, &params, &np, err, sizeof err);
     CHECK_MSG(s == KILN_ERR_UNSUPPORTED, "%s: status %d (%s)", model, (int)s, err);
     CHECK_MSG(strstr(err, want1) && (!want2 || strstr(err, want2)) && !strchr(err, '\n'),
               "%s: error '%s' lacks '%s'", model, err, want1);
@@ -172,8 +235,7 @@ static void third_party(const char *shared, const char *model) {
     kiln_graph *g = NULL;
     uint8_t *out = NULL;
     size_t lo = 0;
-    CHECK_MSG(kiln_tflite_to_spec(buf, len, model, &spec, &params, &np, err, sizeof err) ==
-                  KILN_OK,
+    CHECK_MSG(kiln_tflite_to_spec(buf, len, model, &spec, &params, &np, err, sizeof err) == KILN_OK,
               "%s: %s", model, err);
     if (spec && getenv("KILN_TO_SPEC_DUMP")) fprintf(stderr, "%s", spec);
     if (spec) {
@@ -207,6 +269,8 @@ int main(void) {
     if (!root) root = "tests";
     for (size_t k = 0; k < sizeof garden / sizeof garden[0]; k++)
         round_trip(root, garden[k]);
+    for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++)
+        round_trip_graph(root, k ? "emb" : "extra", extra[k]);
     file_round_trip(root);
     /* garbage is an error, not a crash */
     {
@@ -225,9 +289,9 @@ int main(void) {
         expect_error(shared, "hello_world_int8", "int8", "quantized");
         const char *env = getenv("KILN_TO_SPEC_MODELS"); /* survey: extra models (space list) */
         third_party(shared, "hello_world_float");
-        const char *ops[] = {"avgpool_f32_0", "avgpool_f32_1", "conv_f32_0", "conv_f32_1",
-                             "dwconv_f32_0", "dwconv_f32_1", "dwconv_f32_2", "fc_f32_0",
-                             "fc_f32_1", "fc_f32_2", "softmax_f32_0", "add_f32_0"};
+        const char *ops[] = {"avgpool_f32_0", "avgpool_f32_1", "conv_f32_0",    "conv_f32_1",
+                             "dwconv_f32_0",  "dwconv_f32_1",  "dwconv_f32_2",  "fc_f32_0",
+                             "fc_f32_1",      "fc_f32_2",      "softmax_f32_0", "add_f32_0"};
         for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
             char m[64];
             snprintf(m, sizeof m, "ops/%s", ops[k]);

@@ -36,6 +36,7 @@ typedef struct ctx {
     char (*tname)[NAME_MAX_LEN]; /* tflite tensor -> layer producing it ("" unknown) */
     int32_t *trec;               /* tflite tensor -> producing record (-1: input/none) */
     int32_t *nuse;
+    int32_t skip_op;      /* an op already mapped with the one before it */
     int32_t n_bad, n_dep; /* unmappable op groups; mappable ops reading unmapped tensors */
     int32_t bad_op[32], bad_first[32], bad_n[32];
     const char *bad_why[32];
@@ -223,14 +224,64 @@ static void finish_conv_like(ctx *c, rec *r, const char *base, int32_t out_t, co
     commit(c, n, oname, out_t);
 }
 
+/* convert.c writes separable_conv2d P as DEPTHWISE_CONV_2D (weight P/depthwise_kernel, output
+ * P/depthwise, no bias) + a 1x1 CONV_2D (weight P/pointwise_kernel) reading only it. */
+static int separable(ctx *c, int32_t i, const char *p, const kiln__tensor_def *xt,
+                     const kiln__tensor_def *wt, int32_t pad, int32_t sh, int32_t sw, int32_t dlh,
+                     int32_t dlw) {
+    const kiln__op_def *od = &c->sg->ops[i];
+    const int32_t y = od->outputs[0];
+    char q[NAME_MAX_LEN];
+    if (i + 1 >= c->sg->n_ops || !strip_suffix(T(c, y)->name, "/depthwise", q) || strcmp(q, p) ||
+        c->nuse[y] != 1)
+        return 0;
+    const kiln__op_def *pw = &c->sg->ops[i + 1];
+    if (pw->builtin != KILN_OP_CONV_2D || pw->n_in < 2 || pw->n_out != 1 || pw->inputs[0] != y)
+        return 0;
+    const int32_t w2 = pw->inputs[1], b = pw->n_in > 2 ? pw->inputs[2] : -1;
+    const kiln_node nd = node_of(c, pw);
+    const char *fact = fused_name(kiln_opt_i8(&nd, 3, 0));
+    if (!is_const(c, w2) || (b >= 0 && !is_const(c, b)) || T(c, w2)->rank != 4 ||
+        T(c, w2)->dims[1] != 1 || T(c, w2)->dims[2] != 1 ||
+        !strip_suffix(T(c, w2)->name, "/pointwise_kernel", q) || strcmp(q, p) || !fact ||
+        kiln_opt_i8(&nd, 0, 0) != 1 || kiln_opt_i32(&nd, 1, 1) != 1 || kiln_opt_i32(&nd, 2, 1) != 1)
+        return 0;
+    const int32_t x = od->inputs[0];
+    rec *r = new_rec(c, "separable_conv2d", -1, &x, 1);
+    r->w = od->inputs[1];
+    r->w2 = w2;
+    r->b = b;
+    const int32_t ch = xt->dims[3];
+    snprintf(r->args, sizeof r->args,
+             "%d %dx%d multiplier=%d strides=%dx%d padding=%s dilation=%dx%d use_bias=%s",
+             T(c, w2)->dims[0], wt->dims[1], wt->dims[2], ch > 0 ? wt->dims[3] / ch : 1, sh, sw,
+             pad == 0 ? "same" : "valid", dlh, dlw, b >= 0 ? "true" : "false");
+    c->skip_op = i + 1;
+    finish_conv_like(c, r, p, pw->outputs[0], fact);
+    return 1;
+}
+
 /* Ops that can map to a layer (given suitable operands and options). */
 static int mappable(int32_t op) {
-    static const int32_t ops[] = {KILN_OP_CONV_2D, KILN_OP_DEPTHWISE_CONV_2D, KILN_OP_FULLY_CONNECTED,
-                                  KILN_OP_MAX_POOL_2D, KILN_OP_AVERAGE_POOL_2D, KILN_OP_MEAN,
-                                  KILN_OP_RESHAPE, KILN_OP_ADD, KILN_OP_CONCATENATION, KILN_OP_PAD,
-                                  KILN_OP_GATHER, KILN_OP_RELU, KILN_OP_RELU6, KILN_OP_LOGISTIC,
-                                  KILN_OP_TANH, KILN_OP_HARD_SWISH, KILN_OP_LEAKY_RELU,
-                                  KILN_OP_SOFTMAX, KILN_OP_GELU};
+    static const int32_t ops[] = {KILN_OP_CONV_2D,
+                                  KILN_OP_DEPTHWISE_CONV_2D,
+                                  KILN_OP_FULLY_CONNECTED,
+                                  KILN_OP_MAX_POOL_2D,
+                                  KILN_OP_AVERAGE_POOL_2D,
+                                  KILN_OP_MEAN,
+                                  KILN_OP_RESHAPE,
+                                  KILN_OP_ADD,
+                                  KILN_OP_CONCATENATION,
+                                  KILN_OP_PAD,
+                                  KILN_OP_GATHER,
+                                  KILN_OP_RELU,
+                                  KILN_OP_RELU6,
+                                  KILN_OP_LOGISTIC,
+                                  KILN_OP_TANH,
+                                  KILN_OP_HARD_SWISH,
+                                  KILN_OP_LEAKY_RELU,
+                                  KILN_OP_SOFTMAX,
+                                  KILN_OP_GELU};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
         if (ops[k] == op) return 1;
     return 0;
@@ -249,8 +300,10 @@ static void map_op(ctx *c, int32_t i) {
     for (int32_t k = 0; k < od->n_in; k++) {
         const int32_t t = od->inputs[k];
         if (t >= 0 && !is_const(c, t) && !c->tname[t][0]) {
-            if (!mappable(op)) add_bad(c, i, NULL);
-            else c->n_dep++;
+            if (!mappable(op))
+                add_bad(c, i, NULL);
+            else
+                c->n_dep++;
             return;
         }
     }
@@ -261,8 +314,8 @@ static void map_op(ctx *c, int32_t i) {
         const int dw = op == KILN_OP_DEPTHWISE_CONV_2D;
         const int32_t w = od->n_in > 1 ? od->inputs[1] : -1;
         const int32_t b = od->n_in > 2 ? od->inputs[2] : -1;
-        if (!is_act(c, x) || !is_const(c, w) || (b >= 0 && !is_const(c, b)) ||
-            T(c, w)->rank != 4 || xt->rank != 4) {
+        if (!is_act(c, x) || !is_const(c, w) || (b >= 0 && !is_const(c, b)) || T(c, w)->rank != 4 ||
+            xt->rank != 4) {
             add_bad(c, i, "needs a 4-D input and constant weights");
             return;
         }
@@ -274,7 +327,13 @@ static void map_op(ctx *c, int32_t i) {
         const kiln__tensor_def *wt = T(c, w);
         const int32_t pad = kiln_opt_i8(&nd, 0, 0);
         const int32_t sw = kiln_opt_i32(&nd, 1, 1), sh = kiln_opt_i32(&nd, 2, 1);
-        const int32_t dlw = kiln_opt_i32(&nd, dw ? 5 : 4, 1), dlh = kiln_opt_i32(&nd, dw ? 6 : 5, 1);
+        const int32_t dlw = kiln_opt_i32(&nd, dw ? 5 : 4, 1),
+                      dlh = kiln_opt_i32(&nd, dw ? 6 : 5, 1);
+        char base[NAME_MAX_LEN];
+        const int named = strip_suffix(wt->name, dw ? "/depthwise_kernel" : "/kernel", base);
+        if (dw && named && b < 0 && !fact[0] &&
+            separable(c, i, base, xt, wt, pad, sh, sw, dlh, dlw))
+            return;
         rec *r = new_rec(c, dw ? "depthwise_conv2d" : "conv2d", y, &x, 1);
         r->w = w;
         r->b = b;
@@ -291,16 +350,14 @@ static void map_op(ctx *c, int32_t i) {
         snprintf(r->args + n, sizeof r->args - (size_t)n,
                  " strides=%dx%d padding=%s dilation=%dx%d use_bias=%s", sh, sw,
                  pad == 0 ? "same" : "valid", dlh, dlw, b >= 0 ? "true" : "false");
-        char base[NAME_MAX_LEN];
-        const int named = strip_suffix(wt->name, dw ? "/depthwise_kernel" : "/kernel", base);
         finish_conv_like(c, r, named ? base : NULL, y, fact);
         return;
     }
     case KILN_OP_FULLY_CONNECTED: {
         const int32_t w = od->n_in > 1 ? od->inputs[1] : -1;
         const int32_t b = od->n_in > 2 ? od->inputs[2] : -1;
-        if (!is_act(c, x) || !is_const(c, w) || (b >= 0 && !is_const(c, b)) ||
-            T(c, w)->rank != 2 || kiln_opt_i8(&nd, 1, 0) != 0 || xt->rank < 2) {
+        if (!is_act(c, x) || !is_const(c, w) || (b >= 0 && !is_const(c, b)) || T(c, w)->rank != 2 ||
+            kiln_opt_i8(&nd, 1, 0) != 0 || xt->rank < 2) {
             add_bad(c, i, "needs constant [out, in] weights");
             return;
         }
@@ -323,8 +380,7 @@ static void map_op(ctx *c, int32_t i) {
         rec *r = new_rec(c, "dense", y, &in, 1);
         r->w = w;
         r->b = b;
-        snprintf(r->args, sizeof r->args, "%d use_bias=%s", wt->dims[0],
-                 b >= 0 ? "true" : "false");
+        snprintf(r->args, sizeof r->args, "%d use_bias=%s", wt->dims[0], b >= 0 ? "true" : "false");
         char base[NAME_MAX_LEN];
         const int named = strip_suffix(wt->name, "/kernel", base);
         finish_conv_like(c, r, named ? base : NULL, y, fact);
@@ -338,9 +394,9 @@ static void map_op(ctx *c, int32_t i) {
             return;
         }
         rec *r = new_rec(c, op == KILN_OP_MAX_POOL_2D ? "maxpool2d" : "avgpool2d", y, &x, 1);
-        snprintf(r->args, sizeof r->args, "%dx%d strides=%dx%d padding=%s",
-                 kiln_opt_i32(&nd, 4, 1), kiln_opt_i32(&nd, 3, 1), kiln_opt_i32(&nd, 2, 1),
-                 kiln_opt_i32(&nd, 1, 1), kiln_opt_i8(&nd, 0, 0) == 0 ? "same" : "valid");
+        snprintf(r->args, sizeof r->args, "%dx%d strides=%dx%d padding=%s", kiln_opt_i32(&nd, 4, 1),
+                 kiln_opt_i32(&nd, 3, 1), kiln_opt_i32(&nd, 2, 1), kiln_opt_i32(&nd, 1, 1),
+                 kiln_opt_i8(&nd, 0, 0) == 0 ? "same" : "valid");
         commit(c, r, yt->name, y);
         return;
     }
@@ -596,14 +652,14 @@ kiln_status kiln_tflite_to_spec(const void *buf, size_t len, const char *name, c
         make_name(&c, c.sg->tensors[t].name, c.tname[t]);
         c.trec[t] = -2;
         if (c.sg->tensors[t].rank < 2) {
-            snprintf(err, errlen, "%s: input '%s' has no batch axis", name,
-                     c.sg->tensors[t].name);
+            snprintf(err, errlen, "%s: input '%s' has no batch axis", name, c.sg->tensors[t].name);
             s = KILN_ERR_UNSUPPORTED;
             goto done;
         }
     }
+    c.skip_op = -1;
     for (int32_t i = 0; i < c.sg->n_ops; i++)
-        map_op(&c, i);
+        if (i != c.skip_op) map_op(&c, i);
     if (c.n_bad || c.n_dep) {
         char list[768];
         bad_list(&c, list, sizeof list);
@@ -626,8 +682,8 @@ kiln_status kiln_tflite_to_spec(const void *buf, size_t len, const char *name, c
             snprintf(mname, sizeof mname, "%s", name);
         /* the model name must be an identifier too */
         for (char *p = mname; *p; p++)
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                  *p == '_' || *p == '.' || *p == '-'))
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-'))
                 *p = '_';
         write_spec(&c, mname[0] ? mname : "model");
     }

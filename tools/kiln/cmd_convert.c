@@ -6,15 +6,21 @@
 #include "cli.h"
 #include "cli_util.h"
 #include "kiln/convert.h"
+#include "kiln/to_spec.h"
 
 static const char help[] =
     "usage: kiln convert MODEL.kckpt|SPEC.kiln -o OUT.tflite [options]\n"
+    "       kiln convert --to-spec MODEL.tflite -o OUT.kiln\n"
     "\n"
     "Lowers a Kiln model to TFLite builtin ops and writes a float .tflite: batch norm folded\n"
     "into the preceding conv/dense, ReLU/ReLU6 fused, dropout removed, Flatten as RESHAPE,\n"
     "SeparableConv2D as DEPTHWISE_CONV_2D + CONV_2D, GlobalAveragePooling2D as MEAN. The\n"
     "output is byte-identical for the same input. A checkpoint carries its spec; a spec is\n"
     "converted with weights initialised from --seed.\n"
+    "\n"
+    "--to-spec reads a float .tflite back: its ops become layers of OUT.kiln and its weights go\n"
+    "to a checkpoint next to it (OUT.kckpt), so `kiln convert OUT.kckpt` rebuilds the model\n"
+    "(byte-identical for models Kiln converted). Ops with no layer are named in the error.\n"
     "\n"
     "options:\n"
     "  -o, --output PATH      the .tflite to write (through PATH.tmp, then renamed: nothing\n"
@@ -23,10 +29,12 @@ static const char help[] =
     "  --target tflite|tflm   refuse ops the target runtime lacks (default tflite)\n"
     "  --description TEXT     the model description\n"
     "  --labels FILE          store a labels file in the model (metadata kiln_labels)\n"
+    "  --to-spec              read a .tflite back into a spec + checkpoint (see above)\n"
     "  -h, --help             this help\n";
 
 int kiln_cmd_convert(int argc, char **argv) {
     const char *in = NULL, *out = NULL;
+    int to_spec = 0;
     unsigned long long seed = 1;
     kiln_convert_options o;
     kiln_convert_options_init(&o);
@@ -52,6 +60,8 @@ int kiln_cmd_convert(int argc, char **argv) {
                 fprintf(stderr, "kiln convert: --target must be tflite or tflm\n");
                 return 2;
             }
+        } else if (!strcmp(a, "--to-spec")) {
+            to_spec = 1;
         } else if (!strcmp(a, "--description") && i + 1 < argc) {
             o.description = argv[++i];
         } else if (!strcmp(a, "--labels") && i + 1 < argc) {
@@ -72,6 +82,24 @@ int kiln_cmd_convert(int argc, char **argv) {
         return 2;
     }
     char err[1024];
+    if (to_spec) {
+        /* OUT.kiln and OUT.kckpt next to it */
+        const size_t n = strlen(out);
+        const size_t stem = n > 5 && !strcmp(out + n - 5, ".kiln") ? n - 5 : n;
+        char spec[4096], ckpt[4096];
+        if (stem + 7 > sizeof spec) {
+            fprintf(stderr, "kiln convert: output path too long\n");
+            return 2;
+        }
+        snprintf(spec, sizeof spec, "%.*s.kiln", (int)stem, out);
+        snprintf(ckpt, sizeof ckpt, "%.*s.kckpt", (int)stem, out);
+        if (kiln_tflite_to_spec_file(in, spec, ckpt, err, sizeof err)) {
+            fprintf(stderr, "kiln convert: %s\n", err);
+            return 1;
+        }
+        printf("wrote %s and %s\n", spec, ckpt);
+        return 0;
+    }
     if (kiln_convert_file(in, seed, &o, out, err, sizeof err)) {
         fprintf(stderr, "kiln convert: %s\n", err);
         return 1;
