@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kernels/ops.h"
 #include "kiln/kiln_rt.h"
 #include "kiln/npy.h"
 #include "kiln/quantize.h"
-#include "kernels/ops.h"
 #include "rt/model.h"
 #include "test.h"
 
@@ -480,6 +480,10 @@ static void test_unsupported(void) {
 int main(void) {
     const char *t = getenv("KILN_TESTS");
     snprintf(gdir, sizeof gdir, "%s/golden/quant", t ? t : "tests");
+    char probe[1100];
+    snprintf(probe, sizeof probe, "%s/cases.txt", gdir);
+    struct stat st;
+    if (stat(probe, &st) != 0) TEST_SKIP("tests/golden/quant not found (set KILN_TESTS)");
     test_goldens();
     test_int8_rules();
     test_hello_world();

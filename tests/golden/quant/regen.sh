@@ -24,7 +24,8 @@ grep -v '^#' cases.txt | while IFS='|' read -r name src args; do
         --out "$tmp/lr" --quiet >/dev/null
     cp "$tmp/lr/input_0.npy" "$name/input_0.npy"
     cp "$tmp/lr/output_0.npy" "$name/expected_litert_0.npy"
-    if "$oracle/tflm-run" "$name/model.tflite" "$name/input_0.npy" --out "$tmp/tm" >/dev/null 2>&1; then
+    if "$oracle/tflm-run" "$name/model.tflite" "$name/input_0.npy" --out "$tmp/tm" \
+        >/dev/null 2>&1; then
         cp "$tmp/tm/output_0.npy" "$name/expected_tflm_0.npy"
     fi
     rm -rf "$tmp"
