@@ -153,11 +153,14 @@ static float fbias_at(const kiln_tensor *b, int32_t c) {
  * order (its requantization_scale). */
 static kiln_status setup_mult(kiln_kctx *ctx, cq *d, float in_s, const kiln_tensor *w,
                               float out_s) {
+    /* Persistent memory counts against a microcontroller's arena: the float scales only the
+     * litert dialect's requantization reads are kept only in that dialect. */
+    const int litert = kiln_karith(ctx) == KILN_ARITH_LITERT;
     d->mult = kiln_kalloc(ctx, sizeof(int32_t) * (size_t)d->nch);
     d->shift = kiln_kalloc(ctx, sizeof(int32_t) * (size_t)d->nch);
-    d->fscale = kiln_kalloc(ctx, sizeof(float) * (size_t)d->nch);
-    d->dscale = kiln_kalloc(ctx, sizeof(double) * (size_t)d->nch);
-    if (!d->mult || !d->shift || !d->fscale || !d->dscale)
+    d->fscale = litert ? kiln_kalloc(ctx, sizeof(float) * (size_t)d->nch) : NULL;
+    d->dscale = litert ? kiln_kalloc(ctx, sizeof(double) * (size_t)d->nch) : NULL;
+    if (!d->mult || !d->shift || (litert && (!d->fscale || !d->dscale)))
         return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory for per-channel multipliers");
     for (int32_t c = 0; c < d->nch; c++) {
         const float ws = w ? w_scale(w, c) : 1.0f;
@@ -165,8 +168,10 @@ static kiln_status setup_mult(kiln_kctx *ctx, cq *d, float in_s, const kiln_tens
         int sh = 0;
         kiln_quantize_multiplier(real, &d->mult[c], &sh);
         d->shift[c] = sh;
-        d->fscale[c] = kiln_xnn_scale(in_s, ws, out_s);
-        d->dscale[c] = real;
+        if (litert) {
+            d->fscale[c] = kiln_xnn_scale(in_s, ws, out_s);
+            d->dscale[c] = real;
+        }
     }
     return KILN_OK;
 }
@@ -808,16 +813,133 @@ static void conv_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, cons
             }
 }
 
+/* Fast paths for the common int8 case (int8 input, weights and output; the per-channel
+ * reference arithmetic unchanged). The sums are the reference's exactly: integer addition in a
+ * different order, in int32, which cannot overflow for the window sizes accepted here (each
+ * term is at most 127 * 255). Windows are gathered once per output pixel, so the inner loops
+ * are contiguous and the compiler vectorizes them. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define KILN_HOT __attribute__((optimize("O3")))
+#else
+#define KILN_HOT
+#endif
+
+enum { KILN_CQ_MAX_WINDOW = 2048 }; /* int16 window on the stack: 4 KiB */
+
+KILN_HOT static int conv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
+                                 const kiln_tensor *b, kiln_tensor *out) {
+    const int u8 = d->kind == K_U8 && in->type == KILN_UINT8 && w->type == KILN_UINT8 &&
+                   out->type == KILN_UINT8;
+    const int i8 =
+        d->kind == K_I8 && in->type == KILN_INT8 && w->type == KILN_INT8 && out->type == KILN_INT8;
+    if (!(u8 || i8) || d->in_c != d->w_ic) return 0;
+    const int32_t K = d->k_h * d->k_w * d->w_ic;
+    if (K <= 0 || K > KILN_CQ_MAX_WINDOW) return 0;
+    int16_t patch[KILN_CQ_MAX_WINDOW];
+    const uint8_t *xu = (const uint8_t *)in->data;
+    const int8_t *x = (const int8_t *)in->data;
+    const int8_t *f = (const int8_t *)w->data;
+    const uint8_t *fu = (const uint8_t *)w->data;
+    const int32_t w_off = u8 ? -d->w_zp : 0;
+    const int16_t in_off = (int16_t)-d->in_zp;
+    for (int32_t n = 0; n < d->batches; n++)
+        for (int32_t oy = 0; oy < d->out_h; oy++)
+            for (int32_t ox = 0; ox < d->out_w; ox++) {
+                const int32_t iy0 = oy * d->stride_h - d->pad_h;
+                const int32_t ix0 = ox * d->stride_w - d->pad_w;
+                int32_t k = 0;
+                for (int32_t ky = 0; ky < d->k_h; ky++) {
+                    const int32_t iy = iy0 + d->dil_h * ky;
+                    for (int32_t kx = 0; kx < d->k_w; kx++, k += d->w_ic) {
+                        const int32_t ix = ix0 + d->dil_w * kx;
+                        if (iy < 0 || iy >= d->in_h || ix < 0 || ix >= d->in_w) {
+                            /* padding: skipped by the reference, i.e. contributes 0 */
+                            memset(patch + k, 0, (size_t)d->w_ic * sizeof(int16_t));
+                            continue;
+                        }
+                        const int64_t xo = (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c;
+                        if (u8)
+                            for (int32_t c = 0; c < d->w_ic; c++)
+                                patch[k + c] = (int16_t)(xu[xo + c] + in_off);
+                        else
+                            for (int32_t c = 0; c < d->w_ic; c++)
+                                patch[k + c] = (int16_t)(x[xo + c] + in_off);
+                    }
+                }
+                const int64_t yo = (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
+                for (int32_t oc = 0; oc < d->out_c; oc++) {
+                    int32_t acc = 0;
+                    if (u8) {
+                        const uint8_t *fr = fu + (int64_t)oc * K;
+                        for (int32_t i = 0; i < K; i++)
+                            acc += ((int32_t)fr[i] + w_off) * patch[i];
+                    } else {
+                        const int8_t *fr = f + (int64_t)oc * K;
+                        for (int32_t i = 0; i < K; i++)
+                            acc += (int32_t)fr[i] * patch[i];
+                    }
+                    st(out->data, out->type, yo + oc,
+                       requant(d, (int64_t)acc + bias_at(b, oc), oc));
+                }
+            }
+    return 1;
+}
+
+KILN_HOT static int dwconv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
+                                   const kiln_tensor *b, kiln_tensor *out) {
+    if (d->kind != K_I8 || in->type != KILN_INT8 || w->type != KILN_INT8 ||
+        out->type != KILN_INT8 || d->out_c > KILN_CQ_MAX_WINDOW || (int64_t)d->k_h * d->k_w > 60000)
+        return 0;
+    int32_t acc[KILN_CQ_MAX_WINDOW];
+    int16_t xs[KILN_CQ_MAX_WINDOW];
+    const int8_t *x = (const int8_t *)in->data;
+    const int8_t *f = (const int8_t *)w->data;
+    int8_t *y = (int8_t *)out->data;
+    const int32_t in_off = -d->in_zp, dm = d->depth_mult;
+    for (int32_t n = 0; n < d->batches; n++)
+        for (int32_t oy = 0; oy < d->out_h; oy++)
+            for (int32_t ox = 0; ox < d->out_w; ox++) {
+                const int32_t iy0 = oy * d->stride_h - d->pad_h;
+                const int32_t ix0 = ox * d->stride_w - d->pad_w;
+                memset(acc, 0, (size_t)d->out_c * sizeof(int32_t));
+                for (int32_t ky = 0; ky < d->k_h; ky++) {
+                    const int32_t iy = iy0 + d->dil_h * ky;
+                    if (iy < 0 || iy >= d->in_h) continue;
+                    for (int32_t kx = 0; kx < d->k_w; kx++) {
+                        const int32_t ix = ix0 + d->dil_w * kx;
+                        if (ix < 0 || ix >= d->in_w) continue;
+                        const int8_t *xr =
+                            x + (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c;
+                        const int8_t *fr = f + ((int64_t)ky * d->k_w + kx) * d->out_c;
+                        if (dm == 1) {
+                            for (int32_t c = 0; c < d->out_c; c++)
+                                acc[c] += (int32_t)fr[c] * (int32_t)(xr[c] + in_off);
+                        } else {
+                            for (int32_t c = 0; c < d->in_c; c++)
+                                xs[c] = (int16_t)(xr[c] + in_off);
+                            for (int32_t c = 0; c < d->out_c; c++)
+                                acc[c] += (int32_t)fr[c] * xs[c / dm];
+                        }
+                    }
+                }
+                int8_t *yr = y + (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
+                for (int32_t c = 0; c < d->out_c; c++)
+                    yr[c] = (int8_t)requant(d, (int64_t)acc[c] + bias_at(b, c), c);
+            }
+    return 1;
+}
+
 static kiln_status conv_invoke(kiln_kctx *ctx, kiln_node *node) {
     const cq *d = node->data;
     const int dw = node->op == KILN_OP_DEPTHWISE_CONV_2D;
     kiln_tensor *in = node->in[0], *w = node->in[1], *b = IN(node, 2), *out = node->out[0];
     if (d->kind == K_HYBRID)
         conv_hybrid(ctx, d, in, w, b, out, dw);
-    else if (dw)
-        dwconv_int(d, in, w, b, out);
-    else
+    else if (dw) {
+        if (!dwconv_i8_fast(d, in, w, b, out)) dwconv_int(d, in, w, b, out);
+    } else if (!conv_i8_fast(d, in, w, b, out)) {
         conv_int(d, in, w, b, out);
+    }
     return KILN_OK;
 }
 
