@@ -53,6 +53,7 @@ printf '%-22s %12s %12s %14s\n' "" "float32" "int8" "int8/float"
 fa=$(json "$out/eval_float.json" accuracy); qa=$(json "$out/eval_int8.json" accuracy)
 fs=$(fsize "$out/cnn.tflite"); qs=$(fsize "$out/cnn_int8.tflite")
 fm=$(json "$out/bench_float.json" median_us); qm=$(json "$out/bench_int8.json" median_us)
+fm=$(awk "BEGIN{printf \"%.1f\", ${fm:-0}}"); qm=$(awk "BEGIN{printf \"%.1f\", ${qm:-0}}")
 printf '%-22s %12s %12s\n' "test accuracy" "$fa" "$qa"
 printf '%-22s %12s %12s %13s%%\n' "file bytes" "$fs" "$qs" "$(awk "BEGIN{printf \"%.1f\", 100*$qs/$fs}")"
 printf '%-22s %12s %12s\n' "median invoke (us)" "$fm" "$qm"
