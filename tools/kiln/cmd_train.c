@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "kiln/data.h"
+#include "kiln/html.h"
 #include "kiln/json.h"
 #include "kiln/pool.h"
 #include "kiln/report.h"
@@ -53,8 +54,11 @@ static void usage(FILE *f) {
             "  --test PATH         test set (when --data is not an IDX directory)\n"
             "  --augment LIST      e.g. flip,shift=2,crop=4\n"
             "  --no-shuffle        keep the data order\n"
-            "  --quiet             no progress bar\n");
+            "  --quiet             no progress bar\n"
+            "  --report FILE       write an HTML report: loss and accuracy curves per epoch\n");
 }
+
+#define KILN_REPORT_MAX_EPOCHS 1000
 
 typedef struct cli_state {
     kiln_progress bar;
@@ -63,6 +67,10 @@ typedef struct cli_state {
     int32_t epochs;
     int64_t samples, batch;
     double last_flush;
+    /* per-epoch history for --report (curves) */
+    int32_t n_hist;
+    double ep[KILN_REPORT_MAX_EPOCHS], loss[KILN_REPORT_MAX_EPOCHS], acc[KILN_REPORT_MAX_EPOCHS],
+        val_loss[KILN_REPORT_MAX_EPOCHS], val_acc[KILN_REPORT_MAX_EPOCHS];
 } cli_state;
 
 static void cb_epoch_begin(void *ud, int32_t epoch, int64_t steps) {
@@ -91,6 +99,14 @@ static void cb_step_end(void *ud, int32_t epoch, int64_t step_in_epoch, int64_t 
 
 static void cb_epoch_end(void *ud, const kiln_epoch_stats *e) {
     cli_state *s = ud;
+    if (s->n_hist < KILN_REPORT_MAX_EPOCHS) {
+        const int32_t i = s->n_hist++;
+        s->ep[i] = e->epoch;
+        s->loss[i] = e->loss;
+        s->acc[i] = e->accuracy;
+        s->val_loss[i] = e->val_loss;
+        s->val_acc[i] = e->val_accuracy;
+    }
     if (!isnan(e->val_loss)) {
         kiln_progress_metric(&s->bar, "val_loss", e->val_loss);
         kiln_progress_metric(&s->bar, "val_acc", e->val_accuracy);
@@ -108,6 +124,43 @@ static void cb_epoch_end(void *ud, const kiln_epoch_stats *e) {
         }
         kiln_tfevents_flush(s->ev);
     }
+}
+
+/* The training report: loss and accuracy curves per epoch (training, and validation when
+ * there is a validation split) and the run's facts, through the shared HTML report code. */
+static int write_report(const char *path, const cli_state *cs, const char *spec, double test_loss,
+                        double test_acc, double secs, double samples) {
+    kiln_html *h = kiln_html_begin("Kiln training report");
+    if (!h) return -1;
+    kiln_html_heading(h, 1, "Training report");
+    char v[4][64];
+    snprintf(v[0], sizeof v[0], "%s", spec);
+    snprintf(v[1], sizeof v[1], "%d", (int)cs->n_hist);
+    snprintf(v[2], sizeof v[2], "%.4f / %.4f", test_loss, test_acc);
+    snprintf(v[3], sizeof v[3], "%.1f s (%.0f samples/s)", secs, secs > 0 ? samples / secs : 0.0);
+    const char *keys[4] = {"model spec", "epochs", "test loss / accuracy", "time"};
+    const char *vals[4] = {v[0], v[1], v[2], v[3]};
+    kiln_html_facts(h, "Run", 4, keys, vals);
+    int has_val = 0;
+    for (int32_t i = 0; i < cs->n_hist; i++)
+        if (!isnan(cs->val_loss[i])) has_val = 1;
+    const int64_t n = cs->n_hist;
+    const char *ln[2] = {"training loss", "validation loss"};
+    const int64_t cnt[2] = {n, n};
+    const double *xs[2] = {cs->ep, cs->ep};
+    const double *yl[2] = {cs->loss, cs->val_loss};
+    kiln_html_lines(h, "Loss per epoch", has_val ? 2 : 1, ln, cnt, xs, yl, "epoch", "loss");
+    const char *an[2] = {"training accuracy", "validation accuracy"};
+    const double *ya[2] = {cs->acc, cs->val_acc};
+    kiln_html_lines(h, "Accuracy per epoch", has_val ? 2 : 1, an, cnt, xs, ya, "epoch", "accuracy");
+    char err[512];
+    const kiln_status s = kiln_html_save(h, path, err, sizeof err);
+    kiln_html_free(h);
+    if (s) {
+        fprintf(stderr, "kiln train: %s: %s\n", path, err);
+        return -1;
+    }
+    return 0;
 }
 
 static double cpu_seconds(void) {
@@ -228,7 +281,8 @@ static int fit_shape(const kiln_graph *g, kiln_dataset *d, char *err, size_t err
 }
 
 int kiln_cmd_train(int argc, char **argv) {
-    const char *spec = NULL, *data = NULL, *out = NULL, *resume = NULL, *testp = NULL;
+    const char *spec = NULL, *data = NULL, *out = NULL, *resume = NULL, *testp = NULL,
+               *report = NULL;
     const char *aug = NULL;
     kiln_train_config cfg;
     kiln_train_config_init(&cfg);
@@ -281,6 +335,9 @@ int kiln_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--test")) {
             NEXT();
             testp = v;
+        } else if (!strcmp(a, "--report")) {
+            NEXT();
+            report = v;
         } else if (!strcmp(a, "--resume")) {
             NEXT();
             resume = v;
@@ -588,6 +645,7 @@ int kiln_cmd_train(int argc, char **argv) {
         goto done;
     }
     kiln_json_free(&w);
+    if (report && write_report(report, &cs, spec, test_loss, test_acc, secs, samples)) goto done;
     if (!quiet) {
         if (test.n)
             fprintf(stderr, "test: loss %.4f, accuracy %.4f (%lld samples)\n", test_loss, test_acc,
