@@ -11,6 +11,7 @@
 #include "kernels/kernel.h"
 #include "kernels/ops.h"
 #include "kernels/quant.h"
+#include "kernels/ref/qio.h"
 
 /* How the int accumulator becomes an output value. */
 enum {
@@ -205,38 +206,6 @@ static inline int32_t requant(const cq *d, int64_t acc, int32_t c) {
     return kiln_clamp_i32(v, d->act_min, d->act_max);
 }
 
-static inline int32_t ld(const void *p, int32_t type, int64_t i) {
-    switch (type) {
-    case KILN_INT8:
-        return ((const int8_t *)p)[i];
-    case KILN_UINT8:
-        return ((const uint8_t *)p)[i];
-    case KILN_INT16: {
-        int16_t v;
-        memcpy(&v, (const uint8_t *)p + (size_t)i * 2, 2);
-        return v;
-    }
-    default:
-        return 0;
-    }
-}
-
-static inline void st(void *p, int32_t type, int64_t i, int32_t v) {
-    switch (type) {
-    case KILN_INT8:
-        ((int8_t *)p)[i] = (int8_t)v;
-        break;
-    case KILN_UINT8:
-        ((uint8_t *)p)[i] = (uint8_t)v;
-        break;
-    case KILN_INT16:
-        ((int16_t *)p)[i] = (int16_t)v;
-        break;
-    default:
-        break;
-    }
-}
-
 /* sum_i (f[i] + w_off) * (x[i] + in_off) over n contiguous elements: the inner loop of every
  * integer kernel here, with the element types resolved once per call instead of per element.
  * Partial sums stay in int32 over blocks short enough not to overflow. */
@@ -271,7 +240,7 @@ static int64_t dot_q(const void *f, int32_t wt, int32_t w_off, const void *x, in
         }
     } else {
         for (int32_t i = 0; i < n; i++)
-            acc += (int64_t)(ld(f, wt, i) + w_off) * (ld(x, it, i) + in_off);
+            acc += (int64_t)(kiln_q_ld(f, wt, i) + w_off) * (kiln_q_ld(x, it, i) + in_off);
     }
     return acc;
 }
@@ -699,7 +668,7 @@ static void conv_int(const cq *d, const kiln_tensor *in, const kiln_tensor *w, c
                     acc += bias_at(b, oc);
                     const int64_t oi =
                         (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c + oc;
-                    st(out->data, ot, oi, requant(d, acc, oc));
+                    kiln_q_st(out->data, ot, oi, requant(d, acc, oc));
                 }
             }
 }
@@ -734,14 +703,14 @@ static void dwconv_int(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
                                     acc += (int32_t)((const int8_t *)f)[fi] *
                                            ((int32_t)((const int8_t *)x)[xi] + in_off);
                                 else
-                                    acc +=
-                                        (int64_t)(ld(f, wt, fi) + w_off) * (ld(x, it, xi) + in_off);
+                                    acc += (int64_t)(kiln_q_ld(f, wt, fi) + w_off) *
+                                           (kiln_q_ld(x, it, xi) + in_off);
                             }
                         }
                         acc += bias_at(b, oc);
                         const int64_t oi =
                             (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c + oc;
-                        st(out->data, ot, oi, requant(d, acc, oc));
+                        kiln_q_st(out->data, ot, oi, requant(d, acc, oc));
                     }
             }
 }
@@ -878,8 +847,8 @@ KILN_HOT static int conv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_
                         for (int32_t i = 0; i < K; i++)
                             acc += (int32_t)fr[i] * patch[i];
                     }
-                    st(out->data, out->type, yo + oc,
-                       requant(d, (int64_t)acc + bias_at(b, oc), oc));
+                    kiln_q_st(out->data, out->type, yo + oc,
+                              requant(d, (int64_t)acc + bias_at(b, oc), oc));
                 }
             }
     return 1;
@@ -1047,7 +1016,7 @@ static kiln_status fc_invoke(kiln_kctx *ctx, kiln_node *node) {
             int64_t acc =
                 dot_q(elem_ptr(f, wt, fb), wt, w_off, elem_ptr(x, it, xb), it, in_off, d->depth);
             acc += bias_at(b, u);
-            st(out->data, ot, (int64_t)r * d->units + u, requant(d, acc, u));
+            kiln_q_st(out->data, ot, (int64_t)r * d->units + u, requant(d, acc, u));
         }
     return KILN_OK;
 }
@@ -1178,7 +1147,7 @@ static kiln_status tconv_invoke(kiln_kctx *ctx, kiln_node *node) {
             }
     for (int64_t i = 0; i < total; i++) {
         const int32_t oc = (int32_t)(i % d->out_c);
-        st(out->data, out->type, i, requant(d, acc[i] + bias_at(b, oc), oc));
+        kiln_q_st(out->data, out->type, i, requant(d, acc[i] + bias_at(b, oc), oc));
     }
     return KILN_OK;
 }
@@ -1337,12 +1306,13 @@ static kiln_status bmm_invoke(kiln_kctx *ctx, kiln_node *node) {
                         int64_t acc = 0;
                         for (int32_t k = 0; k < K; k++) {
                             const int32_t av =
-                                ld(a->data, a->type, ai * amat + i * a_si + k * a_sk);
+                                kiln_q_ld(a->data, a->type, ai * amat + i * a_si + k * a_sk);
                             const int32_t bv =
-                                ld(bt->data, bt->type, bi * bmat + k * b_sk + j * b_sj);
+                                kiln_q_ld(bt->data, bt->type, bi * bmat + k * b_sk + j * b_sj);
                             acc += (int64_t)(av - d->in_zp) * (bv - d->w_zp);
                         }
-                        st(out->data, out->type, oi + (int64_t)i * N + j, requant(d, acc, 0));
+                        kiln_q_st(out->data, out->type, oi + (int64_t)i * N + j,
+                                  requant(d, acc, 0));
                     }
             }
     return KILN_OK;

@@ -12,6 +12,7 @@
 #include "kernels/quant.h"
 #include "kernels/ref/act.h"
 #include "kernels/ref/broadcast.h"
+#include "kernels/ref/qio.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Helpers */
@@ -37,35 +38,6 @@ static void type_range(int32_t t, int32_t *lo, int32_t *hi) {
     default:
         *lo = INT32_MIN;
         *hi = INT32_MAX;
-    }
-}
-
-static int32_t ld(const void *p, int32_t t, int64_t i) {
-    switch (t) {
-    case KILN_INT8:
-        return ((const int8_t *)p)[i];
-    case KILN_UINT8:
-        return ((const uint8_t *)p)[i];
-    case KILN_INT16:
-        return ((const int16_t *)p)[i];
-    default:
-        return ((const int32_t *)p)[i];
-    }
-}
-
-static void st(void *p, int32_t t, int64_t i, int32_t v) {
-    switch (t) {
-    case KILN_INT8:
-        ((int8_t *)p)[i] = (int8_t)v;
-        break;
-    case KILN_UINT8:
-        ((uint8_t *)p)[i] = (uint8_t)v;
-        break;
-    case KILN_INT16:
-        ((int16_t *)p)[i] = (int16_t)v;
-        break;
-    default:
-        ((int32_t *)p)[i] = v;
     }
 }
 
@@ -266,8 +238,8 @@ static kiln_status addsub_invoke(kiln_kctx *ctx, kiln_node *n) {
     const int64_t sa = d->bc.stride[0][d->bc.rank - 1], sb = d->bc.stride[1][d->bc.rank - 1];
     for (int64_t r = 0; r < d->bc.rows; r++) {
         for (int64_t i = 0; i < d->bc.len; i++) {
-            const int32_t x = ld(pa, d->type, it.off[0] + i * sa);
-            const int32_t w = ld(pb, d->type, it.off[1] + i * sb);
+            const int32_t x = kiln_q_ld(pa, d->type, it.off[0] + i * sa);
+            const int32_t w = kiln_q_ld(pb, d->type, it.off[1] + i * sb);
             int32_t out;
             if (d->xnn) {
                 const int32_t acc = d->xbias + x * d->xa + w * d->xb;
@@ -280,7 +252,7 @@ static kiln_status addsub_invoke(kiln_kctx *ctx, kiln_node *n) {
                 const int32_t raw = d->sub ? a1 - a2 : a1 + a2;
                 out = kiln_mbqm(raw, d->mo, d->so) + d->out_off;
             }
-            st(py, d->type, r * d->bc.len + i, kiln_clamp_i32(out, d->lo, d->hi));
+            kiln_q_st(py, d->type, r * d->bc.len + i, kiln_clamp_i32(out, d->lo, d->hi));
         }
         kiln_bcast_next(&d->bc, &it);
     }
@@ -336,14 +308,14 @@ static kiln_status mul_invoke(kiln_kctx *ctx, kiln_node *n) {
     const int64_t sa = d->bc.stride[0][d->bc.rank - 1], sb = d->bc.stride[1][d->bc.rank - 1];
     for (int64_t r = 0; r < d->bc.rows; r++) {
         for (int64_t i = 0; i < d->bc.len; i++) {
-            const int32_t x = ld(pa, d->type, it.off[0] + i * sa) - d->za;
-            const int32_t w = ld(pb, d->type, it.off[1] + i * sb) - d->zb;
+            const int32_t x = kiln_q_ld(pa, d->type, it.off[0] + i * sa) - d->za;
+            const int32_t w = kiln_q_ld(pb, d->type, it.off[1] + i * sb) - d->zb;
             int32_t out;
             if (d->xnn)
                 out = kiln_requant_fp32(x * w, d->xscale, d->zo, d->lo, d->hi);
             else
                 out = kiln_mbqm(x * w, d->m, d->shift) + d->zo;
-            st(py, d->type, r * d->bc.len + i, kiln_clamp_i32(out, d->lo, d->hi));
+            kiln_q_st(py, d->type, r * d->bc.len + i, kiln_clamp_i32(out, d->lo, d->hi));
         }
         kiln_bcast_next(&d->bc, &it);
     }
@@ -428,7 +400,7 @@ static kiln_status pool_invoke(kiln_kctx *ctx, kiln_node *n) {
                         for (int32_t fx = fx0; fx < fx1; fx++) {
                             const int64_t idx =
                                 (((int64_t)b * d->ih + iy0 + fy) * d->iw + ix0 + fx) * d->c + c;
-                            const int32_t v = ld(px, d->type, idx);
+                            const int32_t v = kiln_q_ld(px, d->type, idx);
                             if (avg)
                                 acc += v;
                             else if (v > acc)
@@ -437,7 +409,7 @@ static kiln_status pool_invoke(kiln_kctx *ctx, kiln_node *n) {
                     if (avg) /* rounds half away from zero, as the reference kernel */
                         acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
                     const int64_t o = (((int64_t)b * d->oh + oy) * d->ow + ox) * d->c + c;
-                    st(py, d->type, o, kiln_clamp_i32(acc, d->lo, d->hi));
+                    kiln_q_st(py, d->type, o, kiln_clamp_i32(acc, d->lo, d->hi));
                 }
             }
     return KILN_OK;
@@ -517,17 +489,17 @@ static kiln_status quantize_invoke(kiln_kctx *ctx, kiln_node *n) {
                 q = (int32_t)(r > lim ? lim : (r < -lim ? -lim : r));
                 q = (int32_t)((int64_t)q + d->zo > INT32_MAX ? INT32_MAX : q + (int64_t)d->zo);
             }
-            st(py, d->out_type, i, kiln_clamp_i32(q, d->lo, d->hi));
+            kiln_q_st(py, d->out_type, i, kiln_clamp_i32(q, d->lo, d->hi));
         }
     } else {
         for (int64_t i = 0; i < count; i++) {
-            const int32_t v = ld(px, d->in_type, i);
+            const int32_t v = kiln_q_ld(px, d->in_type, i);
             int32_t q;
             if (d->xnn)
                 q = (d->xbias + v * d->xmult) >> 8;
             else
                 q = kiln_mbqm(kiln_sat_i32((int64_t)v - d->zi), d->m, d->shift) + d->zo;
-            st(py, d->out_type, i, kiln_clamp_i32(q, d->lo, d->hi));
+            kiln_q_st(py, d->out_type, i, kiln_clamp_i32(q, d->lo, d->hi));
         }
     }
     return KILN_OK;
@@ -578,8 +550,7 @@ static kiln_status relu_prepare(kiln_kctx *ctx, kiln_node *n) {
         const float alpha = kiln_opt_f32(n, 0, 0.0f);
         /* TFLite forms both leaky-relu ratios in float, then widens them. */
         if ((s = qmul(ctx, (double)(si / so), &d->m_id, &d->s_id))) return s;
-        if ((s = qmul(ctx, (double)(si * alpha / so), &d->m_alpha, &d->s_alpha)))
-            return s;
+        if ((s = qmul(ctx, (double)(si * alpha / so), &d->m_alpha, &d->s_alpha))) return s;
         if (kiln_karith(ctx) == KILN_ARITH_LITERT && x->type == KILN_INT8) {
             const float pos = si / so, neg = pos * alpha;
             d->xnn = 1;
@@ -601,7 +572,7 @@ static kiln_status relu_invoke(kiln_kctx *ctx, kiln_node *n) {
     void *py = n->out[0]->data;
     const int leaky = n->op == KILN_OP_LEAKY_RELU;
     for (int64_t i = 0; i < count; i++) {
-        const int32_t v = ld(px, d->type, i) - d->zi;
+        const int32_t v = kiln_q_ld(px, d->type, i) - d->zi;
         int32_t q;
         if (d->raw)
             q = v + d->zi;
@@ -611,7 +582,7 @@ static kiln_status relu_invoke(kiln_kctx *ctx, kiln_node *n) {
             q = kiln_mbqm(v, d->m_alpha, d->s_alpha) + d->zo;
         else
             q = kiln_mbqm(v, d->m_id, d->s_id) + d->zo;
-        st(py, d->type, i, kiln_clamp_i32(q, d->lo, d->hi));
+        kiln_q_st(py, d->type, i, kiln_clamp_i32(q, d->lo, d->hi));
     }
     return KILN_OK;
 }
@@ -974,12 +945,12 @@ static kiln_status softmax_invoke(kiln_kctx *ctx, kiln_node *n) {
         const int64_t base = r * depth;
         int32_t mx = d->in_type == KILN_INT8 ? -128 : 0;
         for (int32_t c = 0; c < depth; c++) {
-            const int32_t v = ld(px, d->in_type, base + c);
+            const int32_t v = kiln_q_ld(px, d->in_type, base + c);
             mx = v > mx ? v : mx;
         }
         int32_t sum = 0; /* Q12.19 */
         for (int32_t c = 0; c < depth; c++) {
-            const int32_t diff = ld(px, d->in_type, base + c) - mx;
+            const int32_t diff = kiln_q_ld(px, d->in_type, base + c) - mx;
             if (diff >= d->diff_min) {
                 const int32_t scaled = kiln_srdhm(diff * (1 << d->left_shift), d->mult);
                 sum = kiln_fp_add(sum, kiln_fp_rescale(kiln_fp_exp_neg(scaled, 5), 0, 12));
@@ -989,7 +960,7 @@ static kiln_status softmax_invoke(kiln_kctx *ctx, kiln_node *n) {
         const int32_t shifted_scale = kiln_fp_reciprocal(sum, 12, &bits_over_unit);
         const int exponent = bits_over_unit + 31 - out_bits;
         for (int32_t c = 0; c < depth; c++) {
-            const int32_t diff = ld(px, d->in_type, base + c) - mx;
+            const int32_t diff = kiln_q_ld(px, d->in_type, base + c) - mx;
             int32_t out = omin;
             if (diff >= d->diff_min) {
                 const int32_t scaled = kiln_srdhm(diff * (1 << d->left_shift), d->mult);
@@ -998,7 +969,7 @@ static kiln_status softmax_invoke(kiln_kctx *ctx, kiln_node *n) {
                     kiln_rdbpot(kiln_srdhm(shifted_scale, e), exponent < 0 ? 0 : exponent);
                 out = kiln_clamp_i32(unsat + omin, omin, omax);
             }
-            st(py, d->out_type, base + c, out);
+            kiln_q_st(py, d->out_type, base + c, out);
         }
     }
     return KILN_OK;
@@ -1091,7 +1062,7 @@ static kiln_status mean_invoke(kiln_kctx *ctx, kiln_node *n) {
     const int64_t total = kiln_numel(n->in[0]);
     if (total == 0 || d->n_in_axis == 0) {
         for (int64_t o = 0; o < d->n_out; o++)
-            st(n->out[0]->data, d->type, o, 0);
+            kiln_q_st(n->out[0]->data, d->type, o, 0);
         return KILN_OK;
     }
     int32_t idx[KILN_MAX_RANK] = {0};
@@ -1102,7 +1073,7 @@ static kiln_status mean_invoke(kiln_kctx *ctx, kiln_node *n) {
         int64_t o = 0;
         for (int32_t a = 0; a < d->rank; a++)
             if (!red[a]) o = o * d->in_dims[a] + idx[a];
-        acc[o] = (int32_t)((uint32_t)acc[o] + (uint32_t)ld(px, d->type, e));
+        acc[o] = (int32_t)((uint32_t)acc[o] + (uint32_t)kiln_q_ld(px, d->type, e));
         for (int32_t a = d->rank - 1; a >= 0; a--) {
             if (++idx[a] < d->in_dims[a]) break;
             idx[a] = 0;
@@ -1114,7 +1085,7 @@ static kiln_status mean_invoke(kiln_kctx *ctx, kiln_node *n) {
         const int32_t shifted = (int32_t)((int64_t)acc[o] - (int64_t)d->zi * d->n_in_axis);
         const int32_t v = d->xnn ? kiln_requant_fp32(shifted, d->xscale, d->zo, lo, hi)
                                  : kiln_mbqm(shifted, d->m, d->shift) + d->zo;
-        st(n->out[0]->data, d->type, o, kiln_clamp_i32(v, lo, hi));
+        kiln_q_st(n->out[0]->data, d->type, o, kiln_clamp_i32(v, lo, hi));
     }
     return KILN_OK;
 }
@@ -1148,9 +1119,10 @@ static kiln_status minmax_invoke(kiln_kctx *ctx, kiln_node *n) {
     const int64_t sa = d->bc.stride[0][d->bc.rank - 1], sb = d->bc.stride[1][d->bc.rank - 1];
     for (int64_t r = 0; r < d->bc.rows; r++) {
         for (int64_t i = 0; i < d->bc.len; i++) {
-            const int32_t a = ld(n->in[0]->data, d->type, it.off[0] + i * sa);
-            const int32_t b = ld(n->in[1]->data, d->type, it.off[1] + i * sb);
-            st(n->out[0]->data, d->type, r * d->bc.len + i, mx ? (a > b ? a : b) : (a < b ? a : b));
+            const int32_t a = kiln_q_ld(n->in[0]->data, d->type, it.off[0] + i * sa);
+            const int32_t b = kiln_q_ld(n->in[1]->data, d->type, it.off[1] + i * sb);
+            kiln_q_st(n->out[0]->data, d->type, r * d->bc.len + i,
+                      mx ? (a > b ? a : b) : (a < b ? a : b));
         }
         kiln_bcast_next(&d->bc, &it);
     }
@@ -1233,7 +1205,8 @@ static kiln_status hswish_invoke(kiln_kctx *ctx, kiln_node *n) {
     int32_t lo, hi;
     type_range(d->type, &lo, &hi);
     for (int64_t i = 0; i < count; i++) {
-        const int16_t in_hires = (int16_t)((ld(n->in[0]->data, d->type, i) - d->zi) * (1 << 7));
+        const int16_t in_hires =
+            (int16_t)((kiln_q_ld(n->in[0]->data, d->type, i) - d->zi) * (1 << 7));
         const int16_t pre_out = sat_rdhm16(in_hires, (int16_t)d->out_m);
         int16_t relu_v = in_hires;
         if (d->relu_e > 0) relu_v = (int16_t)sat_left_shift16(relu_v, d->relu_e - 1);
@@ -1243,7 +1216,7 @@ static kiln_status hswish_invoke(kiln_kctx *ctx, kiln_node *n) {
         relu_v = (int16_t)((relu_v + (1 << 15)) >> 1);
         const int16_t preshift = sat_dhm16(relu_v, pre_out);
         int32_t out = rdbpot16(preshift, -d->out_e) + d->zo;
-        st(n->out[0]->data, d->type, i, kiln_clamp_i32(out, lo, hi));
+        kiln_q_st(n->out[0]->data, d->type, i, kiln_clamp_i32(out, lo, hi));
     }
     return KILN_OK;
 }

@@ -5,6 +5,31 @@
 
 #include <math.h>
 
+/* Shared by the shape_*.c files (declared in shape_common.h). */
+kiln_status kiln__sh_same_type(kiln_kctx *ctx, const kiln_tensor *in, const kiln_tensor *out) {
+    if (in->type != out->type)
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "output type %s differs from input type %s",
+                         kiln_dtype_name(out->type), kiln_dtype_name(in->type));
+    if (!sh_movable(in->type))
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type %s is not supported",
+                         kiln_dtype_name(in->type));
+    return KILN_OK;
+}
+
+kiln_status kiln__sh_resize64(kiln_kctx *ctx, kiln_tensor *t, int32_t rank, const int64_t *d) {
+    int32_t dims[KILN_MAX_RANK];
+    if (rank > KILN_MAX_RANK)
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "output rank %d (at most %d)", (int)rank,
+                         KILN_MAX_RANK);
+    for (int32_t i = 0; i < rank; i++) {
+        if (d[i] < 0 || d[i] > INT32_MAX)
+            return kiln_kerr(ctx, KILN_ERR_SHAPE, "output dim %d would be %lld", (int)i,
+                             (long long)d[i]);
+        dims[i] = (int32_t)d[i];
+    }
+    return kiln_kresize(ctx, t, rank, dims);
+}
+
 /* ---- shared helpers ------------------------------------------------------------------------ */
 
 kiln_status kiln__sh_arity(kiln_kctx *ctx, const kiln_node *n, int32_t req, int32_t n_out) {
@@ -125,15 +150,6 @@ void kiln__sh_copy_view(void *dst, const void *src, int64_t base, const sh_view 
 }
 
 /* Common checks for single-input, single-output copies: same dtype, copyable. */
-static kiln_status same_type(kiln_kctx *ctx, const kiln_tensor *in, const kiln_tensor *out) {
-    if (in->type != out->type)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "output type %s differs from input type %s",
-                         kiln_dtype_name(out->type), kiln_dtype_name(in->type));
-    if (!sh_movable(in->type))
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type %s is not supported",
-                         kiln_dtype_name(in->type));
-    return KILN_OK;
-}
 
 /* Invoke of ops whose output is the input's bytes (RESHAPE, SQUEEZE, EXPAND_DIMS). */
 static kiln_status eval_copy(kiln_kctx *ctx, kiln_node *node) {
@@ -150,7 +166,7 @@ static kiln_status prep_reshape(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0], *shp = sh_in(node, 1);
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     int64_t want[KILN_MAX_RANK];
     int32_t rank = -1;
     /* TFLite takes the shape tensor when it is a vector, else the new_shape option; Kiln also
@@ -228,7 +244,7 @@ static kiln_status prep_squeeze(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     int32_t sq[KILN_MAX_RANK];
     int32_t n = kiln_opt_ivec(node, 0, sq, KILN_MAX_RANK);
     if (n > KILN_MAX_RANK)
@@ -263,7 +279,7 @@ static kiln_status prep_expand_dims(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0], *ax = node->in[1];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     if ((s = kiln__sh_known_int(ctx, ax, "EXPAND_DIMS axis"))) return s;
     if (kiln_numel(ax) != 1)
         return kiln_kerr(ctx, KILN_ERR_MODEL, "EXPAND_DIMS axis must have one element");
@@ -315,7 +331,7 @@ static kiln_status prep_fill(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *dm = node->in[0], *val = node->in[1];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, val, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, val, out))) return s;
     if (kiln_numel(val) != 1) return kiln_kerr(ctx, KILN_ERR_MODEL, "FILL value must be a scalar");
     if ((s = kiln__sh_known_int(ctx, dm, "FILL dims"))) return s;
     if (dm->rank != 1) return kiln_kerr(ctx, KILN_ERR_MODEL, "FILL dims must be 1-D");
@@ -344,7 +360,7 @@ static kiln_status prep_zeros_like(kiln_kctx *ctx, kiln_node *node) {
     kiln_status s = kiln__sh_arity(ctx, node, 1, 1);
     if (s) return s;
     const kiln_tensor *in = node->in[0];
-    if ((s = same_type(ctx, in, node->out[0]))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, node->out[0]))) return s;
     return kiln_kresize(ctx, node->out[0], in->rank, in->dims);
 }
 

@@ -67,6 +67,10 @@ static inline int64_t sh_ival(const kiln_tensor *t, int64_t i) {
 
 /* Checks the node has at least min_in inputs (non-NULL for the first `req` ones) and exactly
  * n_out outputs (n_out < 0: at least one). */
+/* Output type equal to the input's and movable by the data-movement kernels. */
+kiln_status kiln__sh_same_type(kiln_kctx *ctx, const kiln_tensor *in, const kiln_tensor *out);
+/* Sets t's shape from int64 dims, checking rank and range. */
+kiln_status kiln__sh_resize64(kiln_kctx *ctx, kiln_tensor *t, int32_t rank, const int64_t *d);
 kiln_status kiln__sh_arity(kiln_kctx *ctx, const kiln_node *n, int32_t req, int32_t n_out);
 
 /* Checks an input that must be a known (constant or folded) integer tensor. */

@@ -3,30 +3,6 @@
  * index outside its dim is a runtime error (never a read outside the buffer). */
 #include "kernels/ref/shape_common.h"
 
-static kiln_status same_type(kiln_kctx *ctx, const kiln_tensor *in, const kiln_tensor *out) {
-    if (in->type != out->type)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "output type %s differs from input type %s",
-                         kiln_dtype_name(out->type), kiln_dtype_name(in->type));
-    if (!sh_movable(in->type))
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type %s is not supported",
-                         kiln_dtype_name(in->type));
-    return KILN_OK;
-}
-
-static kiln_status resize64(kiln_kctx *ctx, kiln_tensor *t, int32_t rank, const int64_t *d) {
-    int32_t dims[KILN_MAX_RANK];
-    if (rank > KILN_MAX_RANK)
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "output rank %d (at most %d)", (int)rank,
-                         KILN_MAX_RANK);
-    for (int32_t i = 0; i < rank; i++) {
-        if (d[i] < 0 || d[i] > INT32_MAX)
-            return kiln_kerr(ctx, KILN_ERR_SHAPE, "output dim %d would be %lld", (int)i,
-                             (long long)d[i]);
-        dims[i] = (int32_t)d[i];
-    }
-    return kiln_kresize(ctx, t, rank, dims);
-}
-
 static int gather_index_type(int32_t t) {
     return t == KILN_INT32 || t == KILN_INT64 || t == KILN_INT16;
 }
@@ -42,7 +18,7 @@ kiln_status kiln__sh_prep_gather(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *p = node->in[0], *ix = node->in[1];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, p, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, p, out))) return s;
     if (!gather_index_type(ix->type))
         return kiln_kerr(ctx, KILN_ERR_MODEL, "GATHER indices must be int16/32/64, got %s",
                          kiln_dtype_name(ix->type));
@@ -71,7 +47,7 @@ kiln_status kiln__sh_prep_gather(kiln_kctx *ctx, kiln_node *node) {
         od[k++] = ix->dims[d];
     for (int32_t d = axis + 1; d < p->rank; d++)
         od[k++] = p->dims[d];
-    if ((s = resize64(ctx, out, r, od))) return s;
+    if ((s = kiln__sh_resize64(ctx, out, r, od))) return s;
     gather_data *gd = (gather_data *)kiln_kalloc(ctx, sizeof *gd);
     if (!gd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     gd->axis = axis;
@@ -119,7 +95,7 @@ kiln_status kiln__sh_prep_gather_nd(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *p = node->in[0], *ix = node->in[1];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, p, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, p, out))) return s;
     if (!gather_index_type(ix->type))
         return kiln_kerr(ctx, KILN_ERR_MODEL, "GATHER_ND indices must be int16/32/64, got %s",
                          kiln_dtype_name(ix->type));
@@ -139,7 +115,7 @@ kiln_status kiln__sh_prep_gather_nd(kiln_kctx *ctx, kiln_node *node) {
         od[k++] = ix->dims[d];
     for (int32_t d = nd; d < p->rank; d++)
         od[k++] = p->dims[d];
-    return resize64(ctx, out, r, od);
+    return kiln__sh_resize64(ctx, out, r, od);
 }
 
 kiln_status kiln__sh_eval_gather_nd(kiln_kctx *ctx, kiln_node *node) {
@@ -188,7 +164,7 @@ kiln_status kiln__sh_prep_embedding_lookup(kiln_kctx *ctx, kiln_node *node) {
         if (val->q.n < 1 || (val->q.n > 1 && (val->q.dim != 0 || val->q.n != val->dims[0])))
             return kiln_kerr(ctx, KILN_ERR_MODEL,
                              "EMBEDDING_LOOKUP int8 value needs per-tensor or per-row scales");
-    } else if ((s = same_type(ctx, val, out))) {
+    } else if ((s = kiln__sh_same_type(ctx, val, out))) {
         return s;
     }
     int32_t dims[KILN_MAX_RANK];
@@ -270,7 +246,7 @@ kiln_status kiln__sh_prep_space_to_batch(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     s2b_data *sd = (s2b_data *)kiln_kalloc(ctx, sizeof *sd);
     if (!sd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     int64_t after[KILN_MAX_RANK], od[KILN_MAX_RANK];
@@ -290,7 +266,7 @@ kiln_status kiln__sh_prep_space_to_batch(kiln_kctx *ctx, kiln_node *node) {
     od[0] = nb;
     for (int32_t d = sd->m + 1; d < in->rank; d++)
         od[d] = in->dims[d];
-    if ((s = resize64(ctx, out, in->rank, od))) return s;
+    if ((s = kiln__sh_resize64(ctx, out, in->rank, od))) return s;
     /* Quantized outputs pad with the zero point (the real value 0) in TFLite; TFLite Micro
      * pads int8 with the raw value 0, and the reference dialect follows it. */
     if (kiln_karith(ctx) == KILN_ARITH_TFLM && out->type == KILN_INT8) {
@@ -366,7 +342,7 @@ kiln_status kiln__sh_prep_batch_to_space(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     s2b_data *sd = (s2b_data *)kiln_kalloc(ctx, sizeof *sd);
     if (!sd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     int64_t after[KILN_MAX_RANK], od[KILN_MAX_RANK];
@@ -390,7 +366,7 @@ kiln_status kiln__sh_prep_batch_to_space(kiln_kctx *ctx, kiln_node *node) {
     od[0] = in->dims[0] / prod;
     for (int32_t d = sd->m + 1; d < in->rank; d++)
         od[d] = in->dims[d];
-    if ((s = resize64(ctx, out, in->rank, od))) return s;
+    if ((s = kiln__sh_resize64(ctx, out, in->rank, od))) return s;
     node->data = sd;
     return KILN_OK;
 }
@@ -455,7 +431,7 @@ kiln_status kiln__sh_prep_space_to_depth(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     int64_t b;
     if ((s = block_size(ctx, node, "SPACE_TO_DEPTH", &b))) return s;
     const int64_t n = in->dims[0], h = in->dims[1], w = in->dims[2], c = in->dims[3];
@@ -466,7 +442,7 @@ kiln_status kiln__sh_prep_space_to_depth(kiln_kctx *ctx, kiln_node *node) {
     if (c > INT32_MAX / (b * b))
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "SPACE_TO_DEPTH output depth overflows");
     const int64_t od[4] = {n, h / b, w / b, c * b * b};
-    if ((s = resize64(ctx, out, 4, od))) return s;
+    if ((s = kiln__sh_resize64(ctx, out, 4, od))) return s;
     view_data *vd = (view_data *)kiln_kalloc(ctx, sizeof *vd);
     if (!vd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     /* out[n][oh][ow][(by*b + bx)*c + ch] = in[n][oh*b + by][ow*b + bx][ch] */
@@ -484,7 +460,7 @@ kiln_status kiln__sh_prep_depth_to_space(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     int64_t b;
     if ((s = block_size(ctx, node, "DEPTH_TO_SPACE", &b))) return s;
     const int64_t n = in->dims[0], h = in->dims[1], w = in->dims[2], c = in->dims[3];
@@ -494,7 +470,7 @@ kiln_status kiln__sh_prep_depth_to_space(kiln_kctx *ctx, kiln_node *node) {
                          (long long)(b * b));
     const int64_t co = c / (b * b);
     const int64_t od[4] = {n, h * b, w * b, co};
-    if ((s = resize64(ctx, out, 4, od))) return s;
+    if ((s = kiln__sh_resize64(ctx, out, 4, od))) return s;
     view_data *vd = (view_data *)kiln_kalloc(ctx, sizeof *vd);
     if (!vd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     /* out[n][ih*b + by][iw*b + bx][ch] = in[n][ih][iw][(by*b + bx)*co + ch] */

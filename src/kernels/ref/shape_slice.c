@@ -5,30 +5,7 @@
 
 #include <math.h>
 
-static kiln_status same_type(kiln_kctx *ctx, const kiln_tensor *in, const kiln_tensor *out) {
-    if (in->type != out->type)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "output type %s differs from input type %s",
-                         kiln_dtype_name(out->type), kiln_dtype_name(in->type));
-    if (!sh_movable(in->type))
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type %s is not supported",
-                         kiln_dtype_name(in->type));
-    return KILN_OK;
-}
-
 /* Output dims from int64 values, checked to fit int32. */
-static kiln_status resize64(kiln_kctx *ctx, kiln_tensor *t, int32_t rank, const int64_t *d) {
-    int32_t dims[KILN_MAX_RANK];
-    if (rank > KILN_MAX_RANK)
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "output rank %d (at most %d)", (int)rank,
-                         KILN_MAX_RANK);
-    for (int32_t i = 0; i < rank; i++) {
-        if (d[i] < 0 || d[i] > INT32_MAX)
-            return kiln_kerr(ctx, KILN_ERR_SHAPE, "output dim %d would be %lld", (int)i,
-                             (long long)d[i]);
-        dims[i] = (int32_t)d[i];
-    }
-    return kiln_kresize(ctx, t, rank, dims);
-}
 
 /* Ops that copy a strided view of input 0 keep the view in node->data. */
 typedef struct view_data {
@@ -66,7 +43,7 @@ kiln_status kiln__sh_prep_transpose(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0], *perm = node->in[1];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     if ((s = kiln__sh_known_int(ctx, perm, "TRANSPOSE permutation"))) return s;
     if (perm->rank != 1 || perm->dims[0] != in->rank)
         return kiln_kerr(ctx, KILN_ERR_MODEL,
@@ -88,7 +65,7 @@ kiln_status kiln__sh_prep_transpose(kiln_kctx *ctx, kiln_node *node) {
         vd.v.dims[i] = in->dims[p];
         vd.v.st[i] = ist[p];
     }
-    if ((s = resize64(ctx, out, in->rank, od))) return s;
+    if ((s = kiln__sh_resize64(ctx, out, in->rank, od))) return s;
     return keep_view(ctx, node, &vd);
 }
 
@@ -122,7 +99,7 @@ kiln_status kiln__sh_prep_concat(kiln_kctx *ctx, kiln_node *node) {
     int64_t sum = 0;
     for (int32_t i = 0; i < node->n_in; i++) {
         const kiln_tensor *t = node->in[i];
-        if ((s = same_type(ctx, t, out))) return s;
+        if ((s = kiln__sh_same_type(ctx, t, out))) return s;
         if (t->rank != rank)
             return kiln_kerr(ctx, KILN_ERR_SHAPE,
                              "CONCATENATION input %d has %d dims, input 0 has %d", (int)i,
@@ -144,7 +121,7 @@ kiln_status kiln__sh_prep_concat(kiln_kctx *ctx, kiln_node *node) {
     int64_t od[KILN_MAX_RANK];
     for (int32_t d = 0; d < rank; d++)
         od[d] = d == axis ? sum : t0->dims[d];
-    if ((s = resize64(ctx, out, rank, od))) return s;
+    if ((s = kiln__sh_resize64(ctx, out, rank, od))) return s;
     concat_data *cd = (concat_data *)kiln_kalloc(ctx, sizeof *cd);
     if (!cd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     cd->axis = axis;
@@ -273,7 +250,7 @@ kiln_status kiln__sh_prep_split(kiln_kctx *ctx, kiln_node *node) {
     memcpy(dims, in->dims, sizeof dims);
     dims[axis] = in->dims[axis] / num;
     for (int32_t i = 0; i < node->n_out; i++) {
-        if ((s = same_type(ctx, in, node->out[i]))) return s;
+        if ((s = kiln__sh_same_type(ctx, in, node->out[i]))) return s;
         if ((s = kiln_kresize(ctx, node->out[i], in->rank, dims))) return s;
     }
     return keep_axis(ctx, node, axis);
@@ -320,7 +297,7 @@ kiln_status kiln__sh_prep_split_v(kiln_kctx *ctx, kiln_node *node) {
         int32_t dims[KILN_MAX_RANK];
         memcpy(dims, in->dims, sizeof dims);
         dims[axis] = i == minus ? (int32_t)(in->dims[axis] - sum) : (int32_t)sh_ival(sz, i);
-        if ((s = same_type(ctx, in, node->out[i]))) return s;
+        if ((s = kiln__sh_same_type(ctx, in, node->out[i]))) return s;
         if ((s = kiln_kresize(ctx, node->out[i], in->rank, dims))) return s;
     }
     return keep_axis(ctx, node, axis);
@@ -347,7 +324,7 @@ kiln_status kiln__sh_prep_unpack(kiln_kctx *ctx, kiln_node *node) {
     for (int32_t d = 0; d < in->rank; d++)
         if (d != axis) dims[r++] = in->dims[d];
     for (int32_t i = 0; i < node->n_out; i++) {
-        if ((s = same_type(ctx, in, node->out[i]))) return s;
+        if ((s = kiln__sh_same_type(ctx, in, node->out[i]))) return s;
         if ((s = kiln_kresize(ctx, node->out[i], r, dims))) return s;
     }
     return keep_axis(ctx, node, axis);
@@ -377,7 +354,7 @@ kiln_status kiln__sh_prep_pack(kiln_kctx *ctx, kiln_node *node) {
                          (int)kiln_opt_i32(node, 1, 0), (int)t0->rank);
     for (int32_t i = 0; i < node->n_in; i++) {
         const kiln_tensor *t = node->in[i];
-        if ((s = same_type(ctx, t, out))) return s;
+        if ((s = kiln__sh_same_type(ctx, t, out))) return s;
         if (t->rank != t0->rank || memcmp(t->dims, t0->dims, sizeof(int32_t) * (size_t)t0->rank))
             return kiln_kerr(ctx, KILN_ERR_SHAPE, "PACK input %d shape differs from input 0",
                              (int)i);
@@ -437,7 +414,7 @@ static kiln_status read_paddings(kiln_kctx *ctx, kiln_node *node, const kiln_ten
                              (int)d, (long long)pd->before[d], (long long)pd->after[d]);
         od[d] = in->dims[d] + pd->before[d] + pd->after[d];
     }
-    return resize64(ctx, node->out[0], in->rank, od);
+    return kiln__sh_resize64(ctx, node->out[0], in->rank, od);
 }
 
 static int32_t clamp_zp(int32_t v, int32_t lo, int32_t hi) {
@@ -450,7 +427,7 @@ kiln_status kiln__sh_prep_pad(kiln_kctx *ctx, kiln_node *node) {
     const kiln_tensor *in = node->in[0], *cv = sh_in(node, 2);
     kiln_tensor *out = node->out[0];
     const char *op = node->op == KILN_OP_PADV2 ? "PADV2" : "PAD";
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     pad_data *pd = (pad_data *)kiln_kalloc(ctx, sizeof *pd);
     if (!pd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     if ((s = read_paddings(ctx, node, in, node->in[1], pd, op))) return s;
@@ -521,7 +498,7 @@ kiln_status kiln__sh_prep_mirror_pad(kiln_kctx *ctx, kiln_node *node) {
     kiln_status s = kiln__sh_arity(ctx, node, 2, 1);
     if (s) return s;
     const kiln_tensor *in = node->in[0];
-    if ((s = same_type(ctx, in, node->out[0]))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, node->out[0]))) return s;
     pad_data *pd = (pad_data *)kiln_kalloc(ctx, sizeof *pd);
     if (!pd) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
     pd->mode = kiln_opt_i8(node, 0, 0);
@@ -594,7 +571,7 @@ kiln_status kiln__sh_prep_strided_slice(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0], *bt = node->in[1], *et = node->in[2], *stt = node->in[3];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     if ((s = kiln__sh_known_int(ctx, bt, "STRIDED_SLICE begin")) ||
         (s = kiln__sh_known_int(ctx, et, "STRIDED_SLICE end")) ||
         (s = kiln__sh_known_int(ctx, stt, "STRIDED_SLICE strides")))
@@ -728,7 +705,7 @@ kiln_status kiln__sh_prep_strided_slice(kiln_kctx *ctx, kiln_node *node) {
         vd.v.st[i] = st * est[i];
         if (cnt > 0) vd.base += b * est[i];
     }
-    if ((s = resize64(ctx, out, orank, od))) return s;
+    if ((s = kiln__sh_resize64(ctx, out, orank, od))) return s;
     return keep_view(ctx, node, &vd);
 }
 
@@ -743,7 +720,7 @@ kiln_status kiln__sh_prep_slice(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0], *bt = node->in[1], *zt = node->in[2];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     if ((s = kiln__sh_known_int(ctx, bt, "SLICE begin")) ||
         (s = kiln__sh_known_int(ctx, zt, "SLICE size")))
         return s;
@@ -770,7 +747,7 @@ kiln_status kiln__sh_prep_slice(kiln_kctx *ctx, kiln_node *node) {
         vd.v.st[d] = ist[d];
         vd.base += b * ist[d];
     }
-    if ((s = resize64(ctx, out, in->rank, od))) return s;
+    if ((s = kiln__sh_resize64(ctx, out, in->rank, od))) return s;
     return keep_view(ctx, node, &vd);
 }
 
@@ -785,7 +762,7 @@ kiln_status kiln__sh_prep_tile(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0], *mt = node->in[1];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     if ((s = kiln__sh_known_int(ctx, mt, "TILE multiples"))) return s;
     if (mt->rank != 1 || mt->dims[0] != in->rank)
         return kiln_kerr(ctx, KILN_ERR_MODEL, "TILE multiples must have %d entries", (int)in->rank);
@@ -797,7 +774,7 @@ kiln_status kiln__sh_prep_tile(kiln_kctx *ctx, kiln_node *node) {
                              (int)d);
         od[d] = m * in->dims[d];
     }
-    return resize64(ctx, out, in->rank, od);
+    return kiln__sh_resize64(ctx, out, in->rank, od);
 }
 
 kiln_status kiln__sh_eval_tile(kiln_kctx *ctx, kiln_node *node) {
@@ -839,7 +816,7 @@ kiln_status kiln__sh_prep_broadcast_to(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0], *sh = node->in[1];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     if ((s = kiln__sh_known_int(ctx, sh, "BROADCAST_TO shape"))) return s;
     if (sh->rank != 1) return kiln_kerr(ctx, KILN_ERR_MODEL, "BROADCAST_TO shape must be 1-D");
     const int32_t r = sh->dims[0];
@@ -871,7 +848,7 @@ kiln_status kiln__sh_prep_broadcast_to(kiln_kctx *ctx, kiln_node *node) {
         vd.v.dims[d] = od[d];
         vd.v.st[d] = st;
     }
-    if ((s = resize64(ctx, out, r, od))) return s;
+    if ((s = kiln__sh_resize64(ctx, out, r, od))) return s;
     return keep_view(ctx, node, &vd);
 }
 
@@ -886,7 +863,7 @@ kiln_status kiln__sh_prep_reverse(kiln_kctx *ctx, kiln_node *node) {
     if (s) return s;
     const kiln_tensor *in = node->in[0], *ax = node->in[1];
     kiln_tensor *out = node->out[0];
-    if ((s = same_type(ctx, in, out))) return s;
+    if ((s = kiln__sh_same_type(ctx, in, out))) return s;
     if ((s = kiln__sh_known_int(ctx, ax, "REVERSE_V2 axis"))) return s;
     if (ax->rank != 1) return kiln_kerr(ctx, KILN_ERR_MODEL, "REVERSE_V2 axis must be 1-D");
     uint8_t rev[KILN_MAX_RANK] = {0};
