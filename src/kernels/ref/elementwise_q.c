@@ -160,7 +160,14 @@ static kiln_status bcast_prepare(kiln_kctx *ctx, kiln_node *n, kiln_bcast *bc) {
     return KILN_OK;
 }
 
-static kiln_status addsub_prepare(kiln_kctx *ctx, kiln_node *n) {
+/* The common part of the quantized binary ops' prepare: two int8/int16 inputs of the output's
+ * type, the broadcast plan and the three tensors' quantization. */
+typedef struct {
+    float sa, sb, so;
+    int32_t za, zb, zo;
+} binq;
+
+static kiln_status binary_q_prepare(kiln_kctx *ctx, kiln_node *n, kiln_bcast *bc, binq *q) {
     kiln_status s = check_io(ctx, n, 2, 1);
     if (s) return s;
     kiln_tensor *a = n->in[0], *b = n->in[1], *y = n->out[0];
@@ -169,15 +176,24 @@ static kiln_status addsub_prepare(kiln_kctx *ctx, kiln_node *n) {
                          "inputs %s and %s with output %s: expected int8 or int16 throughout",
                          kiln_dtype_name(a->type), kiln_dtype_name(b->type),
                          kiln_dtype_name(y->type));
+    if ((s = bcast_prepare(ctx, n, bc))) return s;
+    if ((s = qparams(ctx, a, "input 0", &q->sa, &q->za)) ||
+        (s = qparams(ctx, b, "input 1", &q->sb, &q->zb)) ||
+        (s = qparams(ctx, y, "output", &q->so, &q->zo)))
+        return s;
+    return KILN_OK;
+}
+
+static kiln_status addsub_prepare(kiln_kctx *ctx, kiln_node *n) {
     addsub_data *d = (addsub_data *)kiln_kalloc(ctx, sizeof *d);
     if (!d) return KILN_ERR_NOMEM;
     n->data = d;
-    if ((s = bcast_prepare(ctx, n, &d->bc))) return s;
-    float sa, sb, so;
-    int32_t za, zb, zo;
-    if ((s = qparams(ctx, a, "input 0", &sa, &za)) || (s = qparams(ctx, b, "input 1", &sb, &zb)) ||
-        (s = qparams(ctx, y, "output", &so, &zo)))
-        return s;
+    binq q;
+    kiln_status s = binary_q_prepare(ctx, n, &d->bc, &q);
+    if (s) return s;
+    kiln_tensor *a = n->in[0], *y = n->out[0];
+    const float sa = q.sa, sb = q.sb, so = q.so;
+    const int32_t za = q.za, zb = q.zb, zo = q.zo;
     if (a->type == KILN_INT16 && (za || zb || zo))
         return kiln_kerr(ctx, KILN_ERR_MODEL, "int16 zero points must be 0");
     const int32_t act = kiln_opt_i8(n, n->op == KILN_OP_ADD ? 0 : 0, 0);
@@ -271,23 +287,17 @@ typedef struct {
 } mul_data;
 
 static kiln_status mul_prepare(kiln_kctx *ctx, kiln_node *n) {
-    kiln_status s = check_io(ctx, n, 2, 1);
-    if (s) return s;
-    kiln_tensor *a = n->in[0], *b = n->in[1], *y = n->out[0];
-    if (a->type != b->type || a->type != y->type || (a->type != KILN_INT8 && a->type != KILN_INT16))
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
-                         "inputs %s and %s with output %s: expected int8 or int16 throughout",
-                         kiln_dtype_name(a->type), kiln_dtype_name(b->type),
-                         kiln_dtype_name(y->type));
     mul_data *d = (mul_data *)kiln_kalloc(ctx, sizeof *d);
     if (!d) return KILN_ERR_NOMEM;
     n->data = d;
-    if ((s = bcast_prepare(ctx, n, &d->bc))) return s;
-    float sa, sb, so;
-    if ((s = qparams(ctx, a, "input 0", &sa, &d->za)) ||
-        (s = qparams(ctx, b, "input 1", &sb, &d->zb)) ||
-        (s = qparams(ctx, y, "output", &so, &d->zo)))
-        return s;
+    binq q;
+    kiln_status s = binary_q_prepare(ctx, n, &d->bc, &q);
+    if (s) return s;
+    kiln_tensor *a = n->in[0], *y = n->out[0];
+    const float sa = q.sa, sb = q.sb, so = q.so;
+    d->za = q.za;
+    d->zb = q.zb;
+    d->zo = q.zo;
     if ((s = act_range_q(ctx, kiln_opt_i8(n, 0, 0), y, &d->lo, &d->hi))) return s;
     d->type = a->type;
     if ((s = qmul(ctx, (double)sa * (double)sb / (double)so, &d->m, &d->shift))) return s;
