@@ -57,6 +57,6 @@ fm=$(awk "BEGIN{printf \"%.1f\", ${fm:-0}}"); qm=$(awk "BEGIN{printf \"%.1f\", $
 printf '%-22s %12s %12s\n' "test accuracy" "$fa" "$qa"
 printf '%-22s %12s %12s %13s%%\n' "file bytes" "$fs" "$qs" "$(awk "BEGIN{printf \"%.1f\", 100*$qs/$fs}")"
 printf '%-22s %12s %12s\n' "median invoke (us)" "$fm" "$qm"
-printf '%-22s %12s\n' "train accuracy (Kiln)" "$(json "$out/cnn/summary.json" test_accuracy)"
+printf '%-22s %12s\n' "test acc. (train run)" "$(json "$out/cnn/summary.json" test_accuracy)"
 echo
 echo "outputs in $out (report: $out/eval_int8.html)"
