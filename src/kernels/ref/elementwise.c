@@ -10,27 +10,10 @@
 #include "kernels/quant.h"
 #include "kernels/ref/act.h"
 #include "kernels/ref/broadcast.h"
+#include "kernels/ref/check.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Shared prepare helpers */
-
-static kiln_status want_io(kiln_kctx *ctx, const kiln_node *node, int32_t nin, int32_t nout) {
-    if (node->n_in != nin || node->n_out != nout)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "expected %d inputs and %d outputs, got %d and %d",
-                         (int)nin, (int)nout, (int)node->n_in, (int)node->n_out);
-    for (int32_t i = 0; i < nin; i++)
-        if (!node->in[i]) return kiln_kerr(ctx, KILN_ERR_MODEL, "input %d is missing", (int)i);
-    for (int32_t i = 0; i < nout; i++)
-        if (!node->out[i]) return kiln_kerr(ctx, KILN_ERR_MODEL, "output %d is missing", (int)i);
-    return KILN_OK;
-}
-
-static kiln_status want_type(kiln_kctx *ctx, const kiln_tensor *t, const char *what, int32_t type) {
-    if (t->type != type)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "%s has type %s, expected %s", what,
-                         kiln_dtype_name(t->type), kiln_dtype_name(type));
-    return KILN_OK;
-}
 
 static int is_quantized(const kiln_tensor *t) {
     return t->q.n > 0 && t->q.scale != NULL;
@@ -80,7 +63,7 @@ static int is_comparison(int32_t op) {
 }
 
 static kiln_status bin_prepare(kiln_kctx *ctx, kiln_node *node) {
-    kiln_status s = want_io(ctx, node, 2, 1);
+    kiln_status s = kiln_want_io(ctx, node, 2, 1);
     if (s) return s;
     const kiln_tensor *a = node->in[0], *b = node->in[1];
     kiln_tensor *o = node->out[0];
@@ -121,7 +104,7 @@ static kiln_status bin_prepare(kiln_kctx *ctx, kiln_node *node) {
     const int32_t otype =
         (is_comparison(op) || op == KILN_OP_LOGICAL_AND || op == KILN_OP_LOGICAL_OR) ? KILN_BOOL
                                                                                      : t;
-    if ((s = want_type(ctx, o, "output", otype))) return s;
+    if ((s = kiln_want_type(ctx, o, "output", otype))) return s;
 
     int32_t rank, dims[KILN_MAX_RANK];
     if (kiln_bcast_shape2(a->rank, a->dims, b->rank, b->dims, &rank, dims))
@@ -619,11 +602,11 @@ typedef struct sel_data {
 } sel_data;
 
 static kiln_status select_prepare(kiln_kctx *ctx, kiln_node *node) {
-    kiln_status s = want_io(ctx, node, 3, 1);
+    kiln_status s = kiln_want_io(ctx, node, 3, 1);
     if (s) return s;
     const kiln_tensor *c = node->in[0], *x = node->in[1], *y = node->in[2];
     kiln_tensor *o = node->out[0];
-    if ((s = want_type(ctx, c, "condition", KILN_BOOL))) return s;
+    if ((s = kiln_want_type(ctx, c, "condition", KILN_BOOL))) return s;
     if (x->type != y->type)
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "x and y have different types (%s and %s)",
                          kiln_dtype_name(x->type), kiln_dtype_name(y->type));
@@ -631,7 +614,7 @@ static kiln_status select_prepare(kiln_kctx *ctx, kiln_node *node) {
     if (es != 1 && es != 2 && es != 4 && es != 8)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "type %s is not supported",
                          kiln_dtype_name(x->type));
-    if ((s = want_type(ctx, o, "output", x->type))) return s;
+    if ((s = kiln_want_type(ctx, o, "output", x->type))) return s;
 
     int32_t cr = c->rank, cdims[KILN_MAX_RANK];
     for (int32_t i = 0; i < c->rank; i++)
@@ -723,7 +706,7 @@ typedef struct un_data {
 } un_data;
 
 static kiln_status unary_prepare(kiln_kctx *ctx, kiln_node *node) {
-    kiln_status s = want_io(ctx, node, 1, 1);
+    kiln_status s = kiln_want_io(ctx, node, 1, 1);
     if (s) return s;
     const kiln_tensor *a = node->in[0];
     kiln_tensor *o = node->out[0];
@@ -746,7 +729,7 @@ static kiln_status unary_prepare(kiln_kctx *ctx, kiln_node *node) {
     if (!ok)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "input type %s is not supported",
                          kiln_dtype_name(t));
-    if ((s = want_type(ctx, o, "output", t))) return s;
+    if ((s = kiln_want_type(ctx, o, "output", t))) return s;
     if ((s = kiln_kresize(ctx, o, a->rank, a->dims))) return s;
     un_data *d = (un_data *)kiln_kalloc(ctx, sizeof *d);
     if (!d) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
@@ -938,13 +921,13 @@ static kiln_status unary_invoke(kiln_kctx *ctx, kiln_node *node) {
  * PRELU: x >= 0 ? x : x * alpha, alpha broadcast against x. */
 
 static kiln_status prelu_prepare(kiln_kctx *ctx, kiln_node *node) {
-    kiln_status s = want_io(ctx, node, 2, 1);
+    kiln_status s = kiln_want_io(ctx, node, 2, 1);
     if (s) return s;
     const kiln_tensor *a = node->in[0], *al = node->in[1];
     kiln_tensor *o = node->out[0];
-    if ((s = want_type(ctx, a, "input", KILN_FLOAT32))) return s;
-    if ((s = want_type(ctx, al, "alpha", KILN_FLOAT32))) return s;
-    if ((s = want_type(ctx, o, "output", KILN_FLOAT32))) return s;
+    if ((s = kiln_want_type(ctx, a, "input", KILN_FLOAT32))) return s;
+    if ((s = kiln_want_type(ctx, al, "alpha", KILN_FLOAT32))) return s;
+    if ((s = kiln_want_type(ctx, o, "output", KILN_FLOAT32))) return s;
     int32_t rank, dims[KILN_MAX_RANK];
     if (kiln_bcast_shape2(a->rank, a->dims, al->rank, al->dims, &rank, dims))
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "input and alpha shapes are not broadcastable");

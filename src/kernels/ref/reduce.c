@@ -9,24 +9,7 @@
 #include "kernels/kernel.h"
 #include "kernels/ops.h"
 #include "kernels/ref/broadcast.h"
-
-static kiln_status want_io(kiln_kctx *ctx, const kiln_node *node, int32_t nin, int32_t nout) {
-    if (node->n_in != nin || node->n_out != nout)
-        return kiln_kerr(ctx, KILN_ERR_MODEL, "expected %d inputs and %d outputs, got %d and %d",
-                         (int)nin, (int)nout, (int)node->n_in, (int)node->n_out);
-    for (int32_t i = 0; i < nin; i++)
-        if (!node->in[i]) return kiln_kerr(ctx, KILN_ERR_MODEL, "input %d is missing", (int)i);
-    for (int32_t i = 0; i < nout; i++)
-        if (!node->out[i]) return kiln_kerr(ctx, KILN_ERR_MODEL, "output %d is missing", (int)i);
-    return KILN_OK;
-}
-
-static kiln_status want_type(kiln_kctx *ctx, const kiln_tensor *t, const char *what, int32_t type) {
-    if (t->type != type)
-        return kiln_kerr(ctx, KILN_ERR_SHAPE, "%s has type %s, expected %s", what,
-                         kiln_dtype_name(t->type), kiln_dtype_name(type));
-    return KILN_OK;
-}
+#include "kernels/ref/check.h"
 
 /* Reads the integer values of a known int32/int64 tensor (axis, k) into v (up to max).
  * Returns the count, or -1 with an error set. */
@@ -73,7 +56,7 @@ typedef struct red_data {
 } red_data;
 
 static kiln_status reduce_prepare(kiln_kctx *ctx, kiln_node *node) {
-    kiln_status s = want_io(ctx, node, 2, 1);
+    kiln_status s = kiln_want_io(ctx, node, 2, 1);
     if (s) return s;
     const kiln_tensor *in = node->in[0];
     kiln_tensor *o = node->out[0];
@@ -84,7 +67,7 @@ static kiln_status reduce_prepare(kiln_kctx *ctx, kiln_node *node) {
     if (!ok)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "input type %s is not supported",
                          kiln_dtype_name(t));
-    if ((s = want_type(ctx, o, "output", t))) return s;
+    if ((s = kiln_want_type(ctx, o, "output", t))) return s;
     int64_t axv[64];
     const int32_t na = read_ints(ctx, node->in[1], "axis", axv, 64, &s);
     if (na < 0) return s;
@@ -273,12 +256,12 @@ typedef struct last_data {
 } last_data;
 
 static kiln_status lastaxis_prepare(kiln_kctx *ctx, kiln_node *node) {
-    kiln_status s = want_io(ctx, node, 1, 1);
+    kiln_status s = kiln_want_io(ctx, node, 1, 1);
     if (s) return s;
     const kiln_tensor *in = node->in[0];
     kiln_tensor *o = node->out[0];
-    if ((s = want_type(ctx, in, "input", KILN_FLOAT32))) return s;
-    if ((s = want_type(ctx, o, "output", KILN_FLOAT32))) return s;
+    if ((s = kiln_want_type(ctx, in, "input", KILN_FLOAT32))) return s;
+    if ((s = kiln_want_type(ctx, o, "output", KILN_FLOAT32))) return s;
     if (in->rank < 1) return kiln_kerr(ctx, KILN_ERR_SHAPE, "input must have rank >= 1");
     if (node->op == KILN_OP_L2_NORMALIZATION) {
         /* TFLite's L2 norm kernels take no fused activation. */
@@ -349,7 +332,7 @@ typedef struct arg_data {
 } arg_data;
 
 static kiln_status arg_prepare(kiln_kctx *ctx, kiln_node *node) {
-    kiln_status s = want_io(ctx, node, 2, 1);
+    kiln_status s = kiln_want_io(ctx, node, 2, 1);
     if (s) return s;
     const kiln_tensor *in = node->in[0];
     kiln_tensor *o = node->out[0];
@@ -455,7 +438,7 @@ typedef struct cum_data {
 } cum_data;
 
 static kiln_status cumsum_prepare(kiln_kctx *ctx, kiln_node *node) {
-    kiln_status s = want_io(ctx, node, 2, 1);
+    kiln_status s = kiln_want_io(ctx, node, 2, 1);
     if (s) return s;
     const kiln_tensor *in = node->in[0];
     kiln_tensor *o = node->out[0];
@@ -463,7 +446,7 @@ static kiln_status cumsum_prepare(kiln_kctx *ctx, kiln_node *node) {
     if (t != KILN_FLOAT32 && t != KILN_INT32 && t != KILN_INT64)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "input type %s is not supported",
                          kiln_dtype_name(t));
-    if ((s = want_type(ctx, o, "output", t))) return s;
+    if ((s = kiln_want_type(ctx, o, "output", t))) return s;
     if (in->rank < 1) return kiln_kerr(ctx, KILN_ERR_SHAPE, "input must have rank >= 1");
     int64_t av[1];
     const int32_t na = read_ints(ctx, node->in[1], "axis", av, 1, &s);
@@ -539,7 +522,7 @@ typedef struct topk_data {
 } topk_data;
 
 static kiln_status topk_prepare(kiln_kctx *ctx, kiln_node *node) {
-    kiln_status s = want_io(ctx, node, 2, 2);
+    kiln_status s = kiln_want_io(ctx, node, 2, 2);
     if (s) return s;
     const kiln_tensor *in = node->in[0];
     kiln_tensor *ov = node->out[0], *oi = node->out[1];
@@ -548,7 +531,7 @@ static kiln_status topk_prepare(kiln_kctx *ctx, kiln_node *node) {
         t != KILN_INT8)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "input type %s is not supported",
                          kiln_dtype_name(t));
-    if ((s = want_type(ctx, ov, "values output", t))) return s;
+    if ((s = kiln_want_type(ctx, ov, "values output", t))) return s;
     if (oi->type != KILN_INT32 && oi->type != KILN_INT64 && oi->type != KILN_INT16)
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "indices output has type %s, expected INT32",
                          kiln_dtype_name(oi->type));
