@@ -10,7 +10,10 @@
     KILN_FAMILY(shape)                                                                         \
     KILN_FAMILY(conv_q)                                                                        \
     KILN_FAMILY(elementwise_q)                                                                 \
-    KILN_FAMILY(rnn)
+    KILN_FAMILY(rnn)                                                                           \
+    KILN_FAMILY(rnn_q)                                                                         \
+    KILN_FAMILY(control)                                                                       \
+    KILN_FAMILY(misc_q)
 
 #define KILN_FAMILY(name) extern const kiln_kernel_reg kiln__k_##name[];
 KILN_FAMILIES
