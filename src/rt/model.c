@@ -687,6 +687,11 @@ kiln_status kiln_model_load(const void *buf, size_t len, const char *name,
     if (!out) return KILN_ERR_ARG;
     *out = NULL;
     if (!alloc) alloc = kiln__default_allocator();
+    if (!alloc) {
+        kiln__fmt(err, errlen, "%s: no allocator given (this build has no default allocator)",
+                  name ? name : "model");
+        return KILN_ERR_ARG;
+    }
     kiln_model *m = (kiln_model *)kiln__calloc(alloc, sizeof(kiln_model), 16);
     if (!m) return KILN_ERR_NOMEM;
     m->alloc = *alloc;
