@@ -112,7 +112,7 @@ static kiln_status same_shape_out(kiln_kctx *ctx, const kiln_node *n) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * ADD, SUB (int8, int16; general rescaling path of the reference kernels) */
+ * ADD, SUB (int8, int16, uint8; general rescaling path of the reference kernels) */
 
 typedef struct {
     kiln_bcast bc;
@@ -171,9 +171,11 @@ static kiln_status binary_q_prepare(kiln_kctx *ctx, kiln_node *n, kiln_bcast *bc
     kiln_status s = check_io(ctx, n, 2, 1);
     if (s) return s;
     kiln_tensor *a = n->in[0], *b = n->in[1], *y = n->out[0];
-    if (a->type != b->type || a->type != y->type || (a->type != KILN_INT8 && a->type != KILN_INT16))
+    if (a->type != b->type || a->type != y->type ||
+        (a->type != KILN_INT8 && a->type != KILN_INT16 && a->type != KILN_UINT8))
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
-                         "inputs %s and %s with output %s: expected int8 or int16 throughout",
+                         "inputs %s and %s with output %s: expected int8, int16 or uint8 "
+                         "throughout",
                          kiln_dtype_name(a->type), kiln_dtype_name(b->type),
                          kiln_dtype_name(y->type));
     if ((s = bcast_prepare(ctx, n, bc))) return s;
@@ -221,15 +223,15 @@ static kiln_status addsub_prepare(kiln_kctx *ctx, kiln_node *n) {
                       &d->so)))
             return s;
     }
-    if (kiln_karith(ctx) == KILN_ARITH_LITERT && a->type == KILN_INT8) {
-        /* XNNPACK's qs8 add: multipliers with 20 bits of precision for the larger scale ratio. */
+    if (kiln_karith(ctx) == KILN_ARITH_LITERT && a->type != KILN_INT16) {
+        /* XNNPACK's qs8/qu8 add: multipliers with 20 bits of precision for the larger scale ratio. */
         const float ra = sa / so, rb = (d->sub ? -sb : sb) / so;
         const float aa = fabsf(ra), ab = fabsf(rb);
         const float mx = aa > ab ? aa : ab;
+        /* Outside XNNPACK's ratio range the delegate leaves the node to TFLite's built-in
+         * kernel: the reference arithmetic above. */
         if (!(aa >= 0x1.0p-10f && ab >= 0x1.0p-10f && aa < 0x1.0p+8f && ab < 0x1.0p+8f))
-            return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
-                             "input/output scale ratios %g and %g are outside XNNPACK's range",
-                             (double)aa, (double)ab);
+            return KILN_OK;
         const int32_t exp = (int32_t)(f2u(mx) >> 23) - 127;
         const uint32_t shift = (uint32_t)(20 - exp);
         const int32_t ma = (int32_t)lrintf(u2f(f2u(aa) + (shift << 23)));
@@ -276,7 +278,7 @@ static kiln_status addsub_invoke(kiln_kctx *ctx, kiln_node *n) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * MUL (int8, int16) */
+ * MUL (int8, int16, uint8) */
 
 typedef struct {
     kiln_bcast bc;
@@ -301,7 +303,7 @@ static kiln_status mul_prepare(kiln_kctx *ctx, kiln_node *n) {
     if ((s = act_range_q(ctx, kiln_opt_i8(n, 0, 0), y, &d->lo, &d->hi))) return s;
     d->type = a->type;
     if ((s = qmul(ctx, (double)sa * (double)sb / (double)so, &d->m, &d->shift))) return s;
-    if (kiln_karith(ctx) == KILN_ARITH_LITERT && a->type == KILN_INT8) {
+    if (kiln_karith(ctx) == KILN_ARITH_LITERT && a->type != KILN_INT16) {
         d->xnn = 1;
         d->xscale = (sa * sb) / so; /* XNNPACK computes the product scale in float */
     }
@@ -433,6 +435,7 @@ typedef struct {
     int shift;
     float scale, inv_scale;
     int xnn; /* litert int8 -> int8: XNNPACK's qs8 convert */
+    int dbl; /* litert float -> int16/uint8: x / scale in double */
     int32_t xmult, xbias;
 } quant_data;
 
@@ -457,6 +460,7 @@ static kiln_status quantize_prepare(kiln_kctx *ctx, kiln_node *n) {
         d->scale = so;
         d->inv_scale = 1.0f / so;
         d->xnn = kiln_karith(ctx) == KILN_ARITH_LITERT && y->type == KILN_INT8;
+        d->dbl = kiln_karith(ctx) == KILN_ARITH_LITERT;
     } else if (is_qtype(x->type) || x->type == KILN_INT32) {
         float si;
         if ((s = qparams(ctx, x, "input", &si, &d->zi))) return s;
@@ -493,9 +497,13 @@ static kiln_status quantize_invoke(kiln_kctx *ctx, kiln_node *n) {
                 f = f < flo ? flo : (f > fhi ? fhi : f);
                 q = (int32_t)lrintf(f) + d->zo;
             } else {
-                /* TFLite's AffineQuantize: round(x / scale) half away from zero, then clamp. */
-                const float r = roundf(x[i] / d->scale);
-                const float lim = 2147483520.0f;
+                /* TFLite's AffineQuantize: round(x / scale) half away from zero, then clamp.
+                 * The desktop runtime divides in double (its QuantizationParams hold a double
+                 * scale), TFLite Micro in float: they part where x/scale is within an ulp of
+                 * a .5 tie. */
+                const double r = d->dbl ? round((double)x[i] / (double)d->scale)
+                                        : (double)roundf(x[i] / d->scale);
+                const double lim = 2147483520.0;
                 q = (int32_t)(r > lim ? lim : (r < -lim ? -lim : r));
                 q = (int32_t)((int64_t)q + d->zo > INT32_MAX ? INT32_MAX : q + (int64_t)d->zo);
             }
@@ -546,7 +554,8 @@ static kiln_status relu_prepare(kiln_kctx *ctx, kiln_node *n) {
     else if (n->op == KILN_OP_RELU_N1_TO_1)
         act = KILN_ACT_RELU_N1_TO_1;
     if ((s = act_range_q(ctx, act, y, &d->lo, &d->hi))) return s;
-    if ((s = qmul(ctx, (double)si / (double)so, &d->m_id, &d->s_id))) return s;
+    /* TFLite divides the two float scales in float, then widens the ratio to double. */
+    if ((s = qmul(ctx, (double)(si / so), &d->m_id, &d->s_id))) return s;
     if (n->op == KILN_OP_RELU6 && kiln_karith(ctx) == KILN_ARITH_TFLM) {
         /* TFLite Micro's RELU6 clamps to [zp, zp + round(6 / scale)] of the input's
          * quantization and copies the codes (the desktop runtime requantizes). */
@@ -1242,9 +1251,12 @@ static kiln_status hswish_invoke(kiln_kctx *ctx, kiln_node *n) {
 const kiln_kernel_reg kiln__k_elementwise_q[] = {
     {KILN_OP_ADD, 1, 5, I8, A, addsub_prepare, addsub_invoke},
     {KILN_OP_ADD, 1, 5, I16, A, addsub_prepare, addsub_invoke},
+    {KILN_OP_ADD, 1, 5, U8, A, addsub_prepare, addsub_invoke},
     {KILN_OP_SUB, 1, 5, I8, A, addsub_prepare, addsub_invoke},
     {KILN_OP_SUB, 1, 5, I16, A, addsub_prepare, addsub_invoke},
+    {KILN_OP_SUB, 1, 5, U8, A, addsub_prepare, addsub_invoke},
     {KILN_OP_MUL, 1, 7, I8, A, mul_prepare, mul_invoke},
+    {KILN_OP_MUL, 1, 7, U8, A, mul_prepare, mul_invoke},
     {KILN_OP_MUL, 1, 7, I16, A, mul_prepare, mul_invoke},
     {KILN_OP_AVERAGE_POOL_2D, 1, 3, I8, A, pool_prepare, pool_invoke},
     {KILN_OP_AVERAGE_POOL_2D, 1, 3, I16, A, pool_prepare, pool_invoke},
