@@ -138,6 +138,18 @@ static kiln_status qmul(kiln_kctx *ctx, double real, int32_t *m, int *shift) {
     return KILN_OK;
 }
 
+/* qmul for a ratio that may be negative (LEAKY_RELU's alpha side): TFLite's QuantizeMultiplier
+ * gives a negative multiplier, which the fixed-point multiply handles like a positive one. */
+static kiln_status qmul_signed(kiln_kctx *ctx, double real, int32_t *m, int *shift) {
+    if (!(real < 0.0)) return qmul(ctx, real, m, shift);
+    if (real < -1e9)
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
+    kiln_quantize_multiplier(real, m, shift);
+    if (*shift > 30 || *shift < -31)
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
+    return KILN_OK;
+}
+
 static uint32_t f2u(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -224,7 +236,7 @@ static kiln_status addsub_prepare(kiln_kctx *ctx, kiln_node *n) {
             return s;
     }
     if (kiln_karith(ctx) == KILN_ARITH_LITERT && a->type != KILN_INT16) {
-        /* XNNPACK's qs8/qu8 add: multipliers with 20 bits of precision for the larger scale ratio. */
+        /* XNNPACK's qs8/qu8 add: 20-bit multipliers for the larger scale ratio. */
         const float ra = sa / so, rb = (d->sub ? -sb : sb) / so;
         const float aa = fabsf(ra), ab = fabsf(rb);
         const float mx = aa > ab ? aa : ab;
@@ -465,7 +477,9 @@ static kiln_status quantize_prepare(kiln_kctx *ctx, kiln_node *n) {
         float si;
         if ((s = qparams(ctx, x, "input", &si, &d->zi))) return s;
         if ((s = qmul(ctx, (double)si / (double)so, &d->m, &d->shift))) return s;
-        if (kiln_karith(ctx) == KILN_ARITH_LITERT && x->type == KILN_INT8 && y->type == KILN_INT8) {
+        if (kiln_karith(ctx) == KILN_ARITH_LITERT && x->type == y->type &&
+            (x->type == KILN_INT8 || x->type == KILN_UINT8)) {
+            /* XNNPACK's qs8/qu8 convert. */
             const float r = si / so;
             if (r >= 0x1.0p-8f && r <= 0x1.0p+7f) {
                 d->xnn = 1;
@@ -529,7 +543,7 @@ static kiln_status quantize_invoke(kiln_kctx *ctx, kiln_node *n) {
 typedef struct {
     int32_t type, zi, zo, lo, hi, m_id, m_alpha;
     int s_id, s_alpha;
-    int xnn; /* litert int8 LEAKY_RELU: XNNPACK's 8-bit fixed-point multipliers */
+    int xnn; /* litert 8-bit LEAKY_RELU: XNNPACK's 8-bit fixed-point multipliers */
     int32_t xpos, xneg;
     int raw; /* tflm RELU6: clamp the codes in the input's quantization, no rescaling */
 } relu_data;
@@ -569,9 +583,14 @@ static kiln_status relu_prepare(kiln_kctx *ctx, kiln_node *n) {
         const float alpha = kiln_opt_f32(n, 0, 0.0f);
         /* TFLite forms both leaky-relu ratios in float, then widens them. */
         if ((s = qmul(ctx, (double)(si / so), &d->m_id, &d->s_id))) return s;
-        if ((s = qmul(ctx, (double)(si * alpha / so), &d->m_alpha, &d->s_alpha))) return s;
-        if (kiln_karith(ctx) == KILN_ARITH_LITERT && x->type == KILN_INT8) {
-            const float pos = si / so, neg = pos * alpha;
+        if ((s = qmul_signed(ctx, (double)(si * alpha / so), &d->m_alpha, &d->s_alpha)))
+            return s;
+        const float pos = si / so, neg = pos * alpha;
+        /* XNNPACK takes the node only for a normal alpha and ratios in its range; otherwise
+         * TFLite's built-in kernel runs it (the fixed-point path). */
+        if (kiln_karith(ctx) == KILN_ARITH_LITERT && x->type != KILN_INT16 && isnormal(alpha) &&
+            pos >= 0x1.0p-8f && pos <= 0x1.0p+7f && neg >= -0x1.FFFC00p+6f && neg <= 0x1.0p+7f &&
+            fabsf(neg) >= 0x1.0p-8f) {
             d->xnn = 1;
             d->xpos = (int32_t)lrintf(256.0f * pos);
             d->xneg = (int32_t)lrintf(256.0f * neg);
@@ -615,7 +634,76 @@ typedef struct {
     int left_shift;
     uint8_t *lut; /* int8/uint8 lookup table (litert, uint8), indexed by the raw byte */
     int use_lut;
+    int gl; /* litert int16 with a power-of-two input scale: gemmlowp's int16 fixed point */
 } sig_data;
+
+/* gemmlowp's FixedPoint<int16_t> arithmetic, which TFLite's optimized int16 LOGISTIC/TANH run
+ * for power-of-two input scales: the same algorithms as fixedpoint.h with 16-bit raw values,
+ * int16 constants (the int32 ones rounded by 2^16) and a saturating final add in exp. */
+static int32_t w16(int32_t x) {
+    return (int16_t)(uint16_t)(uint32_t)x;
+}
+static int32_t srdhm16(int32_t a, int32_t b) {
+    if (a == b && a == -32768) return 32767;
+    const int32_t ab = a * b;
+    return w16((ab + (ab >= 0 ? (1 << 14) : 1 - (1 << 14))) / (1 << 15));
+}
+static int32_t mulpot16(int32_t x, int e) {
+    if (e == 0) return x;
+    if (e < 0) return w16(kiln_rdbpot(x, -e));
+    const int32_t threshold = (1 << (15 - e)) - 1;
+    if (x > threshold) return 32767;
+    if (x < -threshold) return -32768;
+    return w16(x * (1 << e));
+}
+static int32_t c16(int32_t c32) {
+    return w16(kiln_rdbpot(c32, 16));
+}
+static int32_t exp_quarter16(int32_t a) {
+    const int32_t c_exp = c16(1895147668), c_1_3 = c16(715827883);
+    const int32_t x = w16(a + (1 << 12));
+    const int32_t x2 = srdhm16(x, x), x3 = srdhm16(x2, x), x4 = srdhm16(x2, x2);
+    const int32_t poly =
+        mulpot16(w16(srdhm16(w16(mulpot16(x4, -2) + x3), c_1_3) + x2), -1);
+    const int32_t sum = c_exp + srdhm16(c_exp, w16(x + poly));
+    return sum > 32767 ? 32767 : (sum < -32768 ? -32768 : sum);
+}
+static int32_t exp_neg16(int32_t a, int ib) {
+    const int fb = 15 - ib;
+    const int32_t quarter = 1 << (fb - 2);
+    const int32_t a_mod = w16((a & (quarter - 1)) - quarter);
+    int32_t result = exp_quarter16(mulpot16(a_mod, ib));
+    const int32_t remainder = w16(a_mod - a);
+    static const int32_t mult[7] = {1672461947, 1302514674, 790015084, 290630308,
+                                    39332535,   720401,     242};
+    for (int k = -2; k <= 4; k++)
+        if (ib > k && (remainder & (1 << (fb + k)))) result = srdhm16(result, c16(mult[k + 2]));
+    return a == 0 ? 32767 : result;
+}
+/* Newton-Raphson for 1/(1+a) (minus = 0) or (1-a)/(1+a) (minus = 1), a in (0, 1). */
+static int32_t nr_div16(int32_t a, int minus) {
+    const int32_t s = a + 32767;
+    const int32_t half_den = w16((s + (s >= 0 ? 1 : -1)) / 2);
+    const int32_t one_q2 = 1 << 13;
+    int32_t x = w16(c16(1515870810) + srdhm16(half_den, c16(-1010580540)));
+    for (int i = 0; i < 3; i++) {
+        const int32_t om = w16(one_q2 - srdhm16(half_den, x));
+        x = w16(x + mulpot16(srdhm16(x, om), 2));
+    }
+    return minus ? mulpot16(w16(x - one_q2), 2) : mulpot16(x, 1);
+}
+static int32_t logistic16(int32_t a) {
+    if (a == 0) return c16(1 << 30);
+    const int32_t abs_a = a > 0 ? a : w16(-a);
+    const int32_t r = nr_div16(exp_neg16(w16(-abs_a), 3), 0);
+    return a > 0 ? r : w16(32767 - r);
+}
+static int32_t tanh16(int32_t a) {
+    if (a == 0) return 0;
+    const int32_t n = a < 0 ? a : w16(-a);
+    const int32_t t = nr_div16(exp_neg16(n, 4), 1);
+    return a < 0 ? w16(-t) : t;
+}
 
 /* sigmoid(i / 24) in unsigned Q0.16 for i = 0..255: the table TFLite's int16 logistic and tanh
  * kernels interpolate (its values are part of the arithmetic; they are not a plain rounding of
@@ -665,6 +753,15 @@ static kiln_status sig_prepare(kiln_kctx *ctx, kiln_node *n) {
             return kiln_kerr(ctx, KILN_ERR_MODEL, "int16 zero points must be 0");
         const double l = log2((double)si);
         const int pot = fabs(l - round(l)) < 1e-3 && (15 - 3) + (int)round(l) == 0;
+        const int ls = (15 - 3) + (int)round(l);
+        if (kiln_karith(ctx) == KILN_ARITH_LITERT && fabs(l - round(l)) < 1e-3 &&
+            (ls == 0 || (ls == 1 && tanh_op))) {
+            /* The desktop runtime's optimized kernels: gemmlowp on the raw Q3.12 input (tanh
+             * doubles it first for a 2^-11 scale). */
+            d->gl = 1;
+            d->left_shift = ls;
+            return KILN_OK;
+        }
         if (pot) {
             d->mult = 0;
             d->left_shift = 0;
@@ -733,6 +830,12 @@ static kiln_status sig_invoke(kiln_kctx *ctx, kiln_node *n) {
     if (d->type == KILN_INT16) {
         const int16_t *x = (const int16_t *)px;
         int16_t *y = (int16_t *)py;
+        if (d->gl) {
+            for (int64_t i = 0; i < count; i++)
+                y[i] = (int16_t)(tanh_op ? tanh16(mulpot16(x[i], d->left_shift))
+                                         : logistic16(x[i]));
+            return KILN_OK;
+        }
         int32_t mult = d->mult, ls = d->left_shift;
         if (mult == 0) {
             mult = 3 << ls;
@@ -817,39 +920,43 @@ static double tfl_round(double x) {
     return x >= 0 ? floor(x + 0.5) : ceil(x - 0.5);
 }
 
-/* TFLite's int16 LUT generation (513 entries with a midpoint-error correction). */
-static void gen_lut16(int kind, float in_min, float in_max, float out_min, float out_max,
-                      int16_t *lut) {
+/* TFLite's int16 LUT generation (513 entries with a midpoint-error correction). TFLite Micro
+ * computes it in float, the desktop runtime in double (dbl): a few entries differ by one. */
+static void gen_lut16(int kind, double in_min, double in_max, double out_min, double out_max,
+                      int dbl, int16_t *lut) {
     const int steps = 512;
-    const float step = (in_max - in_min) / (float)steps;
-    const float half = step / 2.0f;
-    const float inv = 65536.0f / (out_max - out_min);
+#define KILN_F(x) (dbl ? (double)(x) : (double)(float)(x))
+    const double step = KILN_F(KILN_F(in_max - in_min) / steps);
+    const double half = KILN_F(step / 2);
+    const double inv = KILN_F(65536.0 / KILN_F(out_max - out_min));
     for (int i = 0; i <= steps; i++) {
-        const float x0 = in_min + (float)i * step;
-        float v, vm, vn;
+        const double x0 = KILN_F(in_min + KILN_F((double)i * step));
+        const double x1 = KILN_F(in_min + KILN_F((double)(i + 1) * step));
+        double v, vm, vn;
         if (kind == 0) {
-            v = expf(x0);
-            vm = expf(x0 + half);
-            vn = expf(in_min + (float)(i + 1) * step);
+            v = dbl ? exp(x0) : expf((float)x0);
+            vm = dbl ? exp(x0 + half) : expf((float)x0 + (float)half);
+            vn = dbl ? exp(x1) : expf((float)x1);
         } else {
-            v = 1.0f / (1.0f + x0);
-            vm = 1.0f / (1.0f + x0 + half);
-            vn = 1.0f / (1.0f + in_min + (float)(i + 1) * step);
+            v = KILN_F(1.0 / KILN_F(1.0 + x0));
+            vm = KILN_F(1.0 / KILN_F(KILN_F(1.0 + x0) + half));
+            vn = KILN_F(1.0 / KILN_F(1.0 + x1));
         }
-        float outv;
+        double outv;
         if (i == steps) {
-            const float f = kind == 0 ? expf(in_max) : 1.0f / (1.0f + in_max);
-            outv = (float)tfl_round((double)(f * inv));
+            const double f = kind == 0 ? (dbl ? exp(in_max) : expf((float)in_max))
+                                       : KILN_F(1.0 / KILN_F(1.0 + in_max));
+            outv = tfl_round(KILN_F(f * inv));
         } else {
-            const float sample = (float)tfl_round((double)(v * inv));
-            const float mid_interp =
-                (float)tfl_round((double)((vn * inv + (float)tfl_round((double)(v * inv))) / 2.0f));
-            const float mid = (float)tfl_round((double)(vm * inv));
-            const float err = mid_interp - mid;
-            const float bias = (float)tfl_round((double)(err / 2.0f));
-            outv = sample - bias;
+            const double sample = tfl_round(KILN_F(v * inv));
+            const double mid_interp = tfl_round(KILN_F(KILN_F(KILN_F(vn * inv) + sample) / 2));
+            const double mid = tfl_round(KILN_F(vm * inv));
+            const double err = KILN_F(mid_interp - mid);
+            const double bias = tfl_round(KILN_F(err / 2));
+            outv = KILN_F(sample - bias);
         }
-        outv = outv < -32768.0f ? -32768.0f : (outv > 32767.0f ? 32767.0f : outv);
+#undef KILN_F
+        outv = outv < -32768.0 ? -32768.0 : (outv > 32767.0 ? 32767.0 : outv);
         lut[i] = (int16_t)outv;
     }
 }
@@ -890,8 +997,9 @@ static kiln_status softmax_prepare(kiln_kctx *ctx, kiln_node *n) {
         d->exp_lut = (int16_t *)kiln_kalloc(ctx, 2 * 513 * sizeof(int16_t));
         if (!d->exp_lut) return KILN_ERR_NOMEM;
         d->recip_lut = d->exp_lut + 513;
-        gen_lut16(0, -10.0f, 0.0f, -1.0f, 1.0f, d->exp_lut);
-        gen_lut16(1, 0.0f, 1.0f, -1.0f, 1.0f, d->recip_lut);
+        const int dbl = kiln_karith(ctx) == KILN_ARITH_LITERT;
+        gen_lut16(0, -10.0, 0.0, -1.0, 1.0, dbl, d->exp_lut);
+        gen_lut16(1, 0.0, 1.0, -1.0, 1.0, dbl, d->recip_lut);
         return KILN_OK;
     }
     if (x->type != KILN_INT8 && x->type != KILN_UINT8)
@@ -1062,10 +1170,10 @@ static kiln_status mean_prepare(kiln_kctx *ctx, kiln_node *n) {
         d->m = (int32_t)(((int64_t)d->m << sh) / d->n_in_axis);
         d->shift -= sh;
     }
-    if (n->op == KILN_OP_MEAN && kiln_karith(ctx) == KILN_ARITH_LITERT && x->type == KILN_INT8 &&
-        d->n_in_axis > 0) {
+    if (kiln_karith(ctx) == KILN_ARITH_LITERT && x->type != KILN_INT16 && d->n_in_axis > 0) {
+        /* XNNPACK takes 8-bit MEAN and SUM: int32 sums rescaled in float. */
         d->xnn = 1;
-        d->xscale = si / (so * (float)d->n_in_axis);
+        d->xscale = n->op == KILN_OP_MEAN ? si / (so * (float)d->n_in_axis) : si / so;
     }
     d->scratch =
         kiln_kscratch_request(ctx, (size_t)(d->n_out > 0 ? d->n_out : 1) * sizeof(int32_t));
