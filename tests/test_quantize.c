@@ -153,26 +153,29 @@ static void test_goldens(void) {
             free(b2);
             remove(tmp);
         }
-        kiln_npy in;
-        char err[256];
-        snprintf(path, sizeof path, "%s/%s/input_0.npy", gdir, name);
-        if (kiln_npy_read(path, &in, err, sizeof err) != KILN_OK) {
-            CHECK_MSG(0, "%s", err);
-            free(buf);
-            continue;
-        }
-        for (int d = 0; d < 2; d++) {
-            snprintf(path, sizeof path, "%s/%s/expected_%s_0.npy", gdir, name,
-                     d ? "litert" : "tflm");
+        /* input_K.npy with expected_<dialect>_K.npy: K = 0 (random), then real samples */
+        for (int k = 0;; k++) {
+            kiln_npy in;
+            char err[256];
             struct stat st;
-            if (stat(path, &st) != 0) continue;
-            kiln_tensor_info oi;
-            void *out = run1(buf, len, d ? KILN_ARITH_LITERT : KILN_ARITH_TFLM, &in, &oi);
-            CHECK_MSG(out && same_output(out, &oi, path, exact), "%s (%s dialect)", name,
-                      d ? "litert" : "tflm");
-            free(out);
+            snprintf(path, sizeof path, "%s/%s/input_%d.npy", gdir, name, k);
+            if (k > 0 && stat(path, &st) != 0) break;
+            if (kiln_npy_read(path, &in, err, sizeof err) != KILN_OK) {
+                CHECK_MSG(0, "%s", err);
+                break;
+            }
+            for (int d = 0; d < 2; d++) {
+                snprintf(path, sizeof path, "%s/%s/expected_%s_%d.npy", gdir, name,
+                         d ? "litert" : "tflm", k);
+                if (stat(path, &st) != 0) continue;
+                kiln_tensor_info oi;
+                void *out = run1(buf, len, d ? KILN_ARITH_LITERT : KILN_ARITH_TFLM, &in, &oi);
+                CHECK_MSG(out && same_output(out, &oi, path, exact), "%s input %d (%s dialect)",
+                          name, k, d ? "litert" : "tflm");
+                free(out);
+            }
+            kiln_npy_free(&in);
         }
-        kiln_npy_free(&in);
         free(buf);
     }
     fclose(f);
@@ -348,7 +351,8 @@ static void test_hello_world(void) {
     const int32_t in_zp = qx && qx->q.n ? qx->q.zero_point[0] : 0;
     if (qm) kiln_model_destroy(qm);
     CHECK(in_scale > 0);
-    double gmax = 0;
+    double gmax = 0, gsum = 0;
+    int gn = 0;
     for (int i = 0; i < NT; i++) {
         float x = (float)(2 * 3.14159265358979323846 * i / (NT - 1));
         if (i >= NT - 256 && in_scale > 0) {
@@ -364,21 +368,29 @@ static void test_hello_world(void) {
             if (i < NT - 256) {
                 if (st > maxsteps) maxsteps = st;
                 sum += st;
-            } else if (st > gmax) {
-                gmax = st;
+            } else {
+                if (st > gmax) gmax = st;
+                gsum += st;
+                gn++;
             }
         }
         free(yf);
         free(yq);
     }
     printf("hello_world int8: output scale %g, error vs float over [0, 2pi]: max %.2f steps, "
-           "mean %.2f steps; on the int8 input grid: max %.2f steps\n",
-           out_scale, maxsteps, sum / (NT - 256), gmax);
-    /* The int8 scheme's own noise (input step 0.025, 16 hidden units rounded twice) gives
-     * about 2 steps RMS on this model, with peaks near 6; TFLite's converter gives the same
-     * parameters (see docs/quantize.md). Bound the mean by 2 steps, peaks by 8. */
-    CHECK_MSG(sum / (NT - 256) <= 2.0, "mean error %.2f quantization steps", sum / (NT - 256));
-    CHECK_MSG(maxsteps <= 8.0 && gmax <= 8.0, "max error %.2f quantization steps", maxsteps);
+           "mean %.2f steps; on the int8 input grid: max %.2f steps, mean %.2f steps\n",
+           out_scale, maxsteps, sum / (NT - 256), gmax, gn ? gsum / gn : 0.0);
+    /* Bounds (docs/quantize.md). On a dense sweep the int8 model sees x rounded to its input
+     * grid (step 2pi/255): where the float model's slope is near 1, the float output moves by
+     * up to 1.5 output steps inside one input step while the int8 output cannot move, so no
+     * int8 model does better than 1.94 steps at the worst x; the mean is what can be held to
+     * the issue's 2 steps, and is held well below. Round-to-nearest alone gave mean 1.76 and
+     * max 6.3; the refinement step (src/quant/refine.c) brings them near 1.0 and 4.3. */
+    CHECK_MSG(sum / (NT - 256) <= 1.25, "mean error %.2f quantization steps", sum / (NT - 256));
+    CHECK_MSG(gn > 200 && gsum / gn <= 1.0, "mean error on the input grid %.2f steps",
+              gn ? gsum / gn : 0.0);
+    CHECK_MSG(maxsteps <= 5.0, "max error %.2f quantization steps", maxsteps);
+    CHECK_MSG(gmax <= 4.0, "max error on the input grid %.2f quantization steps", gmax);
     /* report sanity: RMSE/scale of the first layer near rounding noise */
     CHECK(rep.layers[0].rmse_scale > 0.1 && rep.layers[0].rmse_scale < 1.0);
     kiln_quant_report_free(&rep);

@@ -111,6 +111,10 @@ typedef struct kiln_interp_options {
     int32_t subgraph;
     const char *signature;
     const kiln_parallel *parallel; /* NULL: single thread */
+    /* The most iterations one WHILE operator may run in one invoke; more fails the invoke with
+     * KILN_ERR_RUNTIME. 0 (the default): unlimited, as in TFLite. Set it for untrusted models
+     * (a fuzzer, a service) so a loop that never ends is an error, not a hang. */
+    uint64_t max_while_iterations;
 } kiln_interp_options;
 
 void kiln_interp_options_init(kiln_interp_options *o);

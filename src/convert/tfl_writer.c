@@ -730,20 +730,55 @@ static kiln_fb_ref write_opts(kiln_fb_builder *b, const wopt *o, int32_t n) {
     return kiln_fb_table_end(b);
 }
 
-static kiln_fb_ref write_tensor(kiln_fb_builder *b, const wtensor *t) {
+/* Quantization parameters already written: identical scale vectors, zero-point vectors and
+ * whole QuantizationParameters tables are written once and referenced from every tensor that
+ * has them (a FlatBuffer may point at one object many times). Per-channel int8 models repeat
+ * the same all-zero zero_point vector for each weight and its bias, and an op that keeps its
+ * input's parameters (pooling, reshape) repeats the whole table. */
+typedef struct qshared {
+    const wtensor *t; /* the first tensor written with these parameters */
+    uint64_t hs, hz;  /* hashes of its scale and zero_point bytes */
+    kiln_fb_ref sc, zp, table;
+} qshared;
+
+typedef struct qcache {
+    qshared *e;
+    size_t n, cap;
+} qcache;
+
+static kiln_fb_ref write_quant(kiln_tfl_writer *w, kiln_fb_builder *b, qcache *qc,
+                               const wtensor *t) {
+    const size_t ns = (size_t)t->nq * sizeof(float), nz = (size_t)t->nq * sizeof(int64_t);
+    const uint64_t hs = fnv1a((const uint8_t *)t->scale, ns);
+    const uint64_t hz = fnv1a((const uint8_t *)t->zp, nz);
+    kiln_fb_ref sc = 0, zp = 0;
+    for (size_t i = 0; i < qc->n; i++) {
+        const qshared *e = &qc->e[i];
+        if (e->t->nq != t->nq) continue;
+        const int same_s = e->hs == hs && !memcmp(e->t->scale, t->scale, ns);
+        const int same_z = e->hz == hz && !memcmp(e->t->zp, t->zp, nz);
+        if (same_s && same_z && e->t->qdim == t->qdim) return e->table;
+        if (same_s && !sc) sc = e->sc;
+        if (same_z && !zp) zp = e->zp;
+    }
+    if (!sc) sc = kiln_fb_create_vec_f32(b, t->scale, (size_t)t->nq);
+    if (!zp) zp = kiln_fb_create_vec_i64(b, t->zp, (size_t)t->nq);
+    kiln_fb_table_start(b);
+    kiln_fb_add_ref(b, QUANT_SCALE, sc);
+    kiln_fb_add_ref(b, QUANT_ZERO_POINT, zp);
+    kiln_fb_add_i32(b, QUANT_DIM, t->qdim, 0);
+    kiln_fb_ref table = kiln_fb_table_end(b);
+    if (grow(w, (void **)&qc->e, &qc->cap, qc->n, sizeof *qc->e))
+        qc->e[qc->n++] = (qshared){t, hs, hz, sc, zp, table};
+    return table;
+}
+
+static kiln_fb_ref write_tensor(kiln_tfl_writer *w, kiln_fb_builder *b, qcache *qc,
+                                const wtensor *t) {
     kiln_fb_ref shape = kiln_fb_create_vec_i32(b, t->shape, (size_t)t->rank);
     kiln_fb_ref sig = t->sig ? kiln_fb_create_vec_i32(b, t->sig, (size_t)t->rank) : 0;
     kiln_fb_ref name = t->name ? kiln_fb_create_string(b, t->name) : 0;
-    kiln_fb_ref quant = 0;
-    if (t->nq > 0) {
-        kiln_fb_ref sc = kiln_fb_create_vec_f32(b, t->scale, (size_t)t->nq);
-        kiln_fb_ref zp = kiln_fb_create_vec_i64(b, t->zp, (size_t)t->nq);
-        kiln_fb_table_start(b);
-        kiln_fb_add_ref(b, QUANT_SCALE, sc);
-        kiln_fb_add_ref(b, QUANT_ZERO_POINT, zp);
-        kiln_fb_add_i32(b, QUANT_DIM, t->qdim, 0);
-        quant = kiln_fb_table_end(b);
-    }
+    kiln_fb_ref quant = t->nq > 0 ? write_quant(w, b, qc, t) : 0;
     kiln_fb_table_start(b);
     kiln_fb_add_ref(b, TENSOR_SHAPE, shape);
     kiln_fb_add_i8(b, TENSOR_TYPE, (int8_t)t->type, 0);
@@ -782,13 +817,14 @@ static kiln_fb_ref *ref_array(kiln_tfl_writer *w, size_t n) {
     return r;
 }
 
-static kiln_fb_ref write_subgraph(kiln_tfl_writer *w, kiln_fb_builder *b, const wsubgraph *g) {
+static kiln_fb_ref write_subgraph(kiln_tfl_writer *w, kiln_fb_builder *b, qcache *qc,
+                                  const wsubgraph *g) {
     kiln_fb_ref *tr = ref_array(w, g->n_tensors);
     kiln_fb_ref *orf = ref_array(w, g->n_ops);
     kiln_fb_ref res = 0;
     if (tr && orf) {
         for (size_t i = 0; i < g->n_tensors; i++)
-            tr[i] = write_tensor(b, &g->tensors[i]);
+            tr[i] = write_tensor(w, b, qc, &g->tensors[i]);
         for (size_t i = 0; i < g->n_ops; i++)
             orf[i] = write_op(b, &g->ops[i]);
         kiln_fb_ref tensors = kiln_fb_create_vec_refs(b, tr, g->n_tensors);
@@ -879,8 +915,10 @@ kiln_status kiln_tfl_writer_finish(kiln_tfl_writer *w, uint8_t **bytes, size_t *
         kiln_fb_add_u32(b, SIG_SUBGRAPH, (uint32_t)s->sg, 0);
         sref[i] = kiln_fb_table_end(b);
     }
+    qcache qc = {NULL, 0, 0};
     for (size_t i = 0; i < w->n_sgs; i++)
-        gref[i] = write_subgraph(w, b, &w->sgs[i]);
+        gref[i] = write_subgraph(w, b, &qc, &w->sgs[i]);
+    free(qc.e);
     for (size_t i = 0; i < w->n_opcodes; i++) {
         const wopcode *c = &w->opcodes[i];
         kiln_fb_ref cc = c->custom ? kiln_fb_create_string(b, c->custom) : 0;

@@ -1,7 +1,8 @@
 /* to_spec.c: reads a float .tflite back into a Kiln graph: each op (or the op pattern
  * kiln/convert.c writes) becomes a layer of a .kiln spec, its constant tensors the layer's
  * parameters. The inverse of convert.c: names, fused activations and folded batch norms are
- * recovered so converting the result again gives the same bytes. */
+ * recovered so converting the result again gives the same bytes. UNIDIRECTIONAL_SEQUENCE_LSTM (and
+ * the STRIDED_SLICE of its last step) becomes an lstm layer. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,7 +24,9 @@ typedef struct rec {
     const char *act; /* NULL: none */
     int32_t in[16];  /* tflite tensor ids of the layer inputs */
     int32_t n_in;
-    int32_t w, b, w2; /* constant tensors: kernel (or depthwise/embeddings), bias, pointwise */
+    int32_t w, b, w2;  /* constant tensors: kernel (or depthwise/embeddings), bias, pointwise */
+    int32_t gates[12]; /* lstm: input weights, recurrent weights, biases (gates i, f, c, o) */
+    int lstm;
     int identity_bn;  /* a batch norm that only carries a name (folded to scale 1, shift 0) */
     int has_act_slot; /* conv-like: an activation may still be merged in */
 } rec;
@@ -261,6 +264,115 @@ static int separable(ctx *c, int32_t i, const char *p, const kiln__tensor_def *x
     return 1;
 }
 
+static int is_var(const ctx *c, int32_t i) {
+    const kiln__tensor_def *t = T(c, i);
+    return t && t->is_variable && !t->data;
+}
+
+/* A constant float32 tensor of exactly the given 1-D or 2-D shape (d1 < 0: 1-D). */
+static int const_f32(const ctx *c, int32_t i, int32_t d0, int32_t d1) {
+    const kiln__tensor_def *t = T(c, i);
+    if (!is_const(c, i) || t->type != KILN_FLOAT32) return 0;
+    if (d1 < 0) return t->rank == 1 && t->dims[0] == d0;
+    return t->rank == 2 && t->dims[0] == d0 && t->dims[1] == d1;
+}
+
+/* UNIDIRECTIONAL_SEQUENCE_LSTM as convert.c writes it (and TFLite's converter writes a Keras
+ * LSTM): batch-major, the four gates' input and recurrent weights and biases constant, no
+ * peephole, projection or layer norm, zero variable states, TANH, no clipping. A following
+ * STRIDED_SLICE that takes the last time step (begin [0, -1, 0], end [0, 0, 0], strides 1, masks
+ * 5/5, shrink_axis_mask 2) is the layer's return_sequences false. */
+static void lstm_op(ctx *c, int32_t i) {
+    const kiln__op_def *od = &c->sg->ops[i];
+    const kiln_node nd = node_of(c, od);
+    const int32_t x = od->inputs[0], y = od->outputs[0];
+    const kiln__tensor_def *xt = T(c, x), *yt = T(c, y);
+    if (od->n_in != 20 && od->n_in != 24) {
+        add_bad(c, i, "needs 20 or 24 inputs");
+        return;
+    }
+    if (!is_act(c, x) || xt->rank != 3 || yt->rank != 3 || kiln_opt_i8(&nd, 3, 0)) {
+        add_bad(c, i, "only batch-major [batch, time, features] input (time_major false)");
+        return;
+    }
+    if (kiln_opt_i8(&nd, 0, 0) != 4 || kiln_opt_f32(&nd, 1, 0.0f) != 0.0f ||
+        kiln_opt_f32(&nd, 2, 0.0f) != 0.0f || kiln_opt_i8(&nd, 5, 0)) {
+        add_bad(c, i, "only TANH without cell or projection clipping (Kiln's lstm does not clip)");
+        return;
+    }
+    const int32_t F = xt->dims[2], U = yt->dims[2];
+    int ok = F > 0 && U > 0 && yt->dims[1] == xt->dims[1];
+    for (int32_t g = 0; g < 4 && ok; g++)
+        ok = const_f32(c, od->inputs[1 + g], U, F) && const_f32(c, od->inputs[5 + g], U, U) &&
+             const_f32(c, od->inputs[12 + g], U, -1);
+    for (int32_t k = 9; k < od->n_in && ok; k++)
+        if ((k < 12 || k == 16 || k == 17 || k >= 20) && od->inputs[k] >= 0) ok = 0;
+    if (!ok) {
+        add_bad(c, i,
+                "only constant float gate weights and biases, no peephole, projection or "
+                "layer norm");
+        return;
+    }
+    const int32_t hs = od->inputs[18], cs = od->inputs[19];
+    if (!is_var(c, hs) || !is_var(c, cs) || T(c, hs)->rank != 2 || T(c, hs)->dims[1] != U ||
+        T(c, cs)->rank != 2 || T(c, cs)->dims[1] != U) {
+        add_bad(c, i, "states must be zero variable tensors [batch, units]");
+        return;
+    }
+    /* The last-step slice. */
+    int32_t out = y, last = 0;
+    if (i + 1 < c->sg->n_ops && c->nuse[y] == 1) {
+        const kiln__op_def *sl = &c->sg->ops[i + 1];
+        const kiln_node sn = node_of(c, sl);
+        static const int32_t want[3][3] = {{0, -1, 0}, {0, 0, 0}, {1, 1, 1}};
+        int m = sl->builtin == KILN_OP_STRIDED_SLICE && sl->n_in == 4 && sl->n_out == 1 &&
+                sl->inputs[0] == y && kiln_opt_i32(&sn, 0, 0) == 5 &&
+                kiln_opt_i32(&sn, 1, 0) == 5 && kiln_opt_i32(&sn, 2, 0) == 0 &&
+                kiln_opt_i32(&sn, 3, 0) == 0 && kiln_opt_i32(&sn, 4, 0) == 2 &&
+                !kiln_opt_i8(&sn, 5, 0);
+        for (int32_t k = 0; k < 3 && m; k++) {
+            const kiln__tensor_def *t = T(c, sl->inputs[1 + k]);
+            m = is_const(c, sl->inputs[1 + k]) && t->type == KILN_INT32 && t->data_len == 12;
+            for (int32_t e = 0; e < 3 && m; e++)
+                m = i32_at(t, e) == want[k][e];
+        }
+        if (m) {
+            out = sl->outputs[0];
+            last = 1;
+            c->skip_op = i + 1;
+        }
+    }
+    rec *r = new_rec(c, "lstm", out, &x, 1);
+    r->lstm = 1;
+    for (int32_t g = 0; g < 4; g++) {
+        r->gates[g] = od->inputs[1 + g];
+        r->gates[4 + g] = od->inputs[5 + g];
+        r->gates[8 + g] = od->inputs[12 + g];
+    }
+    snprintf(r->args, sizeof r->args, "%d%s", U, last ? "" : " return_sequences");
+    char base[NAME_MAX_LEN];
+    const int named = strip_suffix(T(c, r->gates[0])->name, "/input_to_input_weights", base);
+    commit(c, r, named ? base : T(c, out)->name, out);
+}
+
+/* The LSTM parameters are the four gate blocks, stacked in gate order (i, f, c, o). */
+static int fill_gates(float *dst, const kiln_param_desc *p, const ctx *c, const int32_t *gates,
+                      char *err, size_t errlen) {
+    size_t off = 0;
+    for (int32_t g = 0; g < 4; g++) {
+        const kiln__tensor_def *t = T(c, gates[g]);
+        if (!t || !t->data || off + t->data_len > (size_t)p->count * sizeof(float)) break;
+        memcpy(dst + p->offset + off / sizeof(float), t->data, t->data_len);
+        off += t->data_len;
+    }
+    if (off != (size_t)p->count * sizeof(float)) {
+        snprintf(err, errlen, "%s: the model's gate tensors do not fit the parameter (%lld floats)",
+                 p->name, (long long)p->count);
+        return -1;
+    }
+    return 0;
+}
+
 /* Ops that can map to a layer (given suitable operands and options). */
 static int mappable(int32_t op) {
     static const int32_t ops[] = {KILN_OP_CONV_2D,
@@ -281,7 +393,8 @@ static int mappable(int32_t op) {
                                   KILN_OP_HARD_SWISH,
                                   KILN_OP_LEAKY_RELU,
                                   KILN_OP_SOFTMAX,
-                                  KILN_OP_GELU};
+                                  KILN_OP_GELU,
+                                  KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
         if (ops[k] == op) return 1;
     return 0;
@@ -299,7 +412,7 @@ static void map_op(ctx *c, int32_t i) {
     }
     for (int32_t k = 0; k < od->n_in; k++) {
         const int32_t t = od->inputs[k];
-        if (t >= 0 && !is_const(c, t) && !c->tname[t][0]) {
+        if (t >= 0 && !is_const(c, t) && !c->tname[t][0] && !is_var(c, t)) {
             if (!mappable(op))
                 add_bad(c, i, NULL);
             else
@@ -309,6 +422,9 @@ static void map_op(ctx *c, int32_t i) {
     }
     const kiln__tensor_def *xt = T(c, x), *yt = T(c, y);
     switch (op) {
+    case KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM:
+        lstm_op(c, i);
+        return;
     case KILN_OP_CONV_2D:
     case KILN_OP_DEPTHWISE_CONV_2D: {
         const int dw = op == KILN_OP_DEPTHWISE_CONV_2D;
@@ -675,11 +791,26 @@ kiln_status kiln_tflite_to_spec(const void *buf, size_t len, const char *name, c
     {
         char mname[NAME_MAX_LEN];
         const char *desc = m->description ? m->description : "";
+        /* Kiln wrote "Kiln model <name>" as the description before; a description that is an
+         * identifier names the model too; any other (TFLite's "MLIR Converted.") or none: the
+         * file's name */
         const char *pfx = "Kiln model ";
+        int ident = (desc[0] >= 'a' && desc[0] <= 'z') || (desc[0] >= 'A' && desc[0] <= 'Z') ||
+                    desc[0] == '_';
+        for (const char *p = desc; *p && ident; p++)
+            ident = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-';
         if (!strncmp(desc, pfx, strlen(pfx)))
             snprintf(mname, sizeof mname, "%s", desc + strlen(pfx));
-        else
-            snprintf(mname, sizeof mname, "%s", name);
+        else if (ident)
+            snprintf(mname, sizeof mname, "%s", desc);
+        else {
+            /* the file's base name without ".tflite" */
+            const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+            snprintf(mname, sizeof mname, "%s", base);
+            const size_t n = strlen(mname), e = strlen(".tflite");
+            if (n > e && !strcmp(mname + n - e, ".tflite")) mname[n - e] = 0;
+        }
         /* the model name must be an identifier too */
         for (char *p = mname; *p; p++)
             if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -740,6 +871,13 @@ kiln_status kiln_tflite_to_spec(const void *buf, size_t len, const char *name, c
                 }
                 for (int64_t e = 0; e < pd.count; e++)
                     p[pd.offset + e] = v;
+                continue;
+            }
+            if (r->lstm) {
+                const int32_t *gs = !strcmp(pd.role, "kernel")             ? r->gates
+                                    : !strcmp(pd.role, "recurrent_kernel") ? r->gates + 4
+                                                                           : r->gates + 8;
+                if (fill_gates(p, &pd, &c, gs, err, errlen)) s = KILN_ERR_MODEL;
                 continue;
             }
             const int32_t src = !strcmp(pd.role, "bias")               ? r->b

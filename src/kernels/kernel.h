@@ -108,6 +108,44 @@ int kiln_kknown(const kiln_kctx *ctx, const kiln_tensor *t);
 void kiln_kparallel(kiln_kctx *ctx, int32_t ntasks, kiln_task_fn fn, void *arg);
 int32_t kiln_kthreads(const kiln_kctx *ctx);
 
+/* Subgraph calls, for the control kernels (CALL_ONCE, IF, WHILE in ref/control.c). A called
+ * subgraph is built, prepared and planned by the first operator that prepares it (its owner;
+ * another operator preparing it is an error); its arena lies in its owner's scratch, live only
+ * during the owner's step, so it holds nothing between calls. Callers copy values in and out. */
+/* Prepare only: makes subgraph `sg` runnable; gives its input and output counts. args[k]
+ * (nargs of them, NULL entries allowed) is the caller's tensor that will feed input k: a
+ * resource handle known at prepare is bound to that input, so the subgraph's READ_VARIABLE and
+ * ASSIGN_VARIABLE know their variable at prepare. */
+kiln_status kiln_ksub_prepare(kiln_kctx *ctx, int32_t sg, kiln_tensor *const *args, int32_t nargs,
+                              int32_t *n_in, int32_t *n_out);
+/* Input (is_output 0) or output k of a prepared subgraph; NULL when out of range. */
+kiln_tensor *kiln_ksub_io(kiln_kctx *ctx, int32_t sg, int is_output, int32_t k);
+/* Invoke only: runs the subgraph. once != 0: only if it has not run since create or reset
+ * (CALL_ONCE; kiln_interp_reset re-arms it). */
+kiln_status kiln_ksub_invoke(kiln_kctx *ctx, int32_t sg, int once);
+/* The embedder's limit on a WHILE's iterations per invoke (0: unlimited). */
+uint64_t kiln_kwhile_limit(const kiln_kctx *ctx);
+
+/* Resource variables (VAR_HANDLE, READ_VARIABLE, ASSIGN_VARIABLE). A resource tensor holds an
+ * int32 id; ids name one variable per (container, shared_name) across all subgraphs. The
+ * variable's type and shape are fixed at prepare by the first value that sizes it (no
+ * allocation at invoke); its storage is persistent. */
+typedef struct kiln_kvar {
+    kiln_tensor t; /* type, shape, quantization and data (NULL until sized) */
+    const char *container, *shared_name;
+    uint8_t sized;    /* type and shape fixed */
+    uint8_t assigned; /* holds a value: set by ASSIGN_VARIABLE, cleared by kiln_interp_reset */
+    uint8_t reserved[2];
+} kiln_kvar;
+/* Prepare only: the id of the variable a VAR_HANDLE node names (its VarHandleOptions), or -1
+ * with the error set. */
+int32_t kiln_kvar_handle(kiln_kctx *ctx, const kiln_node *n);
+/* The variable with id `id`, or NULL. */
+kiln_kvar *kiln_kvar_get(kiln_kctx *ctx, int32_t id);
+/* Prepare only: sizes variable `id` like tensor `like` (type, shape, quantization) the first
+ * time; later calls check that `like` has the same type and shape (error otherwise). */
+kiln_status kiln_kvar_size(kiln_kctx *ctx, int32_t id, const kiln_tensor *like);
+
 typedef kiln_status (*kiln_prepare_fn)(kiln_kctx *ctx, kiln_node *node);
 typedef kiln_status (*kiln_invoke_fn)(kiln_kctx *ctx, kiln_node *node);
 

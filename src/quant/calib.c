@@ -110,8 +110,8 @@ static void end_batch(kq_stats *st, int32_t n) {
     }
 }
 
-static kiln_status set_inputs(kiln_interp *it, int64_t s, const kiln_quantize_options *o,
-                              float *tmp, char *err, size_t errlen) {
+kiln_status kq_set_inputs(kiln_interp *it, int64_t s, const kiln_quantize_options *o, float *tmp,
+                          char *err, size_t errlen) {
     for (int32_t i = 0; i < kiln_interp_num_inputs(it); i++) {
         kiln_tensor_info ti;
         kiln_status st = kiln_interp_input(it, i, &ti);
@@ -269,7 +269,7 @@ kiln_status kq_calibrate(const kiln_model *m, const kiln_quantize_options *o, kq
             }
         }
         for (int64_t i = 0; i < ns && s == KILN_OK; i++) {
-            s = set_inputs(it, i, o, tmp, err, errlen);
+            s = kq_set_inputs(it, i, o, tmp, err, errlen);
             if (s != KILN_OK) break;
             for (int32_t k = 0; k < m->subgraphs[0].n_inputs; k++)
                 observe(&c, m->subgraphs[0].inputs[k]);
@@ -422,8 +422,8 @@ kiln_status kq_compare(const kiln_model *fm, const kiln_model *qm, const int32_t
     double out_sse = 0;
     int64_t out_n = 0, agree = 0;
     for (int64_t i = 0; i < ns && s == KILN_OK; i++) {
-        s = set_inputs(fit, i, o, tmp, err, errlen);
-        if (s == KILN_OK) s = set_inputs(qit, i, o, tmp, err, errlen);
+        s = kq_set_inputs(fit, i, o, tmp, err, errlen);
+        if (s == KILN_OK) s = kq_set_inputs(qit, i, o, tmp, err, errlen);
         if (s != KILN_OK) break;
         if (kiln_interp_invoke(fit) != KILN_OK) {
             snprintf(err, errlen, "float model: %s", kiln_interp_error(fit));

@@ -30,6 +30,17 @@ void kq_fill_input(float *dst, int64_t numel, int32_t input, int64_t s,
 /* Number of calibration samples the options give. */
 int64_t kq_num_samples(const kiln_quantize_options *o);
 
+/* Fills the inputs of a running model with calibration sample s (integer inputs get the float
+ * sample quantized with their parameters); tmp holds at least the largest input's elements. */
+kiln_status kq_set_inputs(kiln_interp *it, int64_t s, const kiln_quantize_options *o, float *tmp,
+                          char *err, size_t errlen);
+
+/* int8 mode, small models: tunes the integer weights and biases of the written model in place
+ * (qbuf) to lower output 0's error against the float model fm on the calibration data (see
+ * refine.c). Does nothing without representative data or on larger models. */
+kiln_status kq_refine(const kiln_model *fm, uint8_t *qbuf, size_t qlen,
+                      const kiln_quantize_options *o, char *err, size_t errlen);
+
 /* Runs the float model over the calibration samples and fills st[0..n_tensors) (subgraph 0
  * tensor indices) with each float tensor's range by o->method. */
 kiln_status kq_calibrate(const kiln_model *m, const kiln_quantize_options *o, kq_stats *st,

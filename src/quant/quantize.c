@@ -4,7 +4,8 @@
  * in_scale * w_scale, asymmetric int8 activations from calibrated ranges that include 0 (zero
  * point nudged to an integer), fixed output scales for SOFTMAX/LOGISTIC/TANH, shared scales
  * through pooling/reshape/pad, op versions as tensorflow/lite/tools/versioning/op_version.cc
- * sets them. Dynamic range: the hybrid scheme for weights of >= 1024 elements. */
+ * sets them. Dynamic range: the hybrid scheme for weights of >= 1024 elements. Small int8
+ * models then get their integer weights and biases refined on the calibration data (refine.c). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1289,6 +1290,13 @@ kiln_status kiln_quantize_model(const void *buf, size_t len, const kiln_quantize
     if (s != KILN_OK) {
         fail(&q, s, "%s", kiln_tfl_writer_error(q.w));
         goto done;
+    }
+    if (o->mode == KILN_QUANT_INT8) {
+        s = kq_refine(m, *out, *out_len, o, err, errlen);
+        if (s != KILN_OK) {
+            q.status = s;
+            goto done;
+        }
     }
     /* the report */
     if (rep) {

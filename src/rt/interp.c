@@ -1,11 +1,13 @@
 /* interp.c: libkiln-rt's interpreter: op resolver, prepare (with constant folding of shape
- * chains), one-arena planner (TFLite Micro's greedy-by-size with lifetimes, offline plans) and
- * invoke. Semantics follow TFLite's interpreter; no libc beyond string.h. */
+ * chains), one-arena planner (TFLite Micro's greedy-by-size with lifetimes, offline plans),
+ * invoke, subgraph calls and resource variables. Semantics follow TFLite's interpreter; no libc
+ * beyond string.h. */
 #include <stdarg.h>
 #include <string.h>
 
 #include "kernels/kernel.h"
 #include "kernels/ops.h"
+#include "rt/fb.h"
 #include "rt/interp.h"
 #include "rt/model.h"
 
@@ -18,8 +20,11 @@
 enum { PH_PREPARE, PH_FOLD, PH_INVOKE };
 enum { MEM_NONE, MEM_CONST, MEM_PERSIST, MEM_ARENA };
 
+typedef struct sg_run sg_run;
+
 struct kiln_kctx {
     kiln_interp *it;
+    sg_run *r; /* the subgraph running or being prepared */
     int32_t node;
     int32_t phase;
 };
@@ -28,6 +33,7 @@ typedef struct node_ext {
     const kiln_kernel_reg *reg;
     int32_t nscr;
     uint8_t folded;
+    int32_t sub_scr; /* scratch index holding the arenas of the subgraphs it calls, or -1 */
     size_t scr_bytes[MAX_SCRATCH];
     size_t scr_off[MAX_SCRATCH];
 } node_ext;
@@ -38,9 +44,10 @@ typedef struct tensor_ext {
     uint8_t known, kind, offline;
 } tensor_ext;
 
-/* One subgraph made runnable: its tensors, nodes and plan. An interpreter owns one now; WHILE,
- * IF and CALL_ONCE will own one per called subgraph and run them with run_subgraph(). */
-typedef struct sg_run {
+/* One subgraph made runnable: its tensors, nodes and plan. The interpreter owns the main one;
+ * each subgraph called by WHILE, IF or CALL_ONCE gets one too (it->subs), owned by the operator
+ * that calls it: its arena lies at `base`, inside that operator's scratch. */
+struct sg_run {
     int32_t index;
     const kiln__subgraph_def *def;
     int32_t nt, nn;
@@ -48,7 +55,14 @@ typedef struct sg_run {
     tensor_ext *tx;
     kiln_node *nodes;
     node_ext *nx;
-} sg_run;
+    size_t base; /* offset of this subgraph's plan in the interpreter's arena */
+    size_t arena_size, lower_bound;
+    int32_t nplanned;
+    sg_run *owner; /* the calling subgraph (NULL for the main one) and its operator */
+    int32_t owner_node;
+    uint8_t ran_once; /* CALL_ONCE ran it since create or reset */
+    uint8_t running;
+};
 
 struct kiln_interp {
     const kiln_model *m;
@@ -63,6 +77,9 @@ struct kiln_interp {
     size_t persist;
     size_t need_peak; /* largest used + temporaries seen */
     sg_run run;
+    sg_run **subs;   /* per subgraph index: the called subgraphs built so far (NULL: none) */
+    kiln_kvar *vars; /* resource variables */
+    int32_t nvars, maxvars;
     const kiln__signature_def *sig;
     uint8_t *arena;
     int own_arena;
@@ -72,6 +89,7 @@ struct kiln_interp {
     kiln_arith arith;
     kiln_parallel par;
     int has_par;
+    uint64_t max_while;
     kiln_op_hook hook;
     void *hook_ud;
     struct kiln_kctx ctx;
@@ -284,11 +302,18 @@ kiln_status kiln__interp_check_ops(const kiln_model *m, int32_t subgraph, char *
 /* ---------------------------------------------------------------------------------------- */
 /* kernel services */
 
+/* "model: operator 3 (ADD): ", with "subgraph 2 " before "operator" in a called subgraph. */
+static int where(const kiln_interp *it, const sg_run *r, int32_t node, char *dst, size_t cap) {
+    const kiln__op_def *op = &r->def->ops[node];
+    if (r == &it->run)
+        return kiln__fmt(dst, cap, "%s: operator %d (%s): ", it->m->name, node, op_name(op));
+    return kiln__fmt(dst, cap, "%s: subgraph %d operator %d (%s): ", it->m->name, r->index, node,
+                     op_name(op));
+}
+
 kiln_status kiln_kerr(kiln_kctx *ctx, kiln_status s, const char *fmt, ...) {
     kiln_interp *it = ctx->it;
-    const kiln__op_def *op = &it->run.def->ops[ctx->node];
-    int n = kiln__fmt(it->err, sizeof it->err, "%s: operator %d (%s): ", it->m->name, ctx->node,
-                      op_name(op));
+    int n = where(it, ctx->r, ctx->node, it->err, sizeof it->err);
     if (n >= 0 && (size_t)n < sizeof it->err) {
         va_list ap;
         va_start(ap, fmt);
@@ -307,9 +332,8 @@ void *kiln_kalloc(kiln_kctx *ctx, size_t bytes) {
 }
 
 int32_t kiln_kscratch_request(kiln_kctx *ctx, size_t bytes) {
-    kiln_interp *it = ctx->it;
     if (ctx->phase != PH_PREPARE) return -1;
-    node_ext *x = &it->run.nx[ctx->node];
+    node_ext *x = &ctx->r->nx[ctx->node];
     if (x->nscr >= MAX_SCRATCH) return -1;
     x->scr_bytes[x->nscr] = bytes;
     return x->nscr++;
@@ -317,9 +341,9 @@ int32_t kiln_kscratch_request(kiln_kctx *ctx, size_t bytes) {
 
 void *kiln_kscratch(kiln_kctx *ctx, int32_t index) {
     kiln_interp *it = ctx->it;
-    const node_ext *x = &it->run.nx[ctx->node];
+    const node_ext *x = &ctx->r->nx[ctx->node];
     if (index < 0 || index >= x->nscr || !it->arena) return NULL;
-    return it->arena + x->scr_off[index];
+    return it->arena + ctx->r->base + x->scr_off[index];
 }
 
 kiln_arith kiln_karith(const kiln_kctx *ctx) {
@@ -347,8 +371,8 @@ kiln_status kiln_kresize(kiln_kctx *ctx, kiln_tensor *t, int32_t rank, const int
     for (int32_t i = 0; same && i < rank; i++)
         same = dims[i] == t->dims[i];
     if (same) return KILN_OK;
-    kiln_interp *it = ctx->it;
-    if (t->index >= 0 && t->index < it->run.nt && it->run.tx[t->index].kind == MEM_CONST)
+    const sg_run *r = ctx->r;
+    if (t->index >= 0 && t->index < r->nt && r->tx[t->index].kind == MEM_CONST)
         return kiln_kerr(ctx, KILN_ERR_SHAPE,
                          "tensor %d ('%s') is a constant; its shape "
                          "cannot change",
@@ -358,8 +382,8 @@ kiln_status kiln_kresize(kiln_kctx *ctx, kiln_tensor *t, int32_t rank, const int
                          "tensor %d: output grows at invoke (%zu bytes "
                          "planned, %zu needed)",
                          t->index, t->bytes, bytes);
-    if (ctx->phase == PH_PREPARE && t->index >= 0 && t->index < it->run.nt &&
-        it->run.tx[t->index].kind == MEM_PERSIST && bytes != t->bytes)
+    if (ctx->phase == PH_PREPARE && t->index >= 0 && t->index < r->nt &&
+        r->tx[t->index].kind == MEM_PERSIST && bytes != t->bytes)
         return kiln_kerr(ctx, KILN_ERR_SHAPE,
                          "tensor %d is a variable of %zu bytes; cannot "
                          "resize to %zu",
@@ -372,9 +396,9 @@ kiln_status kiln_kresize(kiln_kctx *ctx, kiln_tensor *t, int32_t rank, const int
 }
 
 int kiln_kknown(const kiln_kctx *ctx, const kiln_tensor *t) {
-    const kiln_interp *it = ctx->it;
-    if (!t || t->index < 0 || t->index >= it->run.nt) return 0;
-    return it->run.tx[t->index].known;
+    const sg_run *r = ctx->r;
+    if (!t || t->index < 0 || t->index >= r->nt) return 0;
+    return r->tx[t->index].known;
 }
 
 void kiln_kparallel(kiln_kctx *ctx, int32_t ntasks, kiln_task_fn fn, void *arg) {
@@ -443,6 +467,8 @@ static kiln_status build(kiln_interp *it, sg_run *r, int32_t index) {
             n *= (size_t)t->dims[k];
         }
         t->bytes = n * es;
+        /* A resource tensor holds the int32 id of a resource variable, as in TFLite. */
+        if (d->type == KILN_RESOURCE) t->bytes = n * 4;
         if (d->data && d->data_len && !is_input(sg, i) && !d->is_variable) {
             /* A tensor with buffer data is a constant, used in place (zero copy). A graph
              * input never is: the caller writes it. */
@@ -497,6 +523,7 @@ static kiln_status build(kiln_interp *it, sg_run *r, int32_t index) {
         n->fb = m->buf;
         n->fb_len = m->len;
         n->variant = "ref";
+        r->nx[i].sub_scr = -1;
     }
     return KILN_OK;
 }
@@ -509,7 +536,6 @@ static int foldable_op(int32_t code) {
     case KILN_OP_CALL_ONCE:
     case KILN_OP_IF:
     case KILN_OP_WHILE:
-    case KILN_OP_VAR_HANDLE:
     case KILN_OP_READ_VARIABLE:
     case KILN_OP_ASSIGN_VARIABLE:
     case KILN_OP_RANDOM_STANDARD_NORMAL:
@@ -521,8 +547,21 @@ static int foldable_op(int32_t code) {
     }
 }
 
+/* The largest arena of the subgraphs that node i of r calls (they run one at a time). */
+static int child_arena(const kiln_interp *it, const sg_run *r, int32_t i, size_t *bytes) {
+    int any = 0;
+    *bytes = 0;
+    for (int32_t k = 0; it->subs && k < it->m->n_subgraphs; k++) {
+        const sg_run *c = it->subs[k];
+        if (!c || c->owner != r || c->owner_node != i) continue;
+        any = 1;
+        if (c->arena_size > *bytes) *bytes = c->arena_size;
+    }
+    return any;
+}
+
 static kiln_status prepare(kiln_interp *it, sg_run *r) {
-    char why[160];
+    char why[160], pre[160];
     int bad = 0;
     for (int32_t i = 0; i < r->nn; i++) {
         r->nx[i].reg = resolve(r->def, &r->def->ops[i], why, sizeof why);
@@ -531,31 +570,33 @@ static kiln_status prepare(kiln_interp *it, sg_run *r) {
     if (bad) {
         char list[KILN_ERRLEN];
         kiln__interp_check_ops(it->m, r->index, list, sizeof list);
-        msg_set(it, "%s: %s", it->m->name, list);
+        if (r == &it->run)
+            msg_set(it, "%s: %s", it->m->name, list);
+        else
+            msg_set(it, "%s: subgraph %d: %s", it->m->name, r->index, list);
         return KILN_ERR_UNSUPPORTED;
     }
     for (int32_t i = 0; i < r->nn; i++) {
         kiln_node *n = &r->nodes[i];
         node_ext *x = &r->nx[i];
-        const kiln__op_def *op = &r->def->ops[i];
         for (int32_t k = 0; k < n->n_out; k++) {
             if (!n->out[k]) continue;
             const tensor_ext *ox = &r->tx[n->out[k]->index];
+            where(it, r, i, pre, sizeof pre);
             if (ox->kind == MEM_CONST || ox->known) {
-                msg_set(it, "%s: operator %d (%s): output %d is tensor %d, which is a constant",
-                        it->m->name, i, op_name(op), k, n->out[k]->index);
+                msg_set(it, "%soutput %d is tensor %d, which is a constant", pre, k,
+                        n->out[k]->index);
                 return KILN_ERR_MODEL;
             }
             for (int32_t j = 0; j < n->n_in; j++) {
                 if (n->in[j] == n->out[k]) {
-                    msg_set(it,
-                            "%s: operator %d (%s): output %d is also its input %d (tensor "
-                            "%d)",
-                            it->m->name, i, op_name(op), k, j, n->out[k]->index);
+                    msg_set(it, "%soutput %d is also its input %d (tensor %d)", pre, k, j,
+                            n->out[k]->index);
                     return KILN_ERR_MODEL;
                 }
             }
         }
+        it->ctx.r = r;
         it->ctx.node = i;
         it->ctx.phase = PH_PREPARE;
         if (x->reg->prepare) {
@@ -565,6 +606,14 @@ static kiln_status prepare(kiln_interp *it, sg_run *r) {
                 if (!it->err[0]) kiln_kerr(&it->ctx, s, "prepare failed (%s)", kiln_status_str(s));
                 return s;
             }
+        }
+        /* The subgraphs this operator called in its prepare live in one scratch buffer. */
+        size_t cbytes = 0;
+        if (child_arena(it, r, i, &cbytes)) {
+            if (x->nscr >= MAX_SCRATCH)
+                return kiln_kerr(&it->ctx, KILN_ERR_UNSUPPORTED, "too many scratch buffers");
+            x->sub_scr = x->nscr;
+            x->scr_bytes[x->nscr++] = cbytes;
         }
         /* Constant folding: all inputs known, small outputs, no scratch. */
         int fold = foldable_op(n->op) && x->nscr == 0 && n->n_out > 0;
@@ -576,7 +625,9 @@ static kiln_status prepare(kiln_interp *it, sg_run *r) {
             if (!shape_only && !r->tx[n->in[k]->index].known) fold = 0;
             nknown++;
         }
-        if (nknown == 0) fold = 0;
+        /* VAR_HANDLE has no inputs; its id is known at prepare, which READ_VARIABLE and
+         * ASSIGN_VARIABLE need to size the variable. */
+        if (nknown == 0 && n->op != KILN_OP_VAR_HANDLE) fold = 0;
         for (int32_t k = 0; fold && k < n->n_out; k++) {
             const kiln_tensor *o = n->out[k];
             if (!o || o->is_variable || o->bytes > FOLD_MAX_BYTES || is_input(r->def, o->index))
@@ -880,11 +931,24 @@ static kiln_status plan(kiln_interp *it, sg_run *r) {
         else
             r->nx[b[i].node].scr_off[b[i].k] = b[i].off;
     }
-    it->arena_size = best;
-    it->lower_bound = lb;
-    it->nplanned = nb;
+    r->arena_size = best;
+    r->lower_bound = lb;
+    r->nplanned = nb;
     tmp_free(it, tmp);
     return KILN_OK;
+}
+
+/* Points r's arena tensors at base, then its called subgraphs at their owners' scratch. */
+static void place_run(kiln_interp *it, sg_run *r, size_t base) {
+    r->base = base;
+    for (int32_t i = 0; i < r->nt; i++)
+        if (r->tx[i].kind == MEM_ARENA) r->t[i].data = it->arena + base + (size_t)r->tx[i].off;
+    for (int32_t k = 0; it->subs && k < it->m->n_subgraphs; k++) {
+        sg_run *c = it->subs[k];
+        if (!c || c->owner != r) continue;
+        const node_ext *x = &r->nx[c->owner_node];
+        place_run(it, c, base + (x->sub_scr >= 0 ? x->scr_off[x->sub_scr] : 0));
+    }
 }
 
 static kiln_status place_arena(kiln_interp *it, sg_run *r) {
@@ -903,8 +967,7 @@ static kiln_status place_arena(kiln_interp *it, sg_run *r) {
         }
         it->own_arena = 1;
     }
-    for (int32_t i = 0; i < r->nt; i++)
-        if (r->tx[i].kind == MEM_ARENA) r->t[i].data = it->arena + r->tx[i].off;
+    place_run(it, r, 0);
     return KILN_OK;
 }
 
@@ -998,11 +1061,13 @@ kiln_status kiln_interp_create(const kiln_model *m, const kiln_interp_options *o
     it->m = m;
     it->sig = sig;
     it->arith = opt->arith;
+    it->max_while = opt->max_while_iterations;
     if (opt->parallel) {
         it->par = *opt->parallel;
         it->has_par = 1;
     }
     it->ctx.it = it;
+    it->ctx.r = &it->run;
 
     it->err[0] = 0;
     kiln_status s = build(it, &it->run, sgi);
@@ -1015,7 +1080,12 @@ kiln_status kiln_interp_create(const kiln_model *m, const kiln_interp_options *o
     if (s == KILN_ERR_NOMEM && it->cbase && !it->err[0])
         msg_set(it, "%s: arena too small: %zu bytes given", m->name, opt->arena_bytes);
     if (s == KILN_OK) s = plan(it, &it->run);
-    if (s == KILN_OK) s = place_arena(it, &it->run);
+    if (s == KILN_OK) {
+        it->arena_size = it->run.arena_size;
+        it->lower_bound = it->run.lower_bound;
+        it->nplanned = it->run.nplanned;
+        s = place_arena(it, &it->run);
+    }
     if (s == KILN_OK && it->used + it->arena_size > it->need_peak)
         it->need_peak = it->used + it->arena_size;
     if (s != KILN_OK && it->oom && !strstr(it->err, "arena too small")) {
@@ -1054,23 +1124,264 @@ const char *kiln_interp_error(const kiln_interp *it) {
 }
 
 static kiln_status run_subgraph(kiln_interp *it, sg_run *r) {
+    /* The op hook (profilers) sees the main subgraph's operators only. */
+    const int hook = it->hook && r == &it->run;
     for (int32_t i = 0; i < r->nn; i++) {
         node_ext *x = &r->nx[i];
         if (x->folded) continue;
-        if (it->hook) it->hook(it->hook_ud, i, 0);
+        if (hook) it->hook(it->hook_ud, i, 0);
+        it->ctx.r = r;
         it->ctx.node = i;
         it->ctx.phase = PH_INVOKE;
         const kiln_status s = x->reg->invoke(&it->ctx, &r->nodes[i]);
-        if (it->hook) it->hook(it->hook_ud, i, 1);
+        if (hook) it->hook(it->hook_ud, i, 1);
         if (s != KILN_OK) {
             /* The kernel's message (kiln_kerr) is already prefixed; add one if it gave none. */
-            const kiln__op_def *op = &r->def->ops[i];
-            if (!it->err[0])
-                msg_set(it, "%s: operator %d (%s): %s", it->m->name, i, op_name(op),
-                        kiln_status_str(s));
+            if (!it->err[0]) {
+                char pre[160];
+                where(it, r, i, pre, sizeof pre);
+                msg_set(it, "%s%s", pre, kiln_status_str(s));
+            }
             return s;
         }
     }
+    return KILN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* subgraph calls (CALL_ONCE, IF, WHILE) */
+
+static sg_run *sub_get(const kiln_interp *it, int32_t sg) {
+    if (sg < 0 || sg >= it->m->n_subgraphs) return NULL;
+    if (sg == it->run.index) return (sg_run *)&it->run;
+    return it->subs ? it->subs[sg] : NULL;
+}
+
+static void shape_str(const kiln_tensor *t, char *dst, size_t cap);
+
+/* Resource handles the caller knows at prepare become known inputs of the callee (persistent
+ * copies; the caller's copy-in at invoke writes the same id). */
+static kiln_status bind_handles(kiln_interp *it, kiln_kctx *ctx, sg_run *c,
+                                kiln_tensor *const *args, int32_t nargs) {
+    for (int32_t k = 0; args && k < nargs && k < c->def->n_inputs; k++) {
+        const kiln_tensor *a = args[k];
+        const int32_t ti = c->def->inputs[k];
+        if (!a || ti < 0 || ti >= c->nt) continue;
+        kiln_tensor *t = &c->t[ti];
+        /* Shapes are static: the callee's inputs must be what the caller gives (checked
+         * before the callee is prepared, so no kernel sees a mismatched shape). */
+        int same = t->type == a->type && t->rank == a->rank;
+        for (int32_t d = 0; same && d < a->rank; d++)
+            same = t->dims[d] == a->dims[d];
+        if (!same) {
+            char x[96], y[96];
+            shape_str(t, x, sizeof x);
+            shape_str(a, y, sizeof y);
+            return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                             "subgraph %d input %d is %s but gets %s (dynamic shapes are not "
+                             "supported)",
+                             c->index, k, x, y);
+        }
+        if (a->type != KILN_RESOURCE || a->bytes != 4) continue;
+        if (t->type != KILN_RESOURCE || t->bytes != 4 || c->tx[ti].kind != MEM_NONE) continue;
+        if (!kiln_kknown(ctx, a)) continue;
+        t->data = it_alloc(it, 4);
+        if (!t->data) return KILN_ERR_NOMEM;
+        it->persist += ALIGN;
+        memcpy(t->data, a->data, 4);
+        c->tx[ti].kind = MEM_PERSIST;
+        c->tx[ti].known = 1;
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_ksub_prepare(kiln_kctx *ctx, int32_t sg, kiln_tensor *const *args, int32_t nargs,
+                              int32_t *n_in, int32_t *n_out) {
+    kiln_interp *it = ctx->it;
+    if (ctx->phase != PH_PREPARE)
+        return kiln_kerr(ctx, KILN_ERR_STATE, "subgraphs are prepared only in prepare");
+    if (sg < 0 || sg >= it->m->n_subgraphs)
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "refers to subgraph %d, only %d subgraphs", sg,
+                         it->m->n_subgraphs);
+    if (sg == it->run.index || sg == ctx->r->index)
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "calls subgraph %d recursively", sg);
+    sg_run *c = sub_get(it, sg);
+    if (c) {
+        if (c->owner != ctx->r || c->owner_node != ctx->node) {
+            const int main_owner = c->owner == &it->run;
+            return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                             "subgraph %d is also called by %s%d operator %d; a subgraph called "
+                             "from two operators is not supported",
+                             sg, main_owner ? "the main subgraph " : "subgraph ",
+                             main_owner ? it->run.index : c->owner->index, c->owner_node);
+        }
+    } else {
+        if (!it->subs) {
+            it->subs = it_alloc(it, sizeof(sg_run *) * (size_t)it->m->n_subgraphs);
+            if (!it->subs) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
+        }
+        c = it_alloc(it, sizeof(sg_run));
+        if (!c) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
+        c->owner = ctx->r;
+        c->owner_node = ctx->node;
+        it->subs[sg] = c;
+        /* Building, preparing and planning the callee use the context; the caller's resumes. */
+        const struct kiln_kctx saved = it->ctx;
+        kiln_status s = build(it, c, sg);
+        if (s == KILN_ERR_NOMEM && !it->err[0])
+            msg_set(it, "%s: subgraph %d: out of memory", it->m->name, sg);
+        if (s == KILN_OK) s = bind_handles(it, ctx, c, args, nargs);
+        if (s == KILN_OK) s = prepare(it, c);
+        if (s == KILN_OK) s = plan(it, c);
+        it->ctx = saved;
+        if (s != KILN_OK) return s;
+    }
+    if (n_in) *n_in = c->def->n_inputs;
+    if (n_out) *n_out = c->def->n_outputs;
+    return KILN_OK;
+}
+
+kiln_tensor *kiln_ksub_io(kiln_kctx *ctx, int32_t sg, int is_output, int32_t k) {
+    sg_run *c = sub_get(ctx->it, sg);
+    if (!c || c == &ctx->it->run || !c->t) return NULL;
+    const int32_t n = is_output ? c->def->n_outputs : c->def->n_inputs;
+    if (k < 0 || k >= n) return NULL;
+    const int32_t t = is_output ? c->def->outputs[k] : c->def->inputs[k];
+    return t >= 0 && t < c->nt ? &c->t[t] : NULL;
+}
+
+kiln_status kiln_ksub_invoke(kiln_kctx *ctx, int32_t sg, int once) {
+    kiln_interp *it = ctx->it;
+    sg_run *c = sub_get(it, sg);
+    if (!c || c == &it->run || c->owner != ctx->r || c->owner_node != ctx->node)
+        return kiln_kerr(ctx, KILN_ERR_STATE, "subgraph %d was not prepared by this operator", sg);
+    if (once && c->ran_once) return KILN_OK;
+    if (c->running) return kiln_kerr(ctx, KILN_ERR_RUNTIME, "subgraph %d is already running", sg);
+    const struct kiln_kctx saved = it->ctx;
+    c->running = 1;
+    const kiln_status s = run_subgraph(it, c);
+    c->running = 0;
+    it->ctx = saved;
+    if (s == KILN_OK && once) c->ran_once = 1;
+    return s;
+}
+
+uint64_t kiln_kwhile_limit(const kiln_kctx *ctx) {
+    return ctx->it->max_while;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* resource variables */
+
+/* Upper bound of the model's variables: its VAR_HANDLE operators. */
+static int32_t count_var_handles(const kiln_model *m) {
+    int32_t n = 0;
+    for (int32_t s = 0; s < m->n_subgraphs; s++)
+        for (int32_t i = 0; i < m->subgraphs[s].n_ops; i++)
+            n += m->subgraphs[s].ops[i].builtin == KILN_OP_VAR_HANDLE;
+    return n;
+}
+
+int32_t kiln_kvar_handle(kiln_kctx *ctx, const kiln_node *n) {
+    kiln_interp *it = ctx->it;
+    if (ctx->phase != PH_PREPARE) {
+        kiln_kerr(ctx, KILN_ERR_STATE, "variable handles are made only in prepare");
+        return -1;
+    }
+    /* VarHandleOptions: container (field 0), shared_name (field 1); absent strings are "". */
+    const char *cont = "", *name = "";
+    if (n->opts) {
+        kiln__fb f;
+        kiln__fbt t;
+        f.b = n->fb;
+        f.n = n->fb_len;
+        if (kiln__fb_table(&f, (size_t)(n->opts - n->fb), &t) ||
+            kiln__fb_str(&f, &t, 0, &cont) < 0 || kiln__fb_str(&f, &t, 1, &name) < 0) {
+            kiln_kerr(ctx, KILN_ERR_MODEL, "malformed VarHandleOptions");
+            return -1;
+        }
+    }
+    for (int32_t i = 0; i < it->nvars; i++)
+        if (!strcmp(it->vars[i].container, cont) && !strcmp(it->vars[i].shared_name, name))
+            return i;
+    if (!it->vars) {
+        it->maxvars = count_var_handles(it->m);
+        it->vars = it_alloc(it, sizeof(kiln_kvar) * (size_t)(it->maxvars ? it->maxvars : 1));
+        if (!it->vars) {
+            kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+    }
+    if (it->nvars >= it->maxvars) {
+        kiln_kerr(ctx, KILN_ERR_MODEL, "more variables than VAR_HANDLE operators");
+        return -1;
+    }
+    kiln_kvar *v = &it->vars[it->nvars];
+    memset(v, 0, sizeof *v);
+    v->container = cont;
+    v->shared_name = name;
+    v->t.name = name;
+    v->t.index = -1;
+    v->t.is_variable = 1;
+    return it->nvars++;
+}
+
+kiln_kvar *kiln_kvar_get(kiln_kctx *ctx, int32_t id) {
+    kiln_interp *it = ctx->it;
+    return id >= 0 && id < it->nvars ? &it->vars[id] : NULL;
+}
+
+/* "float32[1,4]" */
+static void shape_str(const kiln_tensor *t, char *dst, size_t cap) {
+    kiln__fmt(dst, cap, "%s[", kiln_dtype_name(t->type));
+    for (int32_t i = 0; i < t->rank; i++)
+        msg_app(dst, cap, "%s%d", i ? "," : "", t->dims[i]);
+    msg_app(dst, cap, "]");
+}
+
+/* The value a variable holds before its first assignment and after a reset: zero, or the
+ * zero point of an int8 variable (TFLite Micro's default value). */
+static void var_clear(kiln_kvar *v) {
+    if (!v->t.data) return;
+    int fill = 0;
+    if (v->t.type == KILN_INT8 && v->t.q.n >= 1 && v->t.q.zero_point)
+        fill = (uint8_t)(int8_t)v->t.q.zero_point[0];
+    memset(v->t.data, fill, v->t.bytes);
+}
+
+kiln_status kiln_kvar_size(kiln_kctx *ctx, int32_t id, const kiln_tensor *like) {
+    kiln_interp *it = ctx->it;
+    kiln_kvar *v = kiln_kvar_get(ctx, id);
+    if (ctx->phase != PH_PREPARE)
+        return kiln_kerr(ctx, KILN_ERR_STATE, "variables are sized only in prepare");
+    if (!v) return kiln_kerr(ctx, KILN_ERR_MODEL, "resource id %d names no variable", id);
+    if (v->sized) {
+        int same = v->t.type == like->type && v->t.rank == like->rank;
+        for (int32_t i = 0; same && i < like->rank; i++)
+            same = v->t.dims[i] == like->dims[i];
+        if (same) return KILN_OK;
+        char a[96], b[96];
+        shape_str(like, a, sizeof a);
+        shape_str(&v->t, b, sizeof b);
+        return kiln_kerr(ctx, KILN_ERR_SHAPE,
+                         "variable '%s': value %s does not match the variable's %s (its type and "
+                         "shape are fixed by its first value)",
+                         v->shared_name, a, b);
+    }
+    if (kiln_dtype_size(like->type) == 0 || like->type == KILN_INT4)
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "variable '%s': type %s is not supported",
+                         v->shared_name, kiln_dtype_name(like->type));
+    v->t.type = like->type;
+    v->t.rank = like->rank;
+    for (int32_t i = 0; i < like->rank && i < KILN_MAX_RANK; i++)
+        v->t.dims[i] = like->dims[i];
+    v->t.bytes = like->bytes;
+    v->t.q = like->q;
+    v->t.data = it_alloc(it, v->t.bytes);
+    if (!v->t.data) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of memory for variable");
+    it->persist += round16(v->t.bytes ? v->t.bytes : 1);
+    var_clear(v);
+    v->sized = 1;
     return KILN_OK;
 }
 
@@ -1080,9 +1391,8 @@ kiln_status kiln_interp_invoke(kiln_interp *it) {
     return run_subgraph(it, &it->run);
 }
 
-kiln_status kiln_interp_reset(kiln_interp *it) {
-    if (!it) return KILN_ERR_ARG;
-    sg_run *r = &it->run;
+static void reset_run(sg_run *r) {
+    r->ran_once = 0;
     for (int32_t i = 0; i < r->nt; i++) {
         kiln_tensor *t = &r->t[i];
         if (!t->is_variable || !t->data) continue;
@@ -1097,6 +1407,19 @@ kiln_status kiln_interp_reset(kiln_interp *it) {
                              ? (uint8_t)(int8_t)t->q.zero_point[0]
                              : 0;
         memset((uint8_t *)t->data + n, fill, t->bytes - n);
+    }
+}
+
+/* Back to the state after create: variable tensors, resource variables (unassigned, cleared),
+ * and CALL_ONCE re-armed so the next invoke runs the initialization subgraphs again. */
+kiln_status kiln_interp_reset(kiln_interp *it) {
+    if (!it) return KILN_ERR_ARG;
+    reset_run(&it->run);
+    for (int32_t k = 0; it->subs && k < it->m->n_subgraphs; k++)
+        if (it->subs[k]) reset_run(it->subs[k]);
+    for (int32_t i = 0; i < it->nvars; i++) {
+        var_clear(&it->vars[i]);
+        it->vars[i].assigned = 0;
     }
     it->err[0] = 0;
     return KILN_OK;

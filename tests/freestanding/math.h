@@ -9,6 +9,7 @@
 #define isfinite(x) __builtin_isfinite(x)
 #define isnan(x) __builtin_isnan(x)
 #define isinf(x) __builtin_isinf(x)
+#define isnormal(x) __builtin_isnormal(x)
 #define signbit(x) __builtin_signbit(x)
 #define M_PI 3.14159265358979323846
 double acos(double);

@@ -9,12 +9,17 @@ root=$(cd "$here/../.." && pwd)
 usage() {
   cat <<'USAGE'
 usage: tests/golden/regen.sh [--kiln PATH] [--only NAME,...] [--seed S] [CASES.txt...]
+       tests/golden/regen.sh --bulk [--kiln PATH] [SET.txt...]
 
 Regenerates tests/golden/ops/<case>/ for every case of the given case files (default: all of
 tests/golden/cases/*.txt; then folders of cases that no longer exist are removed too).
   --kiln PATH    the kiln CLI (default: $KILN_BIN, else build/kiln or build-*/kiln)
   --only LIST    only these cases (comma-separated; NAME* is a prefix)
   --seed S       seed of the random inputs (default 0; keep 0 for committed goldens)
+  --bulk         regenerate the packed goldens tests/golden/bulk/<set>.gold from
+                 tests/golden/bulk/<set>.txt instead (default: every set; see README.md):
+                 models are built in a temporary folder, run in one node process and in
+                 tflm-run, and only their outputs plus a sha256 of model and inputs are kept
 Environment: KILN_ORACLE (folder with tflite-run and tflm-run; default ../shared/oracle).
 USAGE
 }
@@ -22,19 +27,23 @@ USAGE
 kiln=${KILN_BIN:-}
 only=""
 seed=0
+bulk=0
 files=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --kiln) kiln=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --bulk) bulk=1; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "regen.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     *) files+=("$1"); shift ;;
   esac
 done
 full=0
-if [ ${#files[@]} -eq 0 ]; then
+if [ ${#files[@]} -eq 0 ] && [ "$bulk" = 1 ]; then
+  files=("$here"/bulk/*.txt)
+elif [ ${#files[@]} -eq 0 ]; then
   files=("$here"/cases/*.txt)
   [ -z "$only" ] && full=1
 fi
@@ -56,10 +65,53 @@ if [ ! -d "$oracle/node_modules" ]; then
   exit 2
 fi
 
+tmpbase=${TMPDIR:-/tmp}
+# Bulk sets write thousands of small files: a memory file system when there is one.
+[ "$bulk" = 1 ] && [ -z "${TMPDIR:-}" ] && [ -w /dev/shm ] && tmpbase=/dev/shm
+tmp=$(mktemp -d "$tmpbase/kiln-regen.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+if [ "$bulk" = 1 ]; then
+  # Packed sets: one node process runs every model of a set in the official runtime while
+  # tflm-run (native, a few ms per model) runs them in TFLite Micro on the other core.
+  total=0
+  for f in "${files[@]}"; do
+    set_name=$(basename "$f" .txt)
+    m=$tmp/$set_name
+    mkdir -p "$m"
+    "$kiln" opmodel "$f" --list > "$m.list" || { echo "regen.sh: $f has bad lines" >&2; exit 1; }
+    "$kiln" opmodel "$f" --out "$m" > /dev/null || { echo "regen.sh: $f: build failed" >&2; exit 1; }
+    awk -v m="$m" '{print m "/" $1}' "$m.list" > "$m.dirs"
+    t0=$(date +%s)
+    node "$here/gen/oracle_batch.mjs" "$oracle" "$m.dirs" > "$m.litert.log" 2>&1 &
+    nodepid=$!
+    while read -r name kind _ <&4; do
+      [ "$kind" = quant ] || continue
+      d=$m/$name
+      # (input_0..input_K with K < 10 in practice, so the glob order is the input order;
+      # the outer braces keep the shell's "Aborted" line of a crashing tflm-run quiet)
+      if ! { ("$tflm_run" "$d/model.tflite" "$d"/input_*.npy --out "$d/tflm") \
+               > "$d.tflm.log" 2>&1; } 2> /dev/null; then
+        rm -rf "$d/tflm"
+      fi
+    done 4< "$m.list"
+    wait "$nodepid" || { echo "regen.sh: oracle_batch.mjs failed:" >&2; tail -5 "$m.litert.log" >&2; exit 1; }
+    nfail=$(grep -c '^FAIL' "$m.litert.log" || true)
+    { grep '^FAIL' "$m.litert.log" || true; } | head -5 | sed "s|$m/||; s/^/  official runtime: /" >&2
+    ntflm=$(find "$m" -mindepth 2 -maxdepth 2 -type d -name tflm | wc -l)
+    python3 "$here/gen/pack.py" "$m.list" "$m" "${f%.txt}.gold"
+    n=$(wc -l < "$m.list")
+    echo "regen.sh: $set_name: $n cases, $nfail rejected by the official runtime," \
+         "$ntflm with a TFLite Micro golden ($(( $(date +%s) - t0 )) s)"
+    total=$((total + n))
+    rm -rf "$m"
+  done
+  echo "regen.sh: $total bulk cases"
+  exit 0
+fi
+
 ops=$here/ops
 mkdir -p "$ops"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kiln-regen.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 
 # The cases to make, with their kind (float | quant), and a check for duplicate names.
 onlyarg=()

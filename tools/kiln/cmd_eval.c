@@ -365,6 +365,9 @@ static void run_task(void *arg, int32_t task) {
     const int64_t b = c->begin + per * task, e = b + per < c->end ? b + per : c->end;
     kiln_interp *it = c->m->it[task];
     for (int64_t i = b; i < e; i++) {
+        /* Samples are independent: clear LSTM/variable state, so results do not depend on the
+         * order or on --threads. */
+        kiln_interp_reset(it);
         set_input(it, c->ds->x + i * c->ds->sample_size, c->ds->sample_size);
         const double t0 = now_us();
         kiln_status s = kiln_interp_invoke(it);

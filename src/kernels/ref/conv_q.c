@@ -1087,7 +1087,10 @@ static kiln_status tconv_prepare(kiln_kctx *ctx, kiln_node *node) {
         d->pad_w = pad_size(d->stride_w, 1, d->out_w, d->k_w, ow);
     }
     if ((s = kiln_kresize(ctx, out, 4, od)) != KILN_OK) return s;
-    if ((s = setup_quant(ctx, d, in, w, b, out, 0, 1)) != KILN_OK) return s;
+    /* With SAME padding and a filter smaller than the stride, the XNNPACK delegate leaves
+     * the op to TFLite's built-in kernel (measured against the official runtime). */
+    const int xnn_op = !(padding == 0 && (d->k_h < d->stride_h || d->k_w < d->stride_w));
+    if ((s = setup_quant(ctx, d, in, w, b, out, 0, xnn_op)) != KILN_OK) return s;
     /* TFLite's int16 transpose conv accumulates in int64 and reads the bias as
      * int64 whatever its declared type (an int32 bias gives garbage in both
      * runtimes): refuse it. */

@@ -914,6 +914,9 @@ typedef struct {
     int left_shift;
     int64_t outer;
     int16_t *exp_lut, *recip_lut; /* int16 only (kept out of int8 nodes' persistent memory) */
+    float *ftable; /* litert 8-bit in, int16 out: TFLite's float exp table */
+    float oscale;
+    int32_t ozp;
 } softmax_data;
 
 static double tfl_round(double x) {
@@ -1008,6 +1011,18 @@ static kiln_status softmax_prepare(kiln_kctx *ctx, kiln_node *n) {
     if (y->type == KILN_INT16) {
         if (zo != -32768)
             return kiln_kerr(ctx, KILN_ERR_MODEL, "int16 output zero point must be -32768");
+        if (kiln_karith(ctx) == KILN_ARITH_LITERT) {
+            /* The desktop runtime's 8-bit -> int16 softmax: a float table of
+             * exp(-scale * beta * k), a float sum and a rounded float probability. */
+            d->ftable = (float *)kiln_kalloc(ctx, 256 * sizeof(float));
+            if (!d->ftable) return KILN_ERR_NOMEM;
+            const float sc = -si * (float)beta;
+            for (int32_t v = 0; v <= 255; v++)
+                d->ftable[255 - v] = expf(sc * (float)v);
+            d->oscale = so;
+            d->ozp = zo;
+            return KILN_OK;
+        }
     } else if (y->type == x->type) {
         const int32_t want = x->type == KILN_INT8 ? -128 : 0;
         if (zo != want || so != 1.0f / 256)
@@ -1068,6 +1083,27 @@ static kiln_status softmax_invoke(kiln_kctx *ctx, kiln_node *n) {
     const int out_bits = d->out_type == KILN_INT16 ? 16 : 8;
     int32_t omin, omax;
     type_range(d->out_type, &omin, &omax);
+    if (d->ftable) {
+        for (int64_t r = 0; r < d->outer; r++) {
+            const int64_t base = r * depth;
+            int32_t mx = d->in_type == KILN_INT8 ? -128 : 0;
+            for (int32_t c = 0; c < depth; c++) {
+                const int32_t v = kiln_q_ld(px, d->in_type, base + c);
+                mx = v > mx ? v : mx;
+            }
+            const float *t = d->ftable + 255 - mx; /* t[x] = exp(-scale * beta * (mx - x)) */
+            float sum = 0.0f;
+            for (int32_t c = 0; c < depth; c++)
+                sum += t[kiln_q_ld(px, d->in_type, base + c)];
+            const float inv = 1.0f / (sum * d->oscale);
+            for (int32_t c = 0; c < depth; c++) {
+                const float p = t[kiln_q_ld(px, d->in_type, base + c)] * inv;
+                const int32_t q = (int32_t)roundf(p) + d->ozp;
+                kiln_q_st(py, d->out_type, base + c, kiln_clamp_i32(q, omin, omax));
+            }
+        }
+        return KILN_OK;
+    }
     for (int64_t r = 0; r < d->outer; r++) {
         const int64_t base = r * depth;
         int32_t mx = d->in_type == KILN_INT8 ? -128 : 0;
@@ -1114,6 +1150,7 @@ typedef struct {
     int32_t scratch;
     int xnn; /* litert int8 MEAN: XNNPACK sums in int32 and rescales in float */
     float xscale;
+    int same; /* litert 8-bit MEAN with one quantization in and out: mean of the codes */
 } mean_data;
 
 static kiln_status mean_prepare(kiln_kctx *ctx, kiln_node *n) {
@@ -1174,6 +1211,10 @@ static kiln_status mean_prepare(kiln_kctx *ctx, kiln_node *n) {
         /* XNNPACK takes 8-bit MEAN and SUM: int32 sums rescaled in float. */
         d->xnn = 1;
         d->xscale = n->op == KILN_OP_MEAN ? si / (so * (float)d->n_in_axis) : si / so;
+        /* With one quantization in and out, the desktop runtime divides the sum of the codes
+         * by the count exactly and rounds half to even (measured: 254.5 -> 254, 146.5 -> 146,
+         * where XNNPACK's float reciprocal would round up). */
+        if (n->op == KILN_OP_MEAN && si == so && d->zi == d->zo) d->same = 1;
     }
     d->scratch =
         kiln_kscratch_request(ctx, (size_t)(d->n_out > 0 ? d->n_out : 1) * sizeof(int32_t));
@@ -1210,8 +1251,9 @@ static kiln_status mean_invoke(kiln_kctx *ctx, kiln_node *n) {
     type_range(d->type, &lo, &hi);
     for (int64_t o = 0; o < d->n_out; o++) {
         const int32_t shifted = (int32_t)((int64_t)acc[o] - (int64_t)d->zi * d->n_in_axis);
-        const int32_t v = d->xnn ? kiln_requant_fp32(shifted, d->xscale, d->zo, lo, hi)
-                                 : kiln_mbqm(shifted, d->m, d->shift) + d->zo;
+        const int32_t v = d->same  ? (int32_t)lrint((double)acc[o] / (double)d->n_in_axis)
+                          : d->xnn ? kiln_requant_fp32(shifted, d->xscale, d->zo, lo, hi)
+                                   : kiln_mbqm(shifted, d->m, d->shift) + d->zo;
         kiln_q_st(n->out[0]->data, d->type, o, kiln_clamp_i32(v, lo, hi));
     }
     return KILN_OK;

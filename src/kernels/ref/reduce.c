@@ -8,8 +8,10 @@
 
 #include "kernels/kernel.h"
 #include "kernels/ops.h"
+#include "kernels/quant.h"
 #include "kernels/ref/broadcast.h"
 #include "kernels/ref/check.h"
+#include "kernels/ref/qio.h"
 
 /* Reads the integer values of a known int32/int64 tensor (axis, k) into v (up to max).
  * Returns the count, or -1 with an error set. */
@@ -53,7 +55,42 @@ typedef struct red_data {
     kiln_bcast bc;   /* iteration over the input; operand 0 = output (stride 0 on reduced axes) */
     int64_t count;   /* elements reduced into each output element */
     int32_t scratch; /* int64 accumulators for integer MEAN, or -1 */
+    /* Quantized int8/int16 REDUCE_PROD: each step rescales by in_scale / out_scale^(1/count). */
+    int32_t qprod, zi, zo, mult;
+    int shift;
 } red_data;
+
+/* TFLite's integer REDUCE_MAX/MIN (raw stored values; int16 needs equal input and output
+ * quantization) and REDUCE_PROD (quantized: QuantizedReduceProd; unquantized: wrapping). */
+static kiln_status reduce_q_check(kiln_kctx *ctx, const kiln_node *node, red_data *d) {
+    const kiln_tensor *in = node->in[0], *o = node->out[0];
+    if (node->op != KILN_OP_REDUCE_PROD) {
+        if (in->type == KILN_INT16 && in->q.n > 0 &&
+            (o->q.n < 1 || in->q.scale[0] != o->q.scale[0] ||
+             in->q.zero_point[0] != o->q.zero_point[0]))
+            return kiln_kerr(ctx, KILN_ERR_MODEL,
+                             "int16 input and output must have the same quantization");
+        return KILN_OK;
+    }
+    if (in->q.n < 1) return KILN_OK;
+    if (o->q.n < 1) return kiln_kerr(ctx, KILN_ERR_MODEL, "output has no quantization");
+    const float si = in->q.scale[0], so = o->q.scale[0];
+    if (!(si > 0.0f) || !(so > 0.0f) || !(si < 1e30f) || !(so < 1e30f))
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "scales must be positive");
+    d->zi = in->q.zero_point[0];
+    d->zo = o->q.zero_point[0];
+    if (in->type == KILN_INT16 && (d->zi || d->zo))
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "int16 zero points must be 0");
+    d->qprod = 1;
+    const int64_t ni = kiln_numel(in), no = kiln_numel(o);
+    if (ni == 0 || no == 0) return KILN_OK;
+    const double real = (double)si / pow((double)so, 1.0 / (double)(ni / no));
+    if (!(real < 1e9)) return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio out of range");
+    kiln_quantize_multiplier(real, &d->mult, &d->shift);
+    if (d->shift > 30 || d->shift < -31)
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
+    return KILN_OK;
+}
 
 static kiln_status reduce_prepare(kiln_kctx *ctx, kiln_node *node) {
     kiln_status s = kiln_want_io(ctx, node, 2, 1);
@@ -61,9 +98,12 @@ static kiln_status reduce_prepare(kiln_kctx *ctx, kiln_node *node) {
     const kiln_tensor *in = node->in[0];
     kiln_tensor *o = node->out[0];
     const int32_t t = in->type;
+    const int small =
+        t == KILN_INT8 || t == KILN_INT16 || (t == KILN_UINT8 && node->op != KILN_OP_REDUCE_PROD);
     const int ok = node->op == KILN_OP_REDUCE_ANY
                        ? t == KILN_BOOL
-                       : (t == KILN_FLOAT32 || t == KILN_INT32 || t == KILN_INT64);
+                       : (t == KILN_FLOAT32 || t == KILN_INT32 || t == KILN_INT64 ||
+                          (small && node->op != KILN_OP_MEAN && node->op != KILN_OP_SUM));
     if (!ok)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "input type %s is not supported",
                          kiln_dtype_name(t));
@@ -93,6 +133,12 @@ static kiln_status reduce_prepare(kiln_kctx *ctx, kiln_node *node) {
     kiln_bcast_init(&d->bc, 1, r, dd, in->rank, in->dims);
     d->count = count;
     d->scratch = -1;
+    if (small && (s = reduce_q_check(ctx, node, d))) return s;
+    if (small && node->op == KILN_OP_REDUCE_PROD) {
+        const int64_t n = kiln_numel(o);
+        d->scratch = kiln_kscratch_request(ctx, (size_t)(n > 0 ? n : 1) * (sizeof(int32_t) + 1));
+        if (d->scratch < 0) return kiln_kerr(ctx, KILN_ERR_NOMEM, "out of scratch memory");
+    }
     if (node->op == KILN_OP_MEAN && t == KILN_INT32) {
         const int64_t n = kiln_numel(o);
         d->scratch = kiln_kscratch_request(ctx, (size_t)(n > 0 ? n : 1) * sizeof(int64_t));
@@ -151,11 +197,95 @@ static inline int64_t wmul64(int64_t a, int64_t b) {
     return (int64_t)((uint64_t)a * (uint64_t)b);
 }
 
+/* TFLite's QuantizedReduceProd: the first element of each output (all reduced indices 0)
+ * starts the product as x - zp; each further one multiplies in int64 and rescales with the
+ * int64 MultiplyByQuantizedMultiplier; the result is rescaled once more. Input order. */
+static void quant_prod(kiln_kctx *ctx, const kiln_node *node, const red_data *d, int32_t *acc) {
+    const int64_t no = kiln_numel(node->out[0]);
+    uint8_t *seen = (uint8_t *)(acc + (no > 0 ? no : 1));
+    memset(seen, 0, (size_t)(no > 0 ? no : 1));
+    const kiln_tensor *in = node->in[0];
+    const kiln_bcast *bc = &d->bc;
+    const int64_t so = bc->stride[0][bc->rank - 1];
+    kiln_bcast_it it;
+    kiln_bcast_begin(&it);
+    (void)ctx;
+    for (int64_t r = 0; r < bc->rows; r++) {
+        for (int64_t i = 0; i < bc->len; i++) {
+            const int64_t o = it.off[0] + i * so;
+            const int32_t x = kiln_q_ld(in->data, in->type, r * bc->len + i) - d->zi;
+            if (!seen[o]) {
+                seen[o] = 1;
+                acc[o] = x;
+            } else {
+                acc[o] = kiln_mbqm64((int64_t)acc[o] * x, d->mult, d->shift);
+            }
+        }
+        kiln_bcast_next(bc, &it);
+    }
+}
+
+/* int8/uint8/int16 REDUCE_MAX, REDUCE_MIN, REDUCE_PROD. */
+static void reduce_small(kiln_kctx *ctx, const kiln_node *node, const red_data *d) {
+    const int32_t t = node->in[0]->type;
+    const int64_t no = kiln_numel(node->out[0]);
+    void *out = node->out[0]->data;
+    const int32_t lo = t == KILN_INT8 ? -128 : (t == KILN_UINT8 ? 0 : -32768);
+    const int32_t hi = t == KILN_INT8 ? 127 : (t == KILN_UINT8 ? 255 : 32767);
+    if (node->op == KILN_OP_REDUCE_PROD) {
+        int32_t *acc = (int32_t *)kiln_kscratch(ctx, d->scratch);
+        FILL(int32_t, acc, no, 1);
+        if (kiln_numel(node->in[0]) == 0) {
+            /* TFLite returns early and leaves the output as it was; write the empty product. */
+        } else if (d->qprod) {
+            quant_prod(ctx, node, d, acc);
+        } else if (t == KILN_INT8) {
+            REDUCE_LOOP(int8_t, int32_t, acc, wmul32(x, cur));
+        } else {
+            REDUCE_LOOP(int16_t, int32_t, acc, wmul32(x, cur));
+        }
+        for (int64_t i = 0; i < no; i++) {
+            int32_t v = acc[i];
+            if (d->qprod && kiln_numel(node->in[0]) == 0)
+                v = d->zo; /* TFLite leaves the output untouched; write the real value 0 */
+            else if (d->qprod)
+                v = kiln_clamp_i32(kiln_add_wrap_i32(kiln_mbqm64(v, d->mult, d->shift), d->zo), lo,
+                                   hi);
+            else /* the raw product wraps to the element type, as TFLite's casts do */
+                v = t == KILN_INT8 ? (int32_t)(int8_t)(uint8_t)(uint32_t)v
+                                   : (int32_t)(int16_t)(uint16_t)(uint32_t)v;
+            kiln_q_st(out, t, i, v);
+        }
+        return;
+    }
+    const int mx = node->op == KILN_OP_REDUCE_MAX;
+#define SMALL_MINMAX(T)                                                                            \
+    do {                                                                                           \
+        T *o = (T *)out;                                                                           \
+        FILL(T, o, no, (T)(mx ? lo : hi));                                                         \
+        if (mx)                                                                                    \
+            REDUCE_LOOP(T, T, o, x > cur ? x : cur);                                               \
+        else                                                                                       \
+            REDUCE_LOOP(T, T, o, x < cur ? x : cur);                                               \
+    } while (0)
+    if (t == KILN_INT8)
+        SMALL_MINMAX(int8_t);
+    else if (t == KILN_UINT8)
+        SMALL_MINMAX(uint8_t);
+    else
+        SMALL_MINMAX(int16_t);
+#undef SMALL_MINMAX
+}
+
 static kiln_status reduce_invoke(kiln_kctx *ctx, kiln_node *node) {
     const red_data *d = (const red_data *)node->data;
     const int32_t t = node->in[0]->type;
     const int64_t no = kiln_numel(node->out[0]);
     void *out = node->out[0]->data;
+    if (t == KILN_INT8 || t == KILN_UINT8 || t == KILN_INT16) {
+        reduce_small(ctx, node, d);
+        return KILN_OK;
+    }
     switch (node->op) {
     case KILN_OP_SUM:
     case KILN_OP_MEAN:
@@ -528,7 +658,7 @@ static kiln_status topk_prepare(kiln_kctx *ctx, kiln_node *node) {
     kiln_tensor *ov = node->out[0], *oi = node->out[1];
     const int32_t t = in->type;
     if (t != KILN_FLOAT32 && t != KILN_INT32 && t != KILN_INT64 && t != KILN_UINT8 &&
-        t != KILN_INT8)
+        t != KILN_INT8 && t != KILN_INT16)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "input type %s is not supported",
                          kiln_dtype_name(t));
     if ((s = kiln_want_type(ctx, ov, "values output", t))) return s;
@@ -647,6 +777,9 @@ static kiln_status topk_invoke(kiln_kctx *ctx, kiln_node *node) {
         case KILN_INT8:
             TOPK_ROW(int8_t);
             break;
+        case KILN_INT16:
+            TOPK_ROW(int16_t);
+            break;
         default:
             TOPK_ROW(uint8_t);
             break;
@@ -663,6 +796,8 @@ static kiln_status topk_invoke(kiln_kctx *ctx, kiln_node *node) {
         {OP, LO, HI, KILN_INT32, KILN_ANY, reduce_prepare, reduce_invoke}, {                       \
         OP, LO, HI, KILN_INT64, KILN_ANY, reduce_prepare, reduce_invoke                            \
     }
+#define REDQ(OP, LO, HI, T)                                                                        \
+    { OP, LO, HI, T, KILN_ANY, reduce_prepare, reduce_invoke }
 #define ARG(OP, T)                                                                                 \
     { OP, 1, 3, T, KILN_ANY, arg_prepare, arg_invoke }
 
@@ -672,6 +807,14 @@ const kiln_kernel_reg kiln__k_reduce[] = {
     RED3(KILN_OP_REDUCE_MAX, 1, 3),
     RED3(KILN_OP_REDUCE_MIN, 1, 3),
     RED3(KILN_OP_REDUCE_PROD, 1, 2),
+    REDQ(KILN_OP_REDUCE_MAX, 1, 3, KILN_INT8),
+    REDQ(KILN_OP_REDUCE_MAX, 1, 3, KILN_UINT8),
+    REDQ(KILN_OP_REDUCE_MAX, 1, 3, KILN_INT16),
+    REDQ(KILN_OP_REDUCE_MIN, 1, 3, KILN_INT8),
+    REDQ(KILN_OP_REDUCE_MIN, 1, 3, KILN_UINT8),
+    REDQ(KILN_OP_REDUCE_MIN, 1, 3, KILN_INT16),
+    REDQ(KILN_OP_REDUCE_PROD, 1, 2, KILN_INT8),
+    REDQ(KILN_OP_REDUCE_PROD, 1, 2, KILN_INT16),
     {KILN_OP_REDUCE_ANY, 1, 1, KILN_BOOL, KILN_ANY, reduce_prepare, reduce_invoke},
     {KILN_OP_SOFTMAX, 1, 3, KILN_FLOAT32, KILN_ANY, lastaxis_prepare, lastaxis_invoke},
     {KILN_OP_LOG_SOFTMAX, 1, 2, KILN_FLOAT32, KILN_ANY, lastaxis_prepare, lastaxis_invoke},
@@ -696,5 +839,6 @@ const kiln_kernel_reg kiln__k_reduce[] = {
     {KILN_OP_TOPK_V2, 1, 3, KILN_INT64, KILN_ANY, topk_prepare, topk_invoke},
     {KILN_OP_TOPK_V2, 1, 3, KILN_UINT8, KILN_ANY, topk_prepare, topk_invoke},
     {KILN_OP_TOPK_V2, 1, 3, KILN_INT8, KILN_ANY, topk_prepare, topk_invoke},
+    {KILN_OP_TOPK_V2, 1, 3, KILN_INT16, KILN_ANY, topk_prepare, topk_invoke},
     {-1, 0, 0, 0, 0, NULL, NULL},
 };

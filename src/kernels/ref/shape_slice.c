@@ -79,6 +79,13 @@ typedef struct concat_data {
     int32_t axis;
 } concat_data;
 
+/* Only uint8 inputs are rescaled (ConcatenationWithScaling); int8 inputs must share the
+ * output's quantization and int16 ones are copied as stored, with zero points of 0 (TFLite's
+ * Prepare checks both). */
+static int concat_rescales(int32_t t) {
+    return t == KILN_UINT8;
+}
+
 static int is_quant_type(int32_t t) {
     return t == KILN_INT8 || t == KILN_UINT8 || t == KILN_INT16;
 }
@@ -95,7 +102,16 @@ kiln_status kiln__sh_prep_concat(kiln_kctx *ctx, kiln_node *node) {
                          (int)kiln_opt_i32(node, 0, 0), (int)rank);
     /* The fused_activation_function field is not applied: TFLite's kernel ignores it (its old
      * Prepare rejected it) and the official runtime returns unclamped values (checked by the
-     * sh_concat_1 golden, RELU6 on float inputs). */
+     * sh_concat_1 golden, RELU6 on float inputs). Integer inputs never reach XNNPACK with an
+     * activation, and TFLite's Prepare (like TFLite Micro's) rejects it. */
+    const int32_t act = kiln_opt_i8(node, 1, 0);
+    const int32_t ty = t0->type;
+    if (act != 0 && (ty == KILN_INT8 || ty == KILN_UINT8 || ty == KILN_INT16))
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                         "CONCATENATION of %s with a fused activation is not supported",
+                         kiln_dtype_name(ty));
+    if (ty == KILN_INT16 && out->q.n > 0 && out->q.zero_point[0] != 0)
+        return kiln_kerr(ctx, KILN_ERR_MODEL, "CONCATENATION int16 output zero point must be 0");
     int64_t sum = 0;
     for (int32_t i = 0; i < node->n_in; i++) {
         const kiln_tensor *t = node->in[i];
@@ -110,11 +126,19 @@ kiln_status kiln__sh_prep_concat(kiln_kctx *ctx, kiln_node *node) {
                                  "CONCATENATION input %d dim %d is %d, input 0 has %d", (int)i,
                                  (int)d, (int)t->dims[d], (int)t0->dims[d]);
         sum += t->dims[axis];
-        if (is_quant_type(t->type) && !sh_same_quant(t, out) && (t->q.n == 0 || out->q.n == 0))
+        if (ty == KILN_INT8 && !sh_same_quant(t, out))
+            return kiln_kerr(ctx, KILN_ERR_MODEL,
+                             "CONCATENATION int8 input %d and the output differ in quantization "
+                             "(TFLite requires them equal)",
+                             (int)i);
+        if (ty == KILN_INT16 && t->q.n > 0 && t->q.zero_point[0] != 0)
+            return kiln_kerr(ctx, KILN_ERR_MODEL,
+                             "CONCATENATION int16 input %d zero point must be 0", (int)i);
+        if (concat_rescales(t->type) && !sh_same_quant(t, out) && (t->q.n == 0 || out->q.n == 0))
             return kiln_kerr(ctx, KILN_ERR_MODEL,
                              "CONCATENATION input %d and the output differ in quantization",
                              (int)i);
-        if (is_quant_type(t->type) && !sh_same_quant(t, out) &&
+        if (concat_rescales(t->type) && !sh_same_quant(t, out) &&
             (!(out->q.scale[0] > 0.0f) || !(t->q.scale[0] > 0.0f)))
             return kiln_kerr(ctx, KILN_ERR_MODEL, "CONCATENATION scale must be positive");
     }
@@ -129,44 +153,20 @@ kiln_status kiln__sh_prep_concat(kiln_kctx *ctx, kiln_node *node) {
     return KILN_OK;
 }
 
-/* TFLite's ConcatenationWithScaling: round(q * s_in/s_out - zp_in * s_in/s_out) + zp_out, in
- * float, clamped to the type's range. */
+/* TFLite's ConcatenationWithScaling (uint8): round(q * s_in/s_out - zp_in * s_in/s_out) +
+ * zp_out, in float, clamped to [0, 255]. */
 static void requant_copy(void *dst, const void *src, int64_t n, const kiln_tensor *in,
                          const kiln_tensor *out) {
     const float inv = 1.0f / out->q.scale[0];
     const float scale = in->q.scale[0] * inv;
     const float bias = -(float)in->q.zero_point[0] * scale;
     const int32_t zp = out->q.zero_point[0];
-    int32_t lo, hi;
-    if (in->type == KILN_INT8) {
-        lo = -128;
-        hi = 127;
-    } else if (in->type == KILN_UINT8) {
-        lo = 0;
-        hi = 255;
-    } else {
-        lo = -32768;
-        hi = 32767;
-    }
     for (int64_t j = 0; j < n; j++) {
-        float x;
-        if (in->type == KILN_INT8)
-            x = ((const int8_t *)src)[j];
-        else if (in->type == KILN_UINT8)
-            x = ((const uint8_t *)src)[j];
-        else
-            x = ((const int16_t *)src)[j];
-        float r = roundf(x * scale + bias);
+        float r = roundf((float)((const uint8_t *)src)[j] * scale + bias);
         /* Clamp in float first: the cast of an out-of-range float is undefined in C. */
         r = r < -3.0e9f ? -3.0e9f : (r > 3.0e9f ? 3.0e9f : r);
         int64_t v = (int64_t)r + zp;
-        v = v < lo ? lo : (v > hi ? hi : v);
-        if (in->type == KILN_INT8)
-            ((int8_t *)dst)[j] = (int8_t)v;
-        else if (in->type == KILN_UINT8)
-            ((uint8_t *)dst)[j] = (uint8_t)v;
-        else
-            ((int16_t *)dst)[j] = (int16_t)v;
+        ((uint8_t *)dst)[j] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
     }
 }
 
@@ -185,7 +185,7 @@ kiln_status kiln__sh_eval_concat(kiln_kctx *ctx, kiln_node *node) {
             const kiln_tensor *t = node->in[i];
             const int64_t n = (int64_t)t->dims[cd->axis] * inner;
             const uint8_t *src = (const uint8_t *)t->data + (size_t)(k * n) * es;
-            if (is_quant_type(t->type) && !sh_same_quant(t, out))
+            if (concat_rescales(t->type) && !sh_same_quant(t, out))
                 requant_copy(o, src, n, t, out);
             else if (n)
                 memcpy(o, src, (size_t)n * es);

@@ -13,7 +13,7 @@ import random
 import struct
 import sys
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 12
+N = 12
 R = random.Random(20261125 + 4)
 ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 TY = {"i8": (-128, 127), "u8": (0, 255), "i16": (-32768, 32767)}
@@ -304,4 +304,6 @@ def main():
                         print(bmm_case(name, dt))
                     print()
 
-main()
+if __name__ == "__main__":
+    N = int(sys.argv[1]) if len(sys.argv) > 1 else 12
+    main()

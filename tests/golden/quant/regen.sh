@@ -4,12 +4,16 @@
 # the official runtime (float inputs in [0, 1), integer inputs over their full range) and store
 # its outputs (expected_litert_0.npy) and TFLite Micro's (expected_tflm_0.npy; absent where
 # TFLite Micro has no kernel, e.g. hybrid and float16 DEQUANTIZE).
+# Cases named cnn_* (the Fashion-MNIST CNN) also store the first 8 test images as input_1.. with
+# both runtimes' outputs on them (expected_*_K.npy).
 # usage: tests/golden/quant/regen.sh [KILN_BIN]   (needs node: the oracles)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 kiln=${1:-$root/build/kiln}
 oracle=$("$root/scripts/oracle.sh")
+fmnist=${KILN_FMNIST:-/usr/share/datasets/fashion-mnist}
+images=${KILN_QUANT_IMAGES:-8}
 cd "$here"
 grep -v '^#' cases.txt | while IFS='|' read -r name src args; do
     name=$(echo $name); src=$(echo $src)
@@ -28,6 +32,23 @@ grep -v '^#' cases.txt | while IFS='|' read -r name src args; do
         >/dev/null 2>&1; then
         cp "$tmp/tm/output_0.npy" "$name/expected_tflm_0.npy"
     fi
+    # Fashion-MNIST CNN cases: also the first $images test images (input_1..), real inputs
+    case "$name" in cnn_*)
+        "$kiln" eval "$name/model.tflite" --data "$fmnist" --limit "$images" \
+            --save-inputs "$tmp/img" --json >/dev/null 2>&1
+        k=1
+        for x in "$tmp"/img/sample_*.npy; do
+            cp "$x" "$name/input_$k.npy"
+            "$oracle/tflite-run" "$name/model.tflite" --input "$x" --out "$tmp/o$k" \
+                --quiet >/dev/null
+            cp "$tmp/o$k/output_0.npy" "$name/expected_litert_$k.npy"
+            if "$oracle/tflm-run" "$name/model.tflite" "$x" --out "$tmp/t$k" >/dev/null 2>&1
+            then
+                cp "$tmp/t$k/output_0.npy" "$name/expected_tflm_$k.npy"
+            fi
+            k=$((k + 1))
+        done;;
+    esac
     rm -rf "$tmp"
     echo "$name: $(ls "$name" | tr '\n' ' ')"
 done
