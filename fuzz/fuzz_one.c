@@ -39,6 +39,7 @@ static int kiln_fuzz_one(const uint8_t *data, size_t size) {
             kiln_interp_options o;
             kiln_interp_options_init(&o);
             o.arith = arith ? KILN_ARITH_LITERT : KILN_ARITH_TFLM;
+            o.max_while_iterations = 1000; /* a mutated WHILE may loop forever */
             kiln_interp *it = NULL;
             if (kiln_interp_create(m, &o, &it, err, sizeof err) != KILN_OK) continue;
             if (kiln_rt_required_arena(it) <= KILN_FUZZ_MAX_ALLOC) {

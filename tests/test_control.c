@@ -776,6 +776,24 @@ static void m_err_if_shape(mb *b) {
     io(b, &bx, 1, &p, 1);
 }
 
+/* Two IF operators calling the same branches. */
+static void m_err_two_callers(mb *b) {
+    static const int32_t d[1] = {4}, one[1] = {1};
+    b->sg = kiln_tfl_add_subgraph(b->w, "main");
+    const int32_t c = tensor(b, "cond", KILN_BOOL, 1, one, NULL, 0, NULL);
+    const int32_t x = tf(b, "x", 1, d), y = tf(b, "y", 1, d), z = tf(b, "z", 1, d);
+    const int32_t in[2] = {c, x}, in2[2] = {c, y};
+    call2(b, KILN_OP_IF, KILN_OPTS_IfOptions, 1, 2, in, 2, &y, 1);
+    call2(b, KILN_OP_IF, KILN_OPTS_IfOptions, 1, 2, in2, 2, &z, 1);
+    io(b, in, 2, &z, 1);
+    for (int br = 0; br < 2; br++) {
+        b->sg = kiln_tfl_add_subgraph(b->w, br ? "else" : "then");
+        const int32_t bx = tf(b, "bx", 1, d), p = tf(b, "p", 1, d);
+        op2(b, br ? KILN_OP_MUL : KILN_OP_ADD, 1, bx, bx, p);
+        io(b, &bx, 1, &p, 1);
+    }
+}
+
 /* Creates the model; returns the create status, message in err. */
 static kiln_status try_create(void (*fn)(mb *), kiln_interp **it, kiln_model **m, uint8_t **bytes,
                               char *err, size_t errlen) {
@@ -826,6 +844,9 @@ static void test_errors(void) {
         {m_err_while_shape, KILN_ERR_SHAPE,
          "operator 0 (WHILE): body subgraph 2 changes loop variable 0 from float32[1] to "
          "float32[2]"},
+        {m_err_two_callers, KILN_ERR_UNSUPPORTED,
+         "operator 1 (IF): subgraph 1 is also called by the main subgraph 0 operator 0; a "
+         "subgraph called from two operators is not supported"},
         {m_err_if_shape, KILN_ERR_SHAPE,
          "operator 0 (IF): output 0 is float32[4] in the then branch and float32[2] in the else "
          "branch"},

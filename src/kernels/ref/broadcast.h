@@ -83,7 +83,8 @@ static inline void kiln_bcast_init(kiln_bcast *b, int32_t nin, const int32_t *r,
     for (int32_t i = 0; i < rout; i++) {
         if (dims[i] == 1) continue;
         if (n > 0) {
-            int merge = 1;
+            /* merged extents stay in int32 (dims are int32; tensors may be larger than 2^31) */
+            int merge = (int64_t)b->dims[n - 1] * dims[i] <= INT32_MAX;
             for (int32_t k = 0; k < nin; k++)
                 if (b->stride[k][n - 1] != st[k][i] * dims[i]) merge = 0;
             if (merge) {

@@ -9,6 +9,7 @@
 #include "kernels/ops.h"
 #include "kernels/quant.h"
 #include "kernels/ref/act.h"
+#include "kernels/ref/tables.h"
 
 /* ---- shared checks ------------------------------------------------------------------------- */
 
@@ -121,30 +122,7 @@ static kiln_status lstm_prepare_f32(kiln_kctx *ctx, kiln_node *node) {
                          node->opts_type);
     static const int32_t required[] = {L_IN,  L_I2F, L_I2C, L_I2O, L_R2F, L_R2C,
                                        L_R2O, L_BF,  L_BC,  L_BO,  L_HS,  L_CS};
-    static const char *const names[L_NIN] = {"input",
-                                             "input_to_input_weights",
-                                             "input_to_forget_weights",
-                                             "input_to_cell_weights",
-                                             "input_to_output_weights",
-                                             "recurrent_to_input_weights",
-                                             "recurrent_to_forget_weights",
-                                             "recurrent_to_cell_weights",
-                                             "recurrent_to_output_weights",
-                                             "cell_to_input_weights",
-                                             "cell_to_forget_weights",
-                                             "cell_to_output_weights",
-                                             "input_gate_bias",
-                                             "forget_gate_bias",
-                                             "cell_gate_bias",
-                                             "output_gate_bias",
-                                             "projection_weights",
-                                             "projection_bias",
-                                             "output_state",
-                                             "cell_state",
-                                             "input_layer_norm_coefficients",
-                                             "forget_layer_norm_coefficients",
-                                             "cell_layer_norm_coefficients",
-                                             "output_layer_norm_coefficients"};
+    const char *const *names = kiln__lstm_input_names;
     for (size_t k = 0; k < sizeof required / sizeof required[0]; k++)
         if (!node->in[required[k]])
             return kiln_kerr(ctx, KILN_ERR_MODEL, "input %d (%s) is required", required[k],

@@ -17,6 +17,7 @@
 #include "kernels/kernel.h"
 #include "kernels/ops.h"
 #include "kernels/quant.h"
+#include "kernels/ref/tables.h"
 
 enum {
     Q_IN = 0,
@@ -171,30 +172,6 @@ static int16_t g16_tanh(int16_t a, int ib) {
     return a < 0 ? g16_neg(t) : t;
 }
 
-/* sigmoid(i / 24) in unsigned Q0.16, the table TFLite's int16 LUT logistic/tanh interpolate
- * (reference_integer_ops::Logistic / Tanh, which TFLite Micro's LSTM calls). */
-static const uint16_t sig_tab[256] = {
-    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794,
-    41432, 42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443,
-    48964, 49475, 49975, 50464, 50942, 51409, 51865, 52311, 52745, 53169, 53581, 53983, 54374,
-    54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433, 57724, 58007, 58280, 58544,
-    58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110, 61279,
-    61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990,
-    63090, 63186, 63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030,
-    64090, 64148, 64204, 64257, 64308, 64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652,
-    64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900, 64926, 64950, 64974, 64997, 65019,
-    65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208, 65221, 65234,
-    65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360,
-    65367, 65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433,
-    65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476,
-    65479, 65481, 65483, 65485, 65488, 65489, 65491, 65493, 65495, 65497, 65498, 65500, 65501,
-    65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513, 65514, 65515, 65516,
-    65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
-    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529,
-    65529, 65530, 65530, 65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532,
-    65532, 65532, 65532, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65534, 65534,
-    65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
-};
 
 /* reference_integer_ops::Logistic on int16 with input_multiplier 0, input_left_shift 0 (the
  * power-of-two Q3.12 case: multiplier 3). */
@@ -206,7 +183,7 @@ static int16_t lut_sigmoid(int16_t x) {
     if (uh >= 255) {
         r = 0x7FFFu << 10;
     } else {
-        const uint32_t ua = sig_tab[uh], ub = sig_tab[uh + 1];
+        const uint32_t ua = kiln__sigmoid_q16[uh], ub = kiln__sigmoid_q16[uh + 1];
         r = (ua << 9) + (av & 0x1ff) * (ub - ua);
     }
     r = v >= 0 ? (r + (1u << 9)) : ((1u << (16 + 9)) - r + (1u << 9) - 1);
@@ -227,7 +204,7 @@ static int16_t lut_tanh(int16_t x, int32_t mult, int32_t ls) {
     if (uh >= 255) {
         r = 0xFFFF << 8;
     } else {
-        const uint32_t ua = sig_tab[uh], ub = sig_tab[uh + 1];
+        const uint32_t ua = kiln__sigmoid_q16[uh], ub = kiln__sigmoid_q16[uh + 1];
         r = (int32_t)((ua << 8) + (av & 0xFF) * (ub - ua));
     }
     r = v >= 0 ? (r - (1 << (14 + 9)) + (1 << (9 - 2)))
@@ -289,30 +266,7 @@ static void inv_sqrt_mult(int32_t input, int32_t *out_m, int32_t *out_shift) {
 
 /* ---- prepare ------------------------------------------------------------------------------- */
 
-static const char *const qnames[Q_NIN] = {"input",
-                                          "input_to_input_weights",
-                                          "input_to_forget_weights",
-                                          "input_to_cell_weights",
-                                          "input_to_output_weights",
-                                          "recurrent_to_input_weights",
-                                          "recurrent_to_forget_weights",
-                                          "recurrent_to_cell_weights",
-                                          "recurrent_to_output_weights",
-                                          "cell_to_input_weights",
-                                          "cell_to_forget_weights",
-                                          "cell_to_output_weights",
-                                          "input_gate_bias",
-                                          "forget_gate_bias",
-                                          "cell_gate_bias",
-                                          "output_gate_bias",
-                                          "projection_weights",
-                                          "projection_bias",
-                                          "output_state",
-                                          "cell_state",
-                                          "input_layer_norm_coefficients",
-                                          "forget_layer_norm_coefficients",
-                                          "cell_layer_norm_coefficients",
-                                          "output_layer_norm_coefficients"};
+#define qnames kiln__lstm_input_names
 
 static const kiln_tensor *qin(const kiln_node *n, int32_t i) {
     return i < n->n_in ? n->in[i] : NULL;
