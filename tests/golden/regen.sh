@@ -199,7 +199,8 @@ while read -r name kind opname n_in file <&3; do
   fi
   bytes=$(cat "$d"/* | wc -c)
   [ "$bytes" -gt 20480 ] && echo "warning: $name: $bytes bytes (keep cases under 20 KB)" >&2
-  rm -rf "${ops:?}/$name"
+  [ -n "$name" ] || { echo "regen.sh: internal error: empty case name" >&2; exit 2; }
+  rm -rf "${ops:?}/${name:?}"
   mv "$d" "$ops/$name"
   made=$((made + 1))
 done 3< "$tmp/list"
@@ -216,7 +217,7 @@ if [ "$full" = 1 ]; then
     n=$(basename "$d")
     if ! awk -v n="$n" '$1 == n {found = 1} END {exit !found}' "$tmp/list_now"; then
       echo "removing stale $n"
-      rm -rf "${ops:?}/$n"
+      rm -rf "${ops:?}/${n:?}"
     fi
   done
 fi
