@@ -1,8 +1,9 @@
-/* check.h: prepare-time checks shared by the float kernel families (elementwise, reduce). */
+/* check.h: prepare-time checks shared by the kernel families (float and integer). */
 #ifndef KILN_KERNELS_REF_CHECK_H
 #define KILN_KERNELS_REF_CHECK_H
 
 #include "kernels/kernel.h"
+#include "kernels/quant.h"
 
 /* Exactly nin inputs and nout outputs, none absent. */
 static inline kiln_status kiln_want_io(kiln_kctx *ctx, const kiln_node *node, int32_t nin,
@@ -22,6 +23,18 @@ static inline kiln_status kiln_want_type(kiln_kctx *ctx, const kiln_tensor *t, c
     if (t->type != type)
         return kiln_kerr(ctx, KILN_ERR_SHAPE, "%s has type %s, expected %s", what,
                          kiln_dtype_name(t->type), kiln_dtype_name(type));
+    return KILN_OK;
+}
+
+/* TFLite's QuantizeMultiplier of a scale ratio, refusing ratios whose shift the fixed-point
+ * arithmetic cannot take (and NaN). A negative ratio (LEAKY_RELU's alpha side) gives a negative
+ * multiplier, as TFLite forms it. */
+static inline kiln_status kiln_kqmul(kiln_kctx *ctx, double real, int32_t *m, int *shift) {
+    if (!(real >= -1e9 && real <= 1e9))
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
+    kiln_quantize_multiplier(real, m, shift);
+    if (*shift > 30 || *shift < -31)
+        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
     return KILN_OK;
 }
 

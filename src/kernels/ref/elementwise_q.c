@@ -12,7 +12,9 @@
 #include "kernels/quant.h"
 #include "kernels/ref/act.h"
 #include "kernels/ref/broadcast.h"
+#include "kernels/ref/check.h"
 #include "kernels/ref/qio.h"
+#include "kernels/ref/tables.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Helpers */
@@ -129,25 +131,11 @@ typedef struct {
 
 /* TFLite's QuantizeMultiplier, refusing ratios whose shift leaves the range the integer
  * arithmetic supports (a malformed or extreme scale must be an error, not undefined shifts). */
+/* QuantizeMultiplier of a non-negative ratio, refusing ones the arithmetic cannot take. */
 static kiln_status qmul(kiln_kctx *ctx, double real, int32_t *m, int *shift) {
-    if (!(real >= 0.0) || real > 1e9)
+    if (real < 0.0)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
-    kiln_quantize_multiplier(real, m, shift);
-    if (*shift > 30 || *shift < -31)
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
-    return KILN_OK;
-}
-
-/* qmul for a ratio that may be negative (LEAKY_RELU's alpha side): TFLite's QuantizeMultiplier
- * gives a negative multiplier, which the fixed-point multiply handles like a positive one. */
-static kiln_status qmul_signed(kiln_kctx *ctx, double real, int32_t *m, int *shift) {
-    if (!(real < 0.0)) return qmul(ctx, real, m, shift);
-    if (real < -1e9)
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
-    kiln_quantize_multiplier(real, m, shift);
-    if (*shift > 30 || *shift < -31)
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
-    return KILN_OK;
+    return kiln_kqmul(ctx, real, m, shift);
 }
 
 static uint32_t f2u(float f) {
@@ -583,7 +571,7 @@ static kiln_status relu_prepare(kiln_kctx *ctx, kiln_node *n) {
         const float alpha = kiln_opt_f32(n, 0, 0.0f);
         /* TFLite forms both leaky-relu ratios in float, then widens them. */
         if ((s = qmul(ctx, (double)(si / so), &d->m_id, &d->s_id))) return s;
-        if ((s = qmul_signed(ctx, (double)(si * alpha / so), &d->m_alpha, &d->s_alpha)))
+        if ((s = kiln_kqmul(ctx, (double)(si * alpha / so), &d->m_alpha, &d->s_alpha)))
             return s;
         const float pos = si / so, neg = pos * alpha;
         /* XNNPACK takes the node only for a normal alpha and ratios in its range; otherwise
@@ -705,31 +693,6 @@ static int32_t tanh16(int32_t a) {
     return a < 0 ? w16(-t) : t;
 }
 
-/* sigmoid(i / 24) in unsigned Q0.16 for i = 0..255: the table TFLite's int16 logistic and tanh
- * kernels interpolate (its values are part of the arithmetic; they are not a plain rounding of
- * the function, so they are kept as data). */
-static const uint16_t sigmoid_q16[256] = {
-    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794,
-    41432, 42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443,
-    48964, 49475, 49975, 50464, 50942, 51409, 51865, 52311, 52745, 53169, 53581, 53983, 54374,
-    54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433, 57724, 58007, 58280, 58544,
-    58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110, 61279,
-    61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990,
-    63090, 63186, 63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030,
-    64090, 64148, 64204, 64257, 64308, 64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652,
-    64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900, 64926, 64950, 64974, 64997, 65019,
-    65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208, 65221, 65234,
-    65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360,
-    65367, 65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433,
-    65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476,
-    65479, 65481, 65483, 65485, 65488, 65489, 65491, 65493, 65495, 65497, 65498, 65500, 65501,
-    65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513, 65514, 65515, 65516,
-    65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
-    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529,
-    65529, 65530, 65530, 65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532,
-    65532, 65532, 65532, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65534, 65534,
-    65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
-};
 
 static kiln_status sig_prepare(kiln_kctx *ctx, kiln_node *n) {
     kiln_status s = check_io(ctx, n, 1, 1);
@@ -853,7 +816,7 @@ static kiln_status sig_invoke(kiln_kctx *ctx, kiln_node *n) {
                 if (uh >= 255) {
                     r = 0xFFFF << 8;
                 } else {
-                    const uint32_t ua = sigmoid_q16[uh], ub = sigmoid_q16[uh + 1];
+                    const uint32_t ua = kiln__sigmoid_q16[uh], ub = kiln__sigmoid_q16[uh + 1];
                     r = (int32_t)((ua << 8) + (av & 0xFF) * (ub - ua));
                 }
                 r = v >= 0 ? (r - (1 << (14 + 9)) + (1 << (9 - 2)))
@@ -865,7 +828,7 @@ static kiln_status sig_invoke(kiln_kctx *ctx, kiln_node *n) {
                 if (uh >= 255) {
                     r = 0x7FFFu << 10;
                 } else {
-                    const uint32_t ua = sigmoid_q16[uh], ub = sigmoid_q16[uh + 1];
+                    const uint32_t ua = kiln__sigmoid_q16[uh], ub = kiln__sigmoid_q16[uh + 1];
                     r = (ua << 9) + (av & 0x1ff) * (ub - ua);
                 }
                 r = v >= 0 ? (r + (1u << 9)) : ((1u << (16 + 9)) - r + (1u << 9) - 1);

@@ -9,6 +9,7 @@
 #include "kernels/ops.h"
 #include "kernels/quant.h"
 #include "kernels/ref/broadcast.h"
+#include "kernels/ref/check.h"
 #include "kernels/ref/qio.h"
 
 #include <math.h>
@@ -53,14 +54,11 @@ static kiln_status mq_qp(kiln_kctx *ctx, const kiln_tensor *t, const char *what,
     return KILN_OK;
 }
 
-/* QuantizeMultiplier, refusing ratios whose shift the integer arithmetic cannot take. */
+/* QuantizeMultiplier of a non-negative ratio, refusing ones the arithmetic cannot take. */
 static kiln_status mq_mult(kiln_kctx *ctx, double real, int32_t *m, int *shift) {
-    if (!(real >= 0.0) || real > 1e9)
+    if (real < 0.0)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
-    kiln_quantize_multiplier(real, m, shift);
-    if (*shift > 30 || *shift < -31)
-        return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
-    return KILN_OK;
+    return kiln_kqmul(ctx, real, m, shift);
 }
 
 /* gemmlowp's RoundingDivideByPOT for any exponent >= 0. Exponents above 31 only arise from
