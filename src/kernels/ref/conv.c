@@ -1,6 +1,7 @@
 /* conv.c: float32 CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, FULLY_CONNECTED, BATCH_MATMUL,
  * AVERAGE_POOL_2D and MAX_POOL_2D with TFLite's semantics (reference_ops and the builtin
- * kernels' Prepare checks); the matrix products run on the shared GEMM core. */
+ * kernels' Prepare checks); the matrix products run on the shared GEMM core. In the litert
+ * dialect CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED sum in XNNPACK's order instead. */
 #include <float.h>
 #include <string.h>
 
@@ -10,6 +11,15 @@
 #include "kernels/ref/act.h"
 
 enum { PAD_SAME = 0, PAD_VALID = 1 };
+
+/* The litert dialect's float loops must round every product before adding it, as XNNPACK's
+ * WebAssembly/SSE micro-kernels do: gcc contracts a*b+c into an FMA in its GNU modes even
+ * across statements (it ignores the STDC pragma), so those functions say so themselves. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#else
+#define NO_CONTRACT
+#endif
 
 /* im2col / col2im scratch is cut into row chunks of at most this many floats (4 MB), so a
  * large convolution does not need its whole column matrix at once. */
@@ -206,7 +216,9 @@ typedef struct conv_data {
     int32_t groups;
     int32_t direct; /* 1x1, stride 1, no padding, one group: the input is the column matrix */
     int32_t scratch;
-    int64_t chunk; /* output pixels per im2col chunk */
+    int64_t chunk;    /* output pixels per im2col chunk */
+    int32_t litert;   /* XNNPACK's summation order (see conv_litert_task) */
+    int32_t wscratch; /* litert: the filter as [group][tap][channel in group][out channel] */
 } conv_data;
 
 static kiln_status conv_prepare(kiln_kctx *ctx, kiln_node *node) {
@@ -245,9 +257,17 @@ static kiln_status conv_prepare(kiln_kctx *ctx, kiln_node *node) {
     d->direct = f_h == 1 && f_w == 1 && d->w.stride_h == 1 && d->w.stride_w == 1 &&
                 d->w.pad_h == 0 && d->w.pad_w == 0 && d->groups == 1;
     d->scratch = -1;
+    d->wscratch = -1;
     const int64_t pixels = (int64_t)batch * d->w.out_h * d->w.out_w;
     const int64_t k = (int64_t)f_h * f_w * f_c;
-    if (!d->direct && pixels > 0 && k > 0) {
+    d->litert = kiln_karith(ctx) == KILN_ARITH_LITERT;
+    if (d->litert) {
+        if (pixels > 0 && k > 0 && out_c > 0) {
+            d->wscratch = kiln_kscratch_request(ctx, (size_t)(k * out_c) * sizeof(float));
+            if (d->wscratch < 0)
+                return kiln_kerr(ctx, KILN_ERR_NOMEM, "cannot get scratch memory");
+        }
+    } else if (!d->direct && pixels > 0 && k > 0) {
         int64_t chunk = COL_CAP / k;
         if (chunk < COL_MIN_ROWS) chunk = COL_MIN_ROWS;
         if (chunk > pixels) chunk = pixels;
@@ -291,6 +311,126 @@ static void im2col(const conv_data *d, const float *in, int32_t in_h, int32_t in
     }
 }
 
+/* XNNPACK (WebAssembly SIMD) runs its f32 GEMMs 8 output channels wide; when a convolution
+ * has fewer than that per group, or a FULLY_CONNECTED's 8-wide tiles would waste more than its
+ * 2-wide ones (and over 1% of the outputs), it switches to the 4x2c4 kernel, whose sums differ:
+ * products go to 4 partial sums by input channel mod 4 (each tap restarting at channel 0), the
+ * first of which starts at the bias, and the result is (s0 + s2) + (s1 + s3). */
+#define XNN_NR 8
+#define XNN_NR2 2
+
+static int fc_uses_c4(int64_t units) {
+    const int64_t over = (XNN_NR - units % XNN_NR) % XNN_NR;
+    const int64_t over2 = (XNN_NR2 - units % XNN_NR2) % XNN_NR2;
+    return units < XNN_NR || (over2 < over && over * 100 > units);
+}
+
+typedef struct lconv_job {
+    const conv_data *d;
+    const float *x, *wt, *bias;
+    float *y;
+    int32_t in_h, in_w, in_c, f_h, f_w, f_c, out_c;
+    int64_t rows; /* batch * out_h */
+    int32_t ntasks;
+} lconv_job;
+
+/* The official runtime's float CONV_2D (XNNPACK's indirect GEMM): each output starts at its
+ * bias, then takes the products of the taps in (fy, fx, channel) order, padded taps included
+ * as products with 0, each product rounded to float before it is added; then the clamp. The
+ * output channels are independent lanes, so the inner loop runs across them. */
+NO_CONTRACT static void conv_litert_task(void *arg, int32_t t) {
+    const lconv_job *j = (const lconv_job *)arg;
+    const conv_data *d = j->d;
+    const int32_t groups = d->groups, opg = j->out_c / groups, f_c = j->f_c;
+    const int64_t k = (int64_t)j->f_h * j->f_w * f_c;
+    const int64_t r0 = j->rows * t / j->ntasks, r1 = j->rows * (t + 1) / j->ntasks;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t b = r / d->w.out_h, oy = r % d->w.out_h;
+        for (int32_t ox = 0; ox < d->w.out_w; ox++) {
+            float *o = j->y + (r * d->w.out_w + ox) * j->out_c;
+            for (int32_t g = 0; g < groups && opg < XNN_NR; g++) {
+                for (int32_t c = 0; c < opg; c++) {
+                    float sum[4] = {j->bias ? j->bias[(int64_t)g * opg + c] : 0.0f, 0, 0, 0};
+                    const float *wc = j->wt + (int64_t)g * k * opg + c;
+                    for (int32_t fy = 0; fy < j->f_h; fy++) {
+                        const int64_t iy =
+                            oy * d->w.stride_h - d->w.pad_h + (int64_t)fy * d->w.dil_h;
+                        for (int32_t fx = 0; fx < j->f_w; fx++) {
+                            const int64_t ix = (int64_t)ox * d->w.stride_w - d->w.pad_w +
+                                               (int64_t)fx * d->w.dil_w;
+                            const int inside = iy >= 0 && iy < j->in_h && ix >= 0 && ix < j->in_w;
+                            const float *xi = inside ? j->x +
+                                                           ((b * j->in_h + iy) * j->in_w + ix) *
+                                                               j->in_c +
+                                                           (int64_t)g * f_c
+                                                     : NULL;
+                            for (int32_t ic = 0; ic < f_c; ic++, wc += opg) {
+                                const float p = (xi ? xi[ic] : 0.0f) * *wc;
+                                sum[ic & 3] = sum[ic & 3] + p;
+                            }
+                        }
+                    }
+                    o[(int64_t)g * opg + c] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
+                }
+            }
+            for (int32_t g = 0; g < groups && opg >= XNN_NR; g++) {
+                float *restrict og = o + (int64_t)g * opg;
+                const float *wg = j->wt + (int64_t)g * k * opg;
+                for (int32_t c = 0; c < opg; c++)
+                    og[c] = j->bias ? j->bias[(int64_t)g * opg + c] : 0.0f;
+                for (int32_t fy = 0; fy < j->f_h; fy++) {
+                    const int64_t iy = oy * d->w.stride_h - d->w.pad_h + (int64_t)fy * d->w.dil_h;
+                    for (int32_t fx = 0; fx < j->f_w; fx++) {
+                        const int64_t ix =
+                            (int64_t)ox * d->w.stride_w - d->w.pad_w + (int64_t)fx * d->w.dil_w;
+                        const int inside = iy >= 0 && iy < j->in_h && ix >= 0 && ix < j->in_w;
+                        const float *xi =
+                            inside ? j->x + ((b * j->in_h + iy) * j->in_w + ix) * j->in_c +
+                                         (int64_t)g * f_c
+                                   : NULL;
+                        for (int32_t ic = 0; ic < f_c; ic++, wg += opg) {
+                            const float xv = xi ? xi[ic] : 0.0f;
+                            const float *restrict wv = wg;
+                            for (int32_t c = 0; c < opg; c++) {
+                                const float p = xv * wv[c];
+                                og[c] = og[c] + p;
+                            }
+                        }
+                    }
+                }
+            }
+            for (int32_t c = 0; c < j->out_c; c++)
+                o[c] = kiln_act_clamp_f32(o[c], d->lo, d->hi);
+        }
+    }
+}
+
+static int32_t ntasks_for(kiln_kctx *ctx, int64_t rows);
+
+static kiln_status conv_litert(kiln_kctx *ctx, kiln_node *node) {
+    const conv_data *d = (const conv_data *)node->data;
+    const kiln_tensor *in = node->in[0], *f = node->in[1];
+    const float *w = (const float *)f->data;
+    const int32_t out_c = f->dims[0], f_h = f->dims[1], f_w = f->dims[2], f_c = f->dims[3];
+    const int32_t opg = out_c / d->groups;
+    const int64_t k = (int64_t)f_h * f_w * f_c;
+    float *wt = (float *)kiln_kscratch(ctx, d->wscratch);
+    /* [out_c][k] -> [group][k][opg]: the filter may be computed, so this runs every time. */
+    for (int32_t g = 0; g < d->groups; g++)
+        for (int32_t c = 0; c < opg; c++) {
+            const float *src = w + ((int64_t)g * opg + c) * k;
+            float *dst = wt + (int64_t)g * k * opg + c;
+            for (int64_t i = 0; i < k; i++)
+                dst[i * opg] = src[i];
+        }
+    lconv_job j = {d, (const float *)in->data, wt, bias_of(node, 2), (float *)node->out[0]->data,
+                   in->dims[1], in->dims[2], in->dims[3], f_h, f_w, f_c, out_c,
+                   (int64_t)in->dims[0] * d->w.out_h, 1};
+    j.ntasks = ntasks_for(ctx, j.rows);
+    kiln_kparallel(ctx, j.ntasks, conv_litert_task, &j);
+    return KILN_OK;
+}
+
 static kiln_status conv_invoke(kiln_kctx *ctx, kiln_node *node) {
     const conv_data *d = (const conv_data *)node->data;
     const kiln_tensor *in = node->in[0], *f = node->in[1];
@@ -304,6 +444,7 @@ static kiln_status conv_invoke(kiln_kctx *ctx, kiln_node *node) {
     const int32_t opg = out_c / d->groups;
     const kiln_parallel par = kpar(ctx);
     if (pixels == 0 || out_c == 0) return KILN_OK;
+    if (d->litert) return conv_litert(ctx, node);
     if (d->direct) {
         kiln_sgemm(&par, 0, 1, pixels, out_c, k, 1.0f, x, in_c, w, k, 0.0f, y, out_c);
     } else {
@@ -409,6 +550,43 @@ static void dw_task(void *arg, int32_t t) {
     }
 }
 
+/* The official runtime's float DEPTHWISE_CONV_2D. With a depth multiplier of 1 and at most 25
+ * taps XNNPACK runs its depthwise kernels, which visit the taps column by column (fx outer, fy
+ * inner); otherwise a grouped GEMM with one input channel per group, taps row by row. Either
+ * way each output starts at its bias and adds the rounded products one by one, padded taps
+ * included (as products with 0). */
+NO_CONTRACT static void dw_litert_task(void *arg, int32_t t) {
+    const dw_job *j = (const dw_job *)arg;
+    const dw_data *d = j->d;
+    const int64_t r0 = j->rows * t / j->ntasks, r1 = j->rows * (t + 1) / j->ntasks;
+    const int32_t m = d->mult, oc = j->out_c;
+    const int32_t n_taps = j->f_h * j->f_w;
+    const int by_col = m == 1 && n_taps <= 25;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t b = r / d->w.out_h, oy = r % d->w.out_h;
+        for (int32_t ox = 0; ox < d->w.out_w; ox++) {
+            float *o = j->y + (r * d->w.out_w + ox) * oc;
+            for (int32_t c = 0; c < oc; c++) {
+                const int32_t ic = c / m;
+                float acc = j->bias ? j->bias[c] : 0.0f;
+                for (int32_t tap = 0; tap < n_taps; tap++) {
+                    const int32_t fy = by_col ? tap % j->f_h : tap / j->f_w;
+                    const int32_t fx = by_col ? tap / j->f_h : tap % j->f_w;
+                    const int64_t iy = oy * d->w.stride_h - d->w.pad_h + (int64_t)fy * d->w.dil_h;
+                    const int64_t ix =
+                        (int64_t)ox * d->w.stride_w - d->w.pad_w + (int64_t)fx * d->w.dil_w;
+                    const float xv = iy >= 0 && iy < j->in_h && ix >= 0 && ix < j->in_w
+                                         ? j->x[((b * j->in_h + iy) * j->in_w + ix) * j->in_c + ic]
+                                         : 0.0f;
+                    const float p = xv * j->w[((int64_t)fy * j->f_w + fx) * oc + c];
+                    acc = acc + p;
+                }
+                o[c] = kiln_act_clamp_f32(acc, d->lo, d->hi);
+            }
+        }
+    }
+}
+
 static int32_t ntasks_for(kiln_kctx *ctx, int64_t rows) {
     const int32_t threads = kiln_kthreads(ctx);
     int64_t n = threads > 1 ? (int64_t)threads * 4 : 1;
@@ -434,7 +612,8 @@ static kiln_status dw_invoke(kiln_kctx *ctx, kiln_node *node) {
                 1};
     if (j.rows == 0 || d->w.out_w == 0 || j.out_c == 0) return KILN_OK;
     j.ntasks = ntasks_for(ctx, j.rows);
-    kiln_kparallel(ctx, j.ntasks, dw_task, &j);
+    kiln_kparallel(ctx, j.ntasks, kiln_karith(ctx) == KILN_ARITH_LITERT ? dw_litert_task : dw_task,
+                   &j);
     return KILN_OK;
 }
 
@@ -636,11 +815,55 @@ static kiln_status fc_prepare(kiln_kctx *ctx, kiln_node *node) {
     return KILN_OK;
 }
 
+typedef struct lfc_job {
+    const fc_data *d;
+    const float *x, *w, *bias;
+    float *y;
+    int32_t units, depth, c4;
+    int32_t ntasks;
+} lfc_job;
+
+/* The official runtime's float FULLY_CONNECTED (XNNPACK's GEMM): from the bias, the products
+ * in input order, each rounded before it is added (or the 4x2c4 order, see fc_uses_c4). */
+NO_CONTRACT static void fc_litert_task(void *arg, int32_t t) {
+    const lfc_job *j = (const lfc_job *)arg;
+    const int64_t u0 = (int64_t)j->units * t / j->ntasks;
+    const int64_t u1 = (int64_t)j->units * (t + 1) / j->ntasks;
+    for (int64_t r = 0; r < j->d->batch; r++) {
+        const float *x = j->x + r * j->depth;
+        for (int64_t u = u0; u < u1; u++) {
+            const float *w = j->w + u * j->depth;
+            float sum[4] = {j->bias ? j->bias[u] : 0.0f, 0, 0, 0};
+            if (j->c4) {
+                for (int32_t i = 0; i < j->depth; i++) {
+                    const float p = x[i] * w[i];
+                    sum[i & 3] = sum[i & 3] + p;
+                }
+                sum[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
+            } else {
+                for (int32_t i = 0; i < j->depth; i++) {
+                    const float p = x[i] * w[i];
+                    sum[0] = sum[0] + p;
+                }
+            }
+            j->y[r * j->units + u] = kiln_act_clamp_f32(sum[0], j->d->lo, j->d->hi);
+        }
+    }
+}
+
 static kiln_status fc_invoke(kiln_kctx *ctx, kiln_node *node) {
     const fc_data *d = (const fc_data *)node->data;
     const kiln_tensor *f = node->in[1];
     const int32_t units = f->dims[0], depth = f->dims[1];
     float *y = (float *)node->out[0]->data;
+    if (kiln_karith(ctx) == KILN_ARITH_LITERT) {
+        if (d->batch == 0 || units == 0) return KILN_OK;
+        lfc_job j = {d, (const float *)node->in[0]->data, (const float *)f->data,
+                     bias_of(node, 2), y, units, depth, fc_uses_c4(units), 1};
+        j.ntasks = ntasks_for(ctx, units);
+        kiln_kparallel(ctx, j.ntasks, fc_litert_task, &j);
+        return KILN_OK;
+    }
     const kiln_parallel par = kpar(ctx);
     kiln_sgemm(&par, 0, 1, d->batch, units, depth, 1.0f, (const float *)node->in[0]->data, depth,
                (const float *)f->data, depth, 0.0f, y, units);

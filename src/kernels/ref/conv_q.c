@@ -466,9 +466,9 @@ static void xnn_qd8_quantize(const float *x, int32_t n, int8_t *q, float *scale,
     }
 }
 
-/* The float result of a hybrid dot product: TFLite's built-in kernels scale by
- * (input scale * filter scale); XNNPACK's qd8 GEMM by input scale, then filter
- * scale. */
+/* The float result of a hybrid dot product: TFLite's reference kernels scale by
+ * (input scale * filter scale); XNNPACK's qd8 GEMM (and the official runtime's
+ * built-in hybrid depthwise kernel) by input scale, then filter scale. */
 static inline float hybrid_out(const cq *d, int64_t acc, float in_scale, float w_scale,
                                const kiln_tensor *bias, int32_t c) {
     float v = d->xnn ? ((float)kiln_wrap_i32(acc) * in_scale) * w_scale
@@ -732,7 +732,10 @@ static void conv_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, cons
     const int64_t glen = d->qpix ? d->in_c : (int64_t)d->in_h * d->in_w * d->in_c;
     const int64_t ngroups = (int64_t)d->batches * (d->qpix ? (int64_t)d->in_h * d->in_w : 1);
     for (int64_t n = 0; n < ngroups; n++) {
-        if (d->xnn)
+        /* XNNPACK has no hybrid depthwise kernel: the official runtime keeps that op on
+         * TFLite's built-in one, which quantizes as TFLite does (and scales the sum as XNNPACK
+         * does, see hybrid_out). */
+        if (d->xnn && !dw)
             xnn_qd8_quantize(x + n * glen, (int32_t)glen, q + n * glen, &sf[n], &zps[n]);
         else if (d->asym)
             asym_quantize(x + n * glen, (int32_t)glen, q + n * glen, &sf[n], &zps[n]);
@@ -795,6 +798,17 @@ static void conv_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, cons
 
 enum { KILN_CQ_MAX_WINDOW = 2048 }; /* int16 window on the stack: 4 KiB */
 
+/* On x86 the integer sums of the fast paths run with AVX2 when the CPU has it (exact, like the
+ * scalar loops: the same int32 sums in another order); the scalar loops stay the fallback. */
+#if defined(__x86_64__) || defined(__i386__)
+#include "kernels/x86/cpu.h"
+#include "kernels/x86/qdot.h"
+#define KILN_CQ_X86 1
+enum { KILN_CQ_ROWS = 64 }; /* output channels per AVX2 call (int32 sums on the stack) */
+#else
+#define KILN_CQ_X86 0
+#endif
+
 KILN_HOT static int conv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
                                  const kiln_tensor *b, kiln_tensor *out) {
     const int u8 = d->kind == K_U8 && in->type == KILN_UINT8 && w->type == KILN_UINT8 &&
@@ -811,6 +825,9 @@ KILN_HOT static int conv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_
     const uint8_t *fu = (const uint8_t *)w->data;
     const int32_t w_off = u8 ? -d->w_zp : 0;
     const int16_t in_off = (int16_t)-d->in_zp;
+#if KILN_CQ_X86
+    const int avx2 = (kiln__cpu_features() & KILN_CPU_AVX2) != 0;
+#endif
     for (int32_t n = 0; n < d->batches; n++)
         for (int32_t oy = 0; oy < d->out_h; oy++)
             for (int32_t ox = 0; ox < d->out_w; ox++) {
@@ -836,6 +853,25 @@ KILN_HOT static int conv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_
                     }
                 }
                 const int64_t yo = (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
+#if KILN_CQ_X86
+                if (avx2) {
+                    for (int32_t oc0 = 0; oc0 < d->out_c; oc0 += KILN_CQ_ROWS) {
+                        const int32_t nr =
+                            d->out_c - oc0 < KILN_CQ_ROWS ? d->out_c - oc0 : KILN_CQ_ROWS;
+                        int32_t a[KILN_CQ_ROWS];
+                        memset(a, 0, (size_t)nr * sizeof(int32_t));
+                        if (u8)
+                            kiln__qdot_rows_u8i16_avx2(fu + (int64_t)oc0 * K, w_off, K, K, nr,
+                                                       patch, a);
+                        else
+                            kiln__qdot_rows_i8i16_avx2(f + (int64_t)oc0 * K, K, K, nr, patch, a);
+                        for (int32_t j = 0; j < nr; j++)
+                            kiln_q_st(out->data, out->type, yo + oc0 + j,
+                                      requant(d, (int64_t)a[j] + bias_at(b, oc0 + j), oc0 + j));
+                    }
+                    continue;
+                }
+#endif
                 for (int32_t oc = 0; oc < d->out_c; oc++) {
                     int32_t acc = 0;
                     if (u8) {
@@ -856,15 +892,61 @@ KILN_HOT static int conv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_
 
 KILN_HOT static int dwconv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
                                    const kiln_tensor *b, kiln_tensor *out) {
-    if (d->kind != K_I8 || in->type != KILN_INT8 || w->type != KILN_INT8 ||
-        out->type != KILN_INT8 || d->out_c > KILN_CQ_MAX_WINDOW || (int64_t)d->k_h * d->k_w > 60000)
+    /* Also the legacy uint8 kind: (w + w_off) * (x + in_off), each factor within +-255, so
+     * int32 holds 30000 taps exactly (int8: |w| <= 128, 60000 taps). */
+    const int u8 = d->kind == K_U8 && in->type == KILN_UINT8 && w->type == KILN_UINT8 &&
+                   out->type == KILN_UINT8;
+    const int i8 =
+        d->kind == K_I8 && in->type == KILN_INT8 && w->type == KILN_INT8 && out->type == KILN_INT8;
+    if (!(u8 || i8) || d->out_c > KILN_CQ_MAX_WINDOW ||
+        (int64_t)d->k_h * d->k_w > (u8 ? 30000 : 60000))
         return 0;
     int32_t acc[KILN_CQ_MAX_WINDOW];
     int16_t xs[KILN_CQ_MAX_WINDOW];
     const int8_t *x = (const int8_t *)in->data;
     const int8_t *f = (const int8_t *)w->data;
-    int8_t *y = (int8_t *)out->data;
+    const uint8_t *xu = (const uint8_t *)in->data;
+    const uint8_t *fu = (const uint8_t *)w->data;
     const int32_t in_off = -d->in_zp, dm = d->depth_mult;
+    const int32_t w_off = u8 ? -d->w_zp : 0;
+#if KILN_CQ_X86
+    const int avx2 = (kiln__cpu_features() & KILN_CPU_AVX2) != 0;
+    const int32_t taps = d->k_h * d->k_w;
+    if (avx2 && i8 && d->in_c == 1 && taps <= KILN_CQ_MAX_WINDOW &&
+        (int64_t)taps * d->out_c <= 16384) {
+        /* One input channel (the first layer of micro_speech and person_detect): per pixel, the
+         * window dotted with each output channel's filter column, as the conv does; the filter
+         * is transposed per invoke so that columns are rows. Padding taps are 0, which adds
+         * nothing, as the reference skipping them. */
+        int8_t ft[16384];
+        for (int32_t t = 0; t < taps; t++)
+            for (int32_t c = 0; c < d->out_c; c++)
+                ft[(int64_t)c * taps + t] = f[(int64_t)t * d->out_c + c];
+        for (int32_t n = 0; n < d->batches; n++)
+            for (int32_t oy = 0; oy < d->out_h; oy++)
+                for (int32_t ox = 0; ox < d->out_w; ox++) {
+                    const int32_t iy0 = oy * d->stride_h - d->pad_h;
+                    const int32_t ix0 = ox * d->stride_w - d->pad_w;
+                    for (int32_t ky = 0, t = 0; ky < d->k_h; ky++) {
+                        const int32_t iy = iy0 + d->dil_h * ky;
+                        for (int32_t kx = 0; kx < d->k_w; kx++, t++) {
+                            const int32_t ix = ix0 + d->dil_w * kx;
+                            const int64_t xi = ((int64_t)n * d->in_h + iy) * d->in_w + ix;
+                            xs[t] = (iy < 0 || iy >= d->in_h || ix < 0 || ix >= d->in_w)
+                                        ? 0
+                                        : (int16_t)(x[xi] + in_off);
+                        }
+                    }
+                    memset(acc, 0, (size_t)d->out_c * sizeof(int32_t));
+                    kiln__qdot_rows_i8i16_avx2(ft, taps, taps, d->out_c, xs, acc);
+                    const int64_t yo = (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
+                    for (int32_t c = 0; c < d->out_c; c++)
+                        kiln_q_st(out->data, out->type, yo + c,
+                                  requant(d, (int64_t)acc[c] + bias_at(b, c), c));
+                }
+        return 1;
+    }
+#endif
     for (int32_t n = 0; n < d->batches; n++)
         for (int32_t oy = 0; oy < d->out_h; oy++)
             for (int32_t ox = 0; ox < d->out_w; ox++) {
@@ -877,9 +959,36 @@ KILN_HOT static int dwconv_i8_fast(const cq *d, const kiln_tensor *in, const kil
                     for (int32_t kx = 0; kx < d->k_w; kx++) {
                         const int32_t ix = ix0 + d->dil_w * kx;
                         if (ix < 0 || ix >= d->in_w) continue;
-                        const int8_t *xr =
-                            x + (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c;
-                        const int8_t *fr = f + ((int64_t)ky * d->k_w + kx) * d->out_c;
+                        const int64_t xo = (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c;
+                        const int64_t fo = ((int64_t)ky * d->k_w + kx) * d->out_c;
+#if KILN_CQ_X86
+                        if (avx2 && dm == 1) {
+                            if (u8)
+                                kiln__qdw_u8_avx2(fu + fo, w_off, xu + xo, in_off, d->out_c, acc);
+                            else
+                                kiln__qdw_i8_avx2(f + fo, x + xo, in_off, d->out_c, acc);
+                            continue;
+                        }
+                        if (avx2 && !u8) {
+                            /* each input channel repeated depth_mult times, offset once */
+                            const int8_t *xr = x + xo;
+                            for (int32_t c = 0, o = 0; c < d->in_c; c++)
+                                for (int32_t m = 0; m < dm; m++, o++)
+                                    xs[o] = (int16_t)(xr[c] + in_off);
+                            kiln__qdw_i8i16_avx2(f + fo, xs, d->out_c, acc);
+                            continue;
+                        }
+#endif
+                        if (u8) {
+                            const uint8_t *xr = xu + xo, *fr = fu + fo;
+                            for (int32_t c = 0; c < d->in_c; c++)
+                                xs[c] = (int16_t)(xr[c] + in_off);
+                            for (int32_t c = 0; c < d->out_c; c++)
+                                acc[c] += ((int32_t)fr[c] + w_off) * xs[c / dm];
+                            continue;
+                        }
+                        const int8_t *xr = x + xo;
+                        const int8_t *fr = f + fo;
                         if (dm == 1) {
                             for (int32_t c = 0; c < d->out_c; c++)
                                 acc[c] += (int32_t)fr[c] * (int32_t)(xr[c] + in_off);
@@ -891,9 +1000,10 @@ KILN_HOT static int dwconv_i8_fast(const cq *d, const kiln_tensor *in, const kil
                         }
                     }
                 }
-                int8_t *yr = y + (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
+                const int64_t yo = (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
                 for (int32_t c = 0; c < d->out_c; c++)
-                    yr[c] = (int8_t)requant(d, (int64_t)acc[c] + bias_at(b, c), c);
+                    kiln_q_st(out->data, out->type, yo + c,
+                              requant(d, (int64_t)acc[c] + bias_at(b, c), c));
             }
     return 1;
 }
@@ -997,6 +1107,58 @@ static void fc_hybrid(kiln_kctx *ctx, const cq *d, const kiln_tensor *in, const 
         }
 }
 
+#if KILN_CQ_X86
+/* 8-bit FULLY_CONNECTED with the AVX2 dot products: each input row is widened to int16 with its
+ * offset once (in blocks of KILN_CQ_MAX_WINDOW), then dotted with every unit's weights. Each
+ * block's int32 sums are exact (as dot_q's), the total is int64 as in dot_q. */
+KILN_HOT static int fc_q8_fast(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
+                               const kiln_tensor *b, kiln_tensor *out, int32_t w_off) {
+    const int u8 = d->kind == K_U8 && in->type == KILN_UINT8 && w->type == KILN_UINT8 &&
+                   out->type == KILN_UINT8;
+    const int i8 = d->kind == K_I8 && in->type == KILN_INT8 && w->type == KILN_INT8 &&
+                   out->type == KILN_INT8 && w_off == 0;
+    if (!(u8 || i8) || !(kiln__cpu_features() & KILN_CPU_AVX2)) return 0;
+    int16_t p[KILN_CQ_MAX_WINDOW];
+    int32_t a[KILN_CQ_ROWS];
+    int64_t tot[KILN_CQ_ROWS];
+    const int32_t in_off = -d->in_zp, depth = d->depth;
+    const int one = depth <= KILN_CQ_MAX_WINDOW; /* the whole row fits: widen it once */
+    for (int32_t r = 0; r < d->rows; r++) {
+        const int64_t xb = (int64_t)r * depth;
+        for (int32_t u0 = 0; u0 < d->units; u0 += KILN_CQ_ROWS) {
+            const int32_t nr = d->units - u0 < KILN_CQ_ROWS ? d->units - u0 : KILN_CQ_ROWS;
+            for (int32_t j = 0; j < nr; j++)
+                tot[j] = 0;
+            for (int32_t k0 = 0; k0 < depth; k0 += KILN_CQ_MAX_WINDOW) {
+                const int32_t kn =
+                    depth - k0 < KILN_CQ_MAX_WINDOW ? depth - k0 : KILN_CQ_MAX_WINDOW;
+                if (!one || u0 == 0) {
+                    if (u8)
+                        for (int32_t i = 0; i < kn; i++)
+                            p[i] = (int16_t)(((const uint8_t *)in->data)[xb + k0 + i] + in_off);
+                    else
+                        for (int32_t i = 0; i < kn; i++)
+                            p[i] = (int16_t)(((const int8_t *)in->data)[xb + k0 + i] + in_off);
+                }
+                memset(a, 0, (size_t)nr * sizeof(int32_t));
+                const int64_t fb = (int64_t)u0 * depth + k0;
+                if (u8)
+                    kiln__qdot_rows_u8i16_avx2((const uint8_t *)w->data + fb, w_off, depth, kn, nr,
+                                               p, a);
+                else
+                    kiln__qdot_rows_i8i16_avx2((const int8_t *)w->data + fb, depth, kn, nr, p, a);
+                for (int32_t j = 0; j < nr; j++)
+                    tot[j] += a[j];
+            }
+            for (int32_t j = 0; j < nr; j++)
+                kiln_q_st(out->data, out->type, (int64_t)r * d->units + u0 + j,
+                          requant(d, tot[j] + bias_at(b, u0 + j), u0 + j));
+        }
+    }
+    return 1;
+}
+#endif
+
 static kiln_status fc_invoke(kiln_kctx *ctx, kiln_node *node) {
     const cq *d = node->data;
     kiln_tensor *in = node->in[0], *w = node->in[1], *b = IN(node, 2), *out = node->out[0];
@@ -1010,6 +1172,9 @@ static kiln_status fc_invoke(kiln_kctx *ctx, kiln_node *node) {
     /* Per-tensor int8/int16/uint8 weights carry their zero point (TFLite keeps it
      * for backward compatibility); per-channel weights are symmetric. */
     const int32_t w_off = w->q.n > 1 ? 0 : -d->w_zp;
+#if KILN_CQ_X86
+    if (fc_q8_fast(d, in, w, b, out, w_off)) return KILN_OK;
+#endif
     for (int32_t r = 0; r < d->rows; r++)
         for (int32_t u = 0; u < d->units; u++) {
             const int64_t xb = (int64_t)r * d->depth, fb = (int64_t)u * d->depth;
