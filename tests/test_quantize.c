@@ -398,6 +398,141 @@ static void test_hello_world(void) {
     free(fbuf);
 }
 
+static kiln_model *load_case(const char *name, void **buf) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s/model.tflite", gdir, name);
+    size_t len;
+    *buf = read_all(path, &len);
+    CHECK_MSG(*buf != NULL, "%s", path);
+    if (!*buf) return NULL;
+    kiln_model *m = NULL;
+    char err[256];
+    CHECK_MSG(kiln_model_load(*buf, len, name, NULL, &m, err, sizeof err) == KILN_OK, "%s", err);
+    if (!m) free(*buf);
+    return m;
+}
+
+static const kiln__op_def *find_op(const kiln_model *m, int32_t builtin) {
+    const kiln__subgraph_def *sg = &m->subgraphs[0];
+    for (int32_t i = 0; i < sg->n_ops; i++)
+        if (sg->ops[i].builtin == builtin) return &sg->ops[i];
+    return NULL;
+}
+
+/* Issue #7's rewrites, read back from the opsrc_* goldens: a fused TANH becomes its own TANH op
+ * with TFLite's fixed output parameters, a fused SIGN_BIT keeps the op float, CONCATENATION's
+ * activation becomes a RELU/RELU6 op and its inputs carry the output's parameters,
+ * TRANSPOSE_CONV gets per-channel weights on dim 0 and an int32 (int64) bias, BATCH_MATMUL
+ * per-tensor operands. */
+static void test_split_rules(void) {
+    static const char *tanh_cases[] = {"conv_tanh", "dw_tanh", "fc_tanh", "mul_tanh", "add_tanh"};
+    static const int32_t tanh_ops[] = {KILN_OP_CONV_2D, KILN_OP_DEPTHWISE_CONV_2D,
+                                       KILN_OP_FULLY_CONNECTED, KILN_OP_MUL, KILN_OP_ADD};
+    char name[128];
+    void *buf;
+    for (int mode = 0; mode < 2; mode++) {
+        const int i16 = mode == 1;
+        const int32_t qt = i16 ? KILN_INT16 : KILN_INT8;
+        for (int c = 0; c < 5; c++) {
+            snprintf(name, sizeof name, "opsrc_%s_%s", tanh_cases[c], i16 ? "int16x8" : "int8");
+            kiln_model *m = load_case(name, &buf);
+            if (!m) continue;
+            const kiln__subgraph_def *sg = &m->subgraphs[0];
+            const kiln__op_def *op = find_op(m, tanh_ops[c]);
+            const kiln__op_def *th = find_op(m, KILN_OP_TANH);
+            CHECK_MSG(op && th, "%s: op and TANH", name);
+            if (op && th) {
+                CHECK_EQ_INT(sg->tensors[op->outputs[0]].type, qt);
+                CHECK_EQ_INT(th->inputs[0], op->outputs[0]);
+                const kiln__tensor_def *y = &sg->tensors[th->outputs[0]];
+                CHECK_EQ_INT(y->type, qt);
+                CHECK_NEAR(y->q.scale[0], i16 ? 1.0 / 32768 : 1.0 / 128, 1e-12);
+                CHECK_EQ_INT(y->q.zero_point[0], 0);
+            }
+            kiln_model_destroy(m);
+            free(buf);
+        }
+        /* SIGN_BIT: the ADD stays float */
+        snprintf(name, sizeof name, "opsrc_add_signbit_%s", i16 ? "int16x8" : "int8");
+        kiln_model *m = load_case(name, &buf);
+        if (m) {
+            const kiln__op_def *op = find_op(m, KILN_OP_ADD);
+            CHECK(op != NULL && m->subgraphs[0].tensors[op->outputs[0]].type == KILN_FLOAT32);
+            kiln_model_destroy(m);
+            free(buf);
+        }
+        /* CONCATENATION + activation op; all inputs share the output's parameters */
+        for (int c = 0; c < 2; c++) {
+            snprintf(name, sizeof name, "opsrc_concat_%s_%s", c ? "relu" : "relu6",
+                     i16 ? "int16x8" : "int8");
+            m = load_case(name, &buf);
+            if (!m) continue;
+            const kiln__subgraph_def *sg = &m->subgraphs[0];
+            const kiln__op_def *op = find_op(m, KILN_OP_CONCATENATION);
+            const kiln__op_def *act = find_op(m, c ? KILN_OP_RELU : KILN_OP_RELU6);
+            CHECK_MSG(op && act, "%s: CONCATENATION and activation", name);
+            if (op && act) {
+                const kiln__tensor_def *y = &sg->tensors[op->outputs[0]];
+                CHECK_EQ_INT(y->type, qt);
+                CHECK_EQ_INT(act->inputs[0], op->outputs[0]);
+                for (int32_t k = 0; k < op->n_in; k++) {
+                    const kiln__tensor_def *x = &sg->tensors[op->inputs[k]];
+                    CHECK_EQ_INT(x->type, qt);
+                    CHECK(x->q.n == 1 && x->q.scale[0] == y->q.scale[0] &&
+                          x->q.zero_point[0] == y->q.zero_point[0]);
+                }
+            }
+            kiln_model_destroy(m);
+            free(buf);
+        }
+        /* TRANSPOSE_CONV: per-channel symmetric weights on dim 0, bias at in * w scale */
+        snprintf(name, sizeof name, "opsrc_tconv_bias_%s", i16 ? "int16x8" : "int8");
+        m = load_case(name, &buf);
+        if (m) {
+            const kiln__subgraph_def *sg = &m->subgraphs[0];
+            const kiln__op_def *op = find_op(m, KILN_OP_TRANSPOSE_CONV);
+            CHECK(op != NULL && op->n_in == 4);
+            if (op && op->n_in == 4) {
+                const kiln__tensor_def *w = &sg->tensors[op->inputs[1]];
+                const kiln__tensor_def *x = &sg->tensors[op->inputs[2]];
+                const kiln__tensor_def *b = &sg->tensors[op->inputs[3]];
+                CHECK_EQ_INT(op->version, 3);
+                CHECK_EQ_INT(x->type, qt);
+                CHECK_EQ_INT(w->type, KILN_INT8);
+                CHECK_EQ_INT(w->q.n, w->dims[0]);
+                CHECK_EQ_INT(w->q.dim, 0);
+                CHECK_EQ_INT(b->type, i16 ? KILN_INT64 : KILN_INT32);
+                CHECK_EQ_INT(b->q.n, w->q.n);
+                for (int32_t k = 0; k < w->q.n && k < b->q.n; k++) {
+                    CHECK_EQ_INT(w->q.zero_point[k], 0);
+                    CHECK_NEAR(b->q.scale[k], x->q.scale[0] * w->q.scale[k], 1e-12);
+                }
+            }
+            kiln_model_destroy(m);
+            free(buf);
+        }
+        /* BATCH_MATMUL: both operands per-tensor (zero point 0 in int16) */
+        snprintf(name, sizeof name, "opsrc_bmm_const_%s", i16 ? "int16x8" : "int8");
+        m = load_case(name, &buf);
+        if (m) {
+            const kiln__subgraph_def *sg = &m->subgraphs[0];
+            const kiln__op_def *op = find_op(m, KILN_OP_BATCH_MATMUL);
+            CHECK(op != NULL);
+            if (op) {
+                CHECK_EQ_INT(op->version, i16 ? 3 : 2);
+                for (int32_t k = 0; k < 2; k++) {
+                    const kiln__tensor_def *x = &sg->tensors[op->inputs[k]];
+                    CHECK_EQ_INT(x->type, qt);
+                    CHECK_EQ_INT(x->q.n, 1);
+                    if (i16) CHECK_EQ_INT(x->q.zero_point[0], 0);
+                }
+            }
+            kiln_model_destroy(m);
+            free(buf);
+        }
+    }
+}
+
 /* A float model with EXP (no int8 kernel in our list): the quantizer lists it; --keep-float. */
 static void test_errors(void) {
     char path[8192];
@@ -498,6 +633,7 @@ int main(void) {
     if (stat(probe, &st) != 0) TEST_SKIP("tests/golden/quant not found (set KILN_TESTS)");
     test_goldens();
     test_int8_rules();
+    test_split_rules();
     test_hello_world();
     test_errors();
     test_unsupported();

@@ -273,7 +273,9 @@ kiln_status kq_calibrate(const kiln_model *m, const kiln_quantize_options *o, kq
             if (s != KILN_OK) break;
             for (int32_t k = 0; k < m->subgraphs[0].n_inputs; k++)
                 observe(&c, m->subgraphs[0].inputs[k]);
-            s = kiln_interp_invoke(it);
+            /* each sample is independent: clear LSTM / variable state left by the last one */
+            s = kiln_interp_reset(it);
+            if (s == KILN_OK) s = kiln_interp_invoke(it);
             if (s != KILN_OK) {
                 snprintf(err, errlen, "calibration sample %lld: %s", (long long)i,
                          kiln_interp_error(it));
@@ -425,12 +427,12 @@ kiln_status kq_compare(const kiln_model *fm, const kiln_model *qm, const int32_t
         s = kq_set_inputs(fit, i, o, tmp, err, errlen);
         if (s == KILN_OK) s = kq_set_inputs(qit, i, o, tmp, err, errlen);
         if (s != KILN_OK) break;
-        if (kiln_interp_invoke(fit) != KILN_OK) {
+        if (kiln_interp_reset(fit) != KILN_OK || kiln_interp_invoke(fit) != KILN_OK) {
             snprintf(err, errlen, "float model: %s", kiln_interp_error(fit));
             s = KILN_ERR_RUNTIME;
             break;
         }
-        if (kiln_interp_invoke(qit) != KILN_OK) {
+        if (kiln_interp_reset(qit) != KILN_OK || kiln_interp_invoke(qit) != KILN_OK) {
             snprintf(err, errlen, "quantized model: %s", kiln_interp_error(qit));
             s = KILN_ERR_RUNTIME;
             break;

@@ -42,6 +42,7 @@ typedef struct Q {
     int32_t *qmap; /* writer tensor -> float tensor (report) */
     int32_t qmap_cap, n_w;
     uint8_t *op_quant;
+    int32_t split; /* the float pre-pass that splits fused activations off (split_model) */
     char *err;
     size_t errlen;
     kiln_status status;
@@ -397,6 +398,11 @@ static int32_t get_f(Q *q, int32_t t) {
         x->vf = copy_const(q, t);
         return x->vf;
     }
+    if (x->vq < 0 && q->sg->tensors[t].is_variable) {
+        /* a state tensor (LSTM, SVDF): copied as it is, the op keeps it float */
+        x->vf = add_tensor(q, t, NULL, q->sg->tensors[t].type, 0, 0, NULL, NULL, 0);
+        return x->vf;
+    }
     if (x->vq < 0) {
         fail(q, KILN_ERR_MODEL, "tensor %d (%s) is used before it is produced", t, tname(q, t));
         return -1;
@@ -519,6 +525,10 @@ static const char *opt_layout(int32_t type) {
         return "b";
     case KILN_OPTS_CastOptions:
         return "bb";
+    case KILN_OPTS_UnidirectionalSequenceLSTMOptions:
+        return "bffbbb";
+    case KILN_OPTS_SVDFOptions:
+        return "ibb";
     default:
         return NULL;
     }
@@ -633,10 +643,54 @@ static int quantizable(int32_t b, int32_t qtype) {
     case KILN_OP_BATCH_TO_SPACE_ND:
     case KILN_OP_TRANSPOSE:
     case KILN_OP_STRIDED_SLICE:
+    case KILN_OP_TRANSPOSE_CONV:
+    case KILN_OP_BATCH_MATMUL:
+    case KILN_OP_REDUCE_MAX:
+    case KILN_OP_REDUCE_MIN:
+    case KILN_OP_SLICE:
+    case KILN_OP_EXPAND_DIMS:
+    case KILN_OP_GATHER:
+    case KILN_OP_MAXIMUM:
+    case KILN_OP_MINIMUM:
         return 1;
+    /* int8 only in TFLite's operator property table (quantizable_int16 = false) or in the
+     * kernels (no int16 variant) */
     case KILN_OP_LEAKY_RELU:
     case KILN_OP_HARD_SWISH:
+    case KILN_OP_RELU_N1_TO_1:
+    case KILN_OP_LOG_SOFTMAX:
+    case KILN_OP_L2_NORMALIZATION:
+    case KILN_OP_PRELU:
+    case KILN_OP_RESIZE_BILINEAR:
+    case KILN_OP_RESIZE_NEAREST_NEIGHBOR:
+    case KILN_OP_SPACE_TO_DEPTH:
+    case KILN_OP_MIRROR_PAD:
+    case KILN_OP_SUM:
+    case KILN_OP_EQUAL:
+    case KILN_OP_NOT_EQUAL:
+    case KILN_OP_GREATER:
+    case KILN_OP_GREATER_EQUAL:
+    case KILN_OP_LESS:
+    case KILN_OP_LESS_EQUAL:
+    case KILN_OP_ARG_MAX:
         return qtype == KILN_INT8;
+    default:
+        return 0;
+    }
+}
+
+/* Ops whose float inputs TFLite's quantizer quantizes (int8) while their outputs are not float
+ * (bool, int32 indices). */
+static int int_out_op(int32_t b) {
+    switch (b) {
+    case KILN_OP_EQUAL:
+    case KILN_OP_NOT_EQUAL:
+    case KILN_OP_GREATER:
+    case KILN_OP_GREATER_EQUAL:
+    case KILN_OP_LESS:
+    case KILN_OP_LESS_EQUAL:
+    case KILN_OP_ARG_MAX:
+        return 1;
     default:
         return 0;
     }
@@ -677,6 +731,37 @@ static int32_t qversion(Q *q, const kiln__op_def *op, const optset *os, float mu
         return q->sg->tensors[op->inputs[0]].rank > 4 ? 4 : (i16 ? 3 : 2);
     case KILN_OP_LEAKY_RELU:
         return i16 ? 2 : 1;
+    case KILN_OP_TRANSPOSE_CONV:
+        if (get_opt_i(os, 3, 0)) return 4;
+        return op->n_in > 3 && op->inputs[3] >= 0 ? 3 : 2;
+    case KILN_OP_BATCH_MATMUL:
+        return i16 ? 3 : 2;
+    case KILN_OP_REDUCE_MAX:
+    case KILN_OP_REDUCE_MIN:
+        return i16 ? 3 : 2;
+    case KILN_OP_RESIZE_BILINEAR:
+        return get_opt_i(os, 3, 0) ? 3 : 2;
+    case KILN_OP_RESIZE_NEAREST_NEIGHBOR:
+        return get_opt_i(os, 1, 0) ? 3 : 2;
+    case KILN_OP_SLICE:
+        if (q->sg->tensors[op->inputs[0]].rank > 4) return 5;
+        return i16 ? 4 : 2;
+    case KILN_OP_GATHER:
+    case KILN_OP_SPACE_TO_DEPTH:
+    case KILN_OP_EQUAL:
+    case KILN_OP_NOT_EQUAL:
+    case KILN_OP_GREATER:
+    case KILN_OP_GREATER_EQUAL:
+    case KILN_OP_LESS:
+    case KILN_OP_LESS_EQUAL:
+    case KILN_OP_ARG_MAX:
+    case KILN_OP_LOG_SOFTMAX:
+    case KILN_OP_L2_NORMALIZATION:
+    case KILN_OP_SUM:
+        return 2;
+    case KILN_OP_MAXIMUM:
+    case KILN_OP_MINIMUM:
+        return i16 ? 4 : 2;
     case KILN_OP_SPACE_TO_BATCH_ND:
     case KILN_OP_BATCH_TO_SPACE_ND:
         if (i16) return 4;
@@ -813,6 +898,76 @@ static int32_t emit_bias(Q *q, int32_t t, float in_scale, const float *ws, int32
     return bt;
 }
 
+static int keep_match(const char *name, const char *want) {
+    return name && want && strcmp(name, want) == 0;
+}
+
+/* ---- fused activations -------------------------------------------------------------------- */
+
+enum { KQ_ACT_NONE = 0, KQ_ACT_TANH = 4, KQ_ACT_SIGN_BIT = 5 };
+
+/* The options field holding fused_activation_function, -1 when the options have none. */
+static int32_t act_field(int32_t opts_type) {
+    switch (opts_type) {
+    case KILN_OPTS_Conv2DOptions:
+    case KILN_OPTS_TransposeConvOptions:
+        return 3;
+    case KILN_OPTS_DepthwiseConv2DOptions:
+        return 4;
+    case KILN_OPTS_Pool2DOptions:
+        return 5;
+    case KILN_OPTS_ConcatenationOptions:
+        return 1;
+    case KILN_OPTS_FullyConnectedOptions:
+    case KILN_OPTS_AddOptions:
+    case KILN_OPTS_SubOptions:
+    case KILN_OPTS_MulOptions:
+    case KILN_OPTS_DivOptions:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+static int32_t op_act(Q *q, const kiln__op_def *op) {
+    const int32_t f = act_field(op->opts_type);
+    if (f < 0 || !op->opts) return KQ_ACT_NONE;
+    optset os;
+    if (copy_opts(q, op, &os)) return KQ_ACT_NONE;
+    return (int32_t)get_opt_i(&os, f, KQ_ACT_NONE);
+}
+
+static int kept_float(const Q *q, const kiln__op_def *op) {
+    int keep = 0;
+    for (int32_t k = 0; k < q->o->n_keep_float && op->n_out; k++)
+        keep |= keep_match(q->sg->tensors[op->outputs[0]].name, q->o->keep_float[k]);
+    return keep;
+}
+
+/* The activation op to split off op i before integer quantization, 0 for none. TFLite's
+ * integer kernels take no fused TANH (its converter never fuses one into an integer op), and
+ * no fused activation at all on CONCATENATION (int8 refuses it; the official int16 kernel
+ * too): the op is written with NONE and followed by the activation as its own op, which the
+ * quantizer then handles like any other (TANH gets its fixed output parameters). SIGN_BIT has
+ * no integer form: such ops stay float (see kiln_quantize_model). */
+static int32_t split_act(Q *q, const kiln__op_def *op) {
+    if (!op->n_out || q->sg->tensors[op->outputs[0]].type != KILN_FLOAT32 || kept_float(q, op))
+        return 0;
+    const int32_t a = op_act(q, op);
+    if (a == KQ_ACT_TANH) return KILN_OP_TANH;
+    if (op->builtin != KILN_OP_CONCATENATION) return 0;
+    switch (a) {
+    case 1:
+        return KILN_OP_RELU;
+    case 2:
+        return KILN_OP_RELU_N1_TO_1;
+    case 3:
+        return KILN_OP_RELU6;
+    default:
+        return 0;
+    }
+}
+
 /* An op copied in the float domain (inputs dequantized where needed). */
 static void emit_float_op(Q *q, int32_t i) {
     const kiln__op_def *op = &q->sg->ops[i];
@@ -838,11 +993,24 @@ static void emit_float_op(Q *q, int32_t i) {
     o.outputs = out;
     o.n_outputs = op->n_out;
     optset os;
+    int32_t split = 0, pre = -1;
     if (op->opts_type && op->opts) {
         if (copy_opts(q, op, &os)) return;
         o.opts_type = op->opts_type;
         o.opts = os.o;
         o.n_opts = os.n;
+        if (q->split) split = split_act(q, op);
+    }
+    if (split) {
+        /* op -> <output>_preact (float) -> activation op -> the original output */
+        const int32_t t = op->outputs[0];
+        char nm[300];
+        snprintf(nm, sizeof nm, "%s_preact", tname(q, t));
+        pre = add_tensor(q, t, nm, KILN_FLOAT32, 0, 0, NULL, NULL, 0);
+        if (pre < 0) return;
+        set_opt(&os, act_field(op->opts_type), KILN_TFL_OPT_I8, KQ_ACT_NONE);
+        o.n_opts = os.n;
+        out[0] = pre;
     }
     o.custom_options = op->custom;
     o.custom_options_len = op->custom_len;
@@ -851,8 +1019,49 @@ static void emit_float_op(Q *q, int32_t i) {
              kiln_builtin_name(op->builtin));
         return;
     }
-    if (o.opcode < 0 || kiln_tfl_add_operator(q->w, q->wsg, &o) < 0)
+    if (o.opcode < 0 || kiln_tfl_add_operator(q->w, q->wsg, &o) < 0) {
         fail(q, KILN_ERR_NOMEM, "%s", kiln_tfl_writer_error(q->w));
+        return;
+    }
+    if (split) add_op(q, split, 1, NULL, &pre, 1, &q->t[op->outputs[0]].vf, 1, 0, NULL, 0);
+}
+
+/* Dynamic range: the hybrid UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite's quantize_weights): every
+ * weight matrix and peephole vector (inputs 1-11, projection 16) int8 symmetric per tensor,
+ * biases, layer norms and states float, inputs quantized asymmetrically at run time. The kernel
+ * takes all weights int8 or none, so the op stays float unless its weights reach the
+ * weights_min_num_elements threshold together. Returns 0 when emitted, 1 when it stays float. */
+static int emit_hybrid_lstm(Q *q, int32_t i) {
+    const kiln__op_def *op = &q->sg->ops[i];
+    if (op->n_in < 20 || op->n_in > 24 || op->n_out != 1) return 1;
+    int64_t total = 0;
+    for (int32_t k = 1; k < op->n_in; k++) {
+        const int32_t t = op->inputs[k];
+        if (!((k >= 1 && k <= 11) || k == 16) || t < 0) continue;
+        if (!is_const(q, t) || q->sg->tensors[t].type != KILN_FLOAT32) return 1;
+        total += def_numel(&q->sg->tensors[t]);
+    }
+    if (total < KQ_DYNAMIC_MIN_ELEMENTS) return 1;
+    optset os;
+    if (copy_opts(q, op, &os)) return 0;
+    set_opt(&os, 4, KILN_TFL_OPT_I8, 1); /* asymmetric_quantize_inputs */
+    int32_t in[24];
+    for (int32_t k = 0; k < op->n_in; k++) {
+        const int32_t t = op->inputs[k];
+        if (t >= 0 && ((k >= 1 && k <= 11) || k == 16)) {
+            float *ws = NULL;
+            int32_t nch = 1;
+            in[k] = emit_weights(q, t, -1, &ws, &nch);
+            free(ws);
+        } else {
+            in[k] = t < 0 ? -1 : get_f(q, t);
+        }
+    }
+    const int32_t t = op->outputs[0];
+    q->t[t].vf = add_tensor(q, t, NULL, KILN_FLOAT32, 0, 0, NULL, NULL, 0);
+    if (q->t[t].vf >= 0) q->qmap[q->t[t].vf] = t;
+    add_op(q, op->builtin, 3, NULL, in, op->n_in, &q->t[t].vf, 1, op->opts_type, os.o, os.n);
+    return 0;
 }
 
 /* Dynamic range: hybrid CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED (int8 weights, float
@@ -860,6 +1069,7 @@ static void emit_float_op(Q *q, int32_t i) {
 static int emit_hybrid_op(Q *q, int32_t i) {
     const kiln__op_def *op = &q->sg->ops[i];
     const int32_t b = op->builtin;
+    if (b == KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM) return emit_hybrid_lstm(q, i);
     if (b != KILN_OP_CONV_2D && b != KILN_OP_DEPTHWISE_CONV_2D && b != KILN_OP_FULLY_CONNECTED)
         return 1;
     if (op->n_in < 2 || !is_const(q, op->inputs[1]) ||
@@ -926,6 +1136,75 @@ static void emit_quant_op(Q *q, int32_t i) {
         free(ws);
         break;
     }
+    case KILN_OP_TRANSPOSE_CONV: {
+        /* output_shape, weights [O,H,W,I] per channel on dim 0, input, optional bias */
+        float xs;
+        int32_t xz, nch = 1;
+        if (nin < 3) {
+            fail(q, KILN_ERR_MODEL, "operator %d (TRANSPOSE_CONV): needs 3 or 4 inputs", i);
+            return;
+        }
+        in[0] = get_f(q, op->inputs[0]);
+        in[2] = get_q(q, op->inputs[2]);
+        if (act_params(q, op->inputs[2], &xs, &xz)) return;
+        float *ws = NULL;
+        in[1] = emit_weights(q, op->inputs[1], 0, &ws, &nch);
+        if (in[1] < 0) {
+            free(ws);
+            return;
+        }
+        if (nin > 3)
+            in[3] = op->inputs[3] < 0 ? -1 : emit_bias(q, op->inputs[3], xs, ws, nch, tname(q, y));
+        free(ws);
+        break;
+    }
+    case KILN_OP_BATCH_MATMUL:
+    case KILN_OP_PRELU:
+        /* both operands as activations (a constant one quantized from its own range) */
+        for (int32_t k = 0; k < nin; k++)
+            in[k] = get_q(q, op->inputs[k]);
+        break;
+    case KILN_OP_EQUAL:
+    case KILN_OP_NOT_EQUAL:
+    case KILN_OP_GREATER:
+    case KILN_OP_GREATER_EQUAL:
+    case KILN_OP_LESS:
+    case KILN_OP_LESS_EQUAL:
+    case KILN_OP_ARG_MAX: {
+        /* integer inputs (each with its own parameters), the bool / int32 output as it was */
+        in[0] = get_q(q, x);
+        for (int32_t k = 1; k < nin; k++)
+            in[k] = b == KILN_OP_ARG_MAX ? get_f(q, op->inputs[k]) : get_q(q, op->inputs[k]);
+        if (q->status != KILN_OK) return;
+        q->t[y].vf = add_tensor(q, y, NULL, q->sg->tensors[y].type, 0, 0, NULL, NULL, 0);
+        if (q->t[y].vf < 0) return;
+        q->qmap[q->t[y].vf] = y;
+        add_op(q, b, 2, NULL, in, nin, &q->t[y].vf, 1, op->opts ? op->opts_type : 0, os.o, os.n);
+        return;
+    }
+    case KILN_OP_LOG_SOFTMAX:
+        in[0] = get_q(q, x);
+        set_fixed(q, y, 16.0f / 256.0f, 127);
+        break;
+    case KILN_OP_L2_NORMALIZATION:
+        in[0] = get_q(q, x);
+        set_fixed(q, y, 1.0f / 128.0f, 0);
+        break;
+    case KILN_OP_SUM:
+        in[0] = get_q(q, x);
+        for (int32_t k = 1; k < nin; k++)
+            in[k] = get_f(q, op->inputs[k]);
+        break;
+    case KILN_OP_MAXIMUM:
+    case KILN_OP_MINIMUM: {
+        /* restrict_same_input_output_scale: inputs take the output's parameters */
+        float ys;
+        int32_t yz;
+        if (act_params(q, y, &ys, &yz)) return;
+        for (int32_t k = 0; k < nin; k++)
+            in[k] = get_q_as(q, op->inputs[k], ys, yz);
+        break;
+    }
     case KILN_OP_MAX_POOL_2D:
     case KILN_OP_AVERAGE_POOL_2D:
     case KILN_OP_RESHAPE:
@@ -934,6 +1213,15 @@ static void emit_quant_op(Q *q, int32_t i) {
     case KILN_OP_BATCH_TO_SPACE_ND:
     case KILN_OP_TRANSPOSE:
     case KILN_OP_STRIDED_SLICE:
+    case KILN_OP_REDUCE_MAX:
+    case KILN_OP_REDUCE_MIN:
+    case KILN_OP_SLICE:
+    case KILN_OP_EXPAND_DIMS:
+    case KILN_OP_GATHER:
+    case KILN_OP_RESIZE_BILINEAR:
+    case KILN_OP_RESIZE_NEAREST_NEIGHBOR:
+    case KILN_OP_SPACE_TO_DEPTH:
+    case KILN_OP_MIRROR_PAD:
     case KILN_OP_PAD: {
         float xs;
         int32_t xz;
@@ -1000,19 +1288,16 @@ static void emit_quant_op(Q *q, int32_t i) {
 
 /* ---- driver ------------------------------------------------------------------------------- */
 
-static int keep_match(const char *name, const char *want) {
-    return name && want && strcmp(name, want) == 0;
-}
-
 static kiln_status check_ops(Q *q) {
     char list[768] = "";
     size_t len = 0;
-    int bad = 0;
+    int bad = 0, lstm = 0;
     for (int32_t i = 0; i < q->sg->n_ops; i++) {
         const kiln__op_def *op = &q->sg->ops[i];
         if (q->op_quant[i] != 1) continue;
         if (quantizable(op->builtin, q->qtype)) continue;
         bad++;
+        lstm |= op->builtin == KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM;
         if (len < sizeof list - 80)
             len += (size_t)snprintf(list + len, sizeof list - len, "%s%s (op %d, %s)",
                                     bad > 1 ? ", " : "", kiln_builtin_name(op->builtin), i,
@@ -1021,8 +1306,11 @@ static kiln_status check_ops(Q *q) {
     if (bad)
         return fail(q, KILN_ERR_UNSUPPORTED,
                     "%d operator(s) cannot be quantized to %s: %s; keep them float with "
-                    "--keep-float LAYER",
-                    bad, kiln_quant_mode_name(q->o->mode), list);
+                    "--keep-float LAYER%s",
+                    bad, kiln_quant_mode_name(q->o->mode), list,
+                    lstm ? " (Kiln does not write a full-integer LSTM yet; --mode dynamic "
+                           "makes a hybrid one)"
+                         : "");
     return KILN_OK;
 }
 
@@ -1062,6 +1350,91 @@ static void fill_suggestions(kiln_quant_report *rep, const kiln__subgraph_def *s
                      "keep this layer float: --keep-float %s", ly->name);
         }
     }
+}
+
+/* The signatures of subgraph 0, remapped to the written model's I/O tensors. */
+static void copy_signatures(Q *q, const int32_t *io_in, const int32_t *io_out) {
+    const kiln_model *m = q->m;
+    const kiln__subgraph_def *sg = q->sg;
+    for (int32_t g = 0; g < m->n_signatures; g++) {
+        const kiln__signature_def *sd = &m->signatures[g];
+        if (sd->subgraph != 0 || sd->n_inputs > 64 || sd->n_outputs > 64) continue;
+        const char *in_names[64], *out_names[64];
+        int32_t in_t[64], out_t[64];
+        for (int32_t k = 0; k < sd->n_inputs; k++) {
+            in_names[k] = sd->inputs[k].name;
+            in_t[k] = -1;
+            for (int32_t j = 0; j < sg->n_inputs; j++)
+                if (sg->inputs[j] == sd->inputs[k].tensor) in_t[k] = io_in[j];
+        }
+        for (int32_t k = 0; k < sd->n_outputs; k++) {
+            out_names[k] = sd->outputs[k].name;
+            out_t[k] = -1;
+            for (int32_t j = 0; j < sg->n_outputs; j++)
+                if (sg->outputs[j] == sd->outputs[k].tensor) out_t[k] = io_out[j];
+        }
+        kiln_tfl_add_signature(q->w, sd->key, q->wsg, in_names, in_t, sd->n_inputs, out_names,
+                               out_t, sd->n_outputs);
+    }
+}
+
+/* Float pre-pass of the integer modes: a float copy of the model with the activations that
+ * split_act names split off into their own ops. *out stays NULL when no op needs it. */
+static kiln_status split_model(const kiln_model *m, const kiln_quantize_options *o, uint8_t **out,
+                               size_t *out_len, char *err, size_t errlen) {
+    Q q;
+    memset(&q, 0, sizeof q);
+    q.m = m;
+    q.sg = &m->subgraphs[0];
+    q.o = o; /* an integer mode: constants are copied as they are */
+    q.err = err;
+    q.errlen = errlen;
+    q.split = 1;
+    q.qtype = KILN_INT8;
+    const kiln__subgraph_def *sg = q.sg;
+    int need = 0;
+    for (int32_t i = 0; i < sg->n_ops; i++)
+        need |= split_act(&q, &sg->ops[i]) != 0;
+    if (!need || q.status != KILN_OK) return q.status;
+    int32_t io_in[64], io_out[64];
+    q.t = (qtensor *)calloc((size_t)sg->n_tensors + 1, sizeof(qtensor));
+    if (!q.t || kiln_tfl_writer_create(&q.w) != KILN_OK) {
+        fail(&q, KILN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (sg->n_inputs > 64 || sg->n_outputs > 64) {
+        fail(&q, KILN_ERR_UNSUPPORTED, "too many model inputs/outputs");
+        goto done;
+    }
+    for (int32_t t = 0; t < sg->n_tensors; t++)
+        q.t[t].vf = q.t[t].vq = -1;
+    q.wsg = kiln_tfl_add_subgraph(q.w, sg->name && *sg->name ? sg->name : "main");
+    for (int32_t k = 0; k < sg->n_inputs; k++) {
+        const int32_t t = sg->inputs[k];
+        q.t[t].vf = add_tensor(&q, t, NULL, sg->tensors[t].type, 0, 0, NULL, NULL, 0);
+        io_in[k] = q.t[t].vf;
+    }
+    for (int32_t i = 0; i < sg->n_ops && q.status == KILN_OK; i++)
+        emit_float_op(&q, i);
+    for (int32_t k = 0; k < sg->n_outputs && q.status == KILN_OK; k++)
+        io_out[k] = get_f(&q, sg->outputs[k]);
+    if (q.status != KILN_OK) goto done;
+    kiln_tfl_set_subgraph_io(q.w, q.wsg, io_in, sg->n_inputs, io_out, sg->n_outputs);
+    copy_signatures(&q, io_in, io_out);
+    for (int32_t g = 0; g < m->n_metadata; g++)
+        if (m->metadata[g].name)
+            kiln_tfl_add_metadata(q.w, m->metadata[g].name, m->metadata[g].data,
+                                  m->metadata[g].len);
+    if (m->description) kiln_tfl_set_description(q.w, m->description);
+    {
+        const kiln_status s = kiln_tfl_writer_finish(q.w, out, out_len);
+        if (s != KILN_OK) fail(&q, s, "%s", kiln_tfl_writer_error(q.w));
+    }
+done:
+    if (q.w) kiln_tfl_writer_destroy(q.w);
+    free(q.t);
+    free(q.qmap);
+    return q.status;
 }
 
 kiln_status kiln_quantize_model(const void *buf, size_t len, const kiln_quantize_options *o,
@@ -1120,6 +1493,20 @@ kiln_status kiln_quantize_model(const void *buf, size_t len, const kiln_quantize
         kiln_model_destroy(m);
         return KILN_ERR_UNSUPPORTED;
     }
+    if (int_mode) {
+        uint8_t *sbuf = NULL;
+        size_t slen = 0;
+        s = split_model(m, o, &sbuf, &slen, err, errlen);
+        if (s != KILN_OK || sbuf) {
+            kiln_model_destroy(m);
+            if (s == KILN_OK) {
+                s = kiln_quantize_model(sbuf, slen, o, out, out_len, rep, err, errlen);
+                if (s == KILN_OK && rep) rep->float_bytes = len;
+            }
+            free(sbuf);
+            return s;
+        }
+    }
     const kiln__subgraph_def *sg = &m->subgraphs[0];
     q.sg = sg;
     const int32_t nt = sg->n_tensors;
@@ -1137,14 +1524,16 @@ kiln_status kiln_quantize_model(const void *buf, size_t len, const kiln_quantize
     }
     for (int32_t i = 0; i < sg->n_ops; i++) {
         const kiln__op_def *op = &sg->ops[i];
-        int keep = 0;
-        for (int32_t k = 0; k < o->n_keep_float && op->n_out; k++)
-            keep |= keep_match(sg->tensors[op->outputs[0]].name, o->keep_float[k]);
-        /* ops that touch no float tensor (e.g. int32 shape arithmetic) stay as they are */
+        const int keep = kept_float(&q, op);
+        /* ops that touch no float tensor (e.g. int32 shape arithmetic) stay as they are; a fused
+         * SIGN_BIT has no integer form in TFLite: that op stays float */
         int any_float = 0;
         for (int32_t k = 0; k < op->n_out; k++)
             any_float |= sg->tensors[op->outputs[k]].type == KILN_FLOAT32;
-        q.op_quant[i] = (uint8_t)(int_mode && !keep && any_float);
+        if (int_out_op(op->builtin) && op->n_in > 0 && op->inputs[0] >= 0)
+            any_float = q.qtype == KILN_INT8 && sg->tensors[op->inputs[0]].type == KILN_FLOAT32;
+        q.op_quant[i] =
+            (uint8_t)(int_mode && !keep && any_float && op_act(&q, op) != KQ_ACT_SIGN_BIT);
         if (keep) q.op_quant[i] = 3; /* kept float (dynamic mode too) */
     }
     for (int32_t k = 0; k < o->n_keep_float; k++) {
@@ -1247,27 +1636,7 @@ kiln_status kiln_quantize_model(const void *buf, size_t len, const kiln_quantize
         if (q.status != KILN_OK) goto done;
     }
     kiln_tfl_set_subgraph_io(q.w, q.wsg, io_in, sg->n_inputs, io_out, sg->n_outputs);
-    /* signatures of subgraph 0, remapped */
-    for (int32_t g = 0; g < m->n_signatures; g++) {
-        const kiln__signature_def *sd = &m->signatures[g];
-        if (sd->subgraph != 0 || sd->n_inputs > 64 || sd->n_outputs > 64) continue;
-        const char *in_names[64], *out_names[64];
-        int32_t in_t[64], out_t[64];
-        for (int32_t k = 0; k < sd->n_inputs; k++) {
-            in_names[k] = sd->inputs[k].name;
-            in_t[k] = -1;
-            for (int32_t j = 0; j < sg->n_inputs; j++)
-                if (sg->inputs[j] == sd->inputs[k].tensor) in_t[k] = io_in[j];
-        }
-        for (int32_t k = 0; k < sd->n_outputs; k++) {
-            out_names[k] = sd->outputs[k].name;
-            out_t[k] = -1;
-            for (int32_t j = 0; j < sg->n_outputs; j++)
-                if (sg->outputs[j] == sd->outputs[k].tensor) out_t[k] = io_out[j];
-        }
-        kiln_tfl_add_signature(q.w, sd->key, q.wsg, in_names, in_t, sd->n_inputs, out_names, out_t,
-                               sd->n_outputs);
-    }
+    copy_signatures(&q, io_in, io_out);
     for (int32_t g = 0; g < m->n_metadata; g++) {
         const kiln__metadata_def *md = &m->metadata[g];
         if (md->name && strcmp(md->name, "min_runtime_version") == 0) {
