@@ -311,93 +311,6 @@ static void test_int8_rules(void) {
     free(buf);
 }
 
-/* hello_world int8 tracks its float model over [0, 2pi]. */
-static void test_hello_world(void) {
-    char path[8192];
-    snprintf(path, sizeof path, "%s/hw_float.tflite", gdir);
-    size_t len;
-    void *fbuf = read_all(path, &len);
-    CHECK(fbuf != NULL);
-    if (!fbuf) return;
-    enum { NC = 200, NT = 1000 };
-    float calib[NC];
-    for (int i = 0; i < NC; i++)
-        calib[i] = (float)(2 * 3.14159265358979323846 * i / (NC - 1));
-    kiln_quantize_options o;
-    kiln_quantize_options_init(&o);
-    o.calib = calib;
-    o.calib_n = NC;
-    o.calib_sample_size = 1;
-    uint8_t *q = NULL;
-    size_t qlen = 0;
-    kiln_quant_report rep;
-    char err[512];
-    kiln_status s = kiln_quantize_model(fbuf, len, &o, &q, &qlen, &rep, err, sizeof err);
-    CHECK_MSG(s == KILN_OK, "%s", err);
-    if (s != KILN_OK) {
-        free(fbuf);
-        return;
-    }
-    CHECK_EQ_INT(rep.n_layers, 3);
-    CHECK(rep.layers[2].scale > 0);
-    const double out_scale = rep.layers[2].scale;
-    double maxsteps = 0, sum = 0;
-    /* the inputs the int8 model can represent exactly (its input grid over [0, 2pi]) */
-    kiln_model *qm = NULL;
-    CHECK(kiln_model_load(q, qlen, "q", NULL, &qm, err, sizeof err) == KILN_OK);
-    const kiln__subgraph_def *qsg = qm ? &qm->subgraphs[0] : NULL;
-    const kiln__tensor_def *qx = qsg ? &qsg->tensors[qsg->ops[0].outputs[0]] : NULL;
-    const double in_scale = qx && qx->q.n ? qx->q.scale[0] : 0;
-    const int32_t in_zp = qx && qx->q.n ? qx->q.zero_point[0] : 0;
-    if (qm) kiln_model_destroy(qm);
-    CHECK(in_scale > 0);
-    double gmax = 0, gsum = 0;
-    int gn = 0;
-    for (int i = 0; i < NT; i++) {
-        float x = (float)(2 * 3.14159265358979323846 * i / (NT - 1));
-        if (i >= NT - 256 && in_scale > 0) {
-            x = (float)((i - (NT - 256) - 128 - in_zp) * in_scale);
-            if (x < 0 || x > 6.2832f) continue;
-        }
-        kiln_npy in = {KILN_FLOAT32, 2, {1, 1}, &x, 4};
-        kiln_tensor_info a, b;
-        float *yf = (float *)run1(fbuf, len, KILN_ARITH_TFLM, &in, &a);
-        float *yq = (float *)run1(q, qlen, KILN_ARITH_TFLM, &in, &b);
-        if (yf && yq) {
-            const double st = fabs((double)*yq - *yf) / out_scale;
-            if (i < NT - 256) {
-                if (st > maxsteps) maxsteps = st;
-                sum += st;
-            } else {
-                if (st > gmax) gmax = st;
-                gsum += st;
-                gn++;
-            }
-        }
-        free(yf);
-        free(yq);
-    }
-    printf("hello_world int8: output scale %g, error vs float over [0, 2pi]: max %.2f steps, "
-           "mean %.2f steps; on the int8 input grid: max %.2f steps, mean %.2f steps\n",
-           out_scale, maxsteps, sum / (NT - 256), gmax, gn ? gsum / gn : 0.0);
-    /* Bounds (docs/quantize.md). On a dense sweep the int8 model sees x rounded to its input
-     * grid (step 2pi/255): where the float model's slope is near 1, the float output moves by
-     * up to 1.5 output steps inside one input step while the int8 output cannot move, so no
-     * int8 model does better than 1.94 steps at the worst x; the mean is what can be held to
-     * the issue's 2 steps, and is held well below. Round-to-nearest alone gave mean 1.76 and
-     * max 6.3; the refinement step (src/quant/refine.c) brings them near 1.0 and 4.3. */
-    CHECK_MSG(sum / (NT - 256) <= 1.25, "mean error %.2f quantization steps", sum / (NT - 256));
-    CHECK_MSG(gn > 200 && gsum / gn <= 1.0, "mean error on the input grid %.2f steps",
-              gn ? gsum / gn : 0.0);
-    CHECK_MSG(maxsteps <= 5.0, "max error %.2f quantization steps", maxsteps);
-    CHECK_MSG(gmax <= 4.0, "max error on the input grid %.2f quantization steps", gmax);
-    /* report sanity: RMSE/scale of the first layer near rounding noise */
-    CHECK(rep.layers[0].rmse_scale > 0.1 && rep.layers[0].rmse_scale < 1.0);
-    kiln_quant_report_free(&rep);
-    free(q);
-    free(fbuf);
-}
-
 static kiln_model *load_case(const char *name, void **buf) {
     char path[8192];
     snprintf(path, sizeof path, "%s/%s/model.tflite", gdir, name);
@@ -634,7 +547,7 @@ int main(void) {
     test_goldens();
     test_int8_rules();
     test_split_rules();
-    test_hello_world();
+    /* hello_world's int8 error bounds: tests/test_quantize_hello.c */
     test_errors();
     test_unsupported();
     return test_done();
