@@ -51,6 +51,18 @@ static inline const char *test_shared_dir(void) {
     return d;
 }
 
+/* 1 if the file at path holds exactly these len bytes (e.g. a committed golden model equals the
+ * one the test builds today), else 0. */
+static inline int test_file_equals(const char *path, const void *bytes, size_t len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char *buf = (unsigned char *)malloc(len + 1);
+    int same = buf && fread(buf, 1, len + 1, f) == len && memcmp(buf, bytes, len) == 0;
+    free(buf);
+    fclose(f);
+    return same;
+}
+
 static inline int test_done(void) {
     printf("%d passed, %d failed\n", t_pass, t_fail);
     return t_fail ? 1 : 0;

@@ -604,14 +604,7 @@ static void run_case(const char *gdir, const tcase *c, kiln_arith arith, const c
     CHECK_MSG(bytes != NULL, "%s: model not built", c->name);
     if (!bytes) return;
     snprintf(path, sizeof path, "%s/%s/model.tflite", gdir, c->name);
-    FILE *f = fopen(path, "rb");
-    int same = 0;
-    if (f) {
-        uint8_t *cm = (uint8_t *)malloc(len + 1);
-        same = fread(cm, 1, len + 1, f) == len && memcmp(cm, bytes, len) == 0;
-        free(cm);
-        fclose(f);
-    }
+    const int same = test_file_equals(path, bytes, len);
     CHECK_MSG(same,
               "%s: committed model differs from the built one: run "
               "tests/golden/control/regen.sh",
@@ -637,7 +630,7 @@ static void run_case(const char *gdir, const tcase *c, kiln_arith arith, const c
     CHECK_MSG(s == KILN_OK, "%s: %s", c->name, err);
     /* Kiln's arena (planned + persistent) is at most TFLite Micro's for the same model. */
     snprintf(path, sizeof path, "%s/%s/tflm_arena_used_bytes.txt", gdir, c->name);
-    f = fopen(path, "r");
+    FILE *f = fopen(path, "r");
     if (f && s == KILN_OK && !use_arena && arith == KILN_ARITH_TFLM) {
         unsigned long tflm = 0;
         if (fscanf(f, "%lu", &tflm) == 1) {

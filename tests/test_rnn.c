@@ -400,14 +400,7 @@ static void run_case(const char *gdir, const tcase *c, kiln_arith arith, const c
     if (!bytes) return;
     /* The committed model must be what this file builds today, or the goldens are stale. */
     snprintf(path, sizeof path, "%s/%s/model.tflite", gdir, c->name);
-    FILE *f = fopen(path, "rb");
-    int same = 0;
-    if (f) {
-        uint8_t *cm = (uint8_t *)malloc(len + 1);
-        same = fread(cm, 1, len + 1, f) == len && memcmp(cm, bytes, len) == 0;
-        free(cm);
-        fclose(f);
-    }
+    const int same = test_file_equals(path, bytes, len);
     CHECK_MSG(same,
               "%s: committed model differs from the built one: run "
               "tests/golden/rnn/regen.sh",

@@ -479,14 +479,7 @@ static void run_case(const char *gdir, const lcase *c, kiln_arith arith, const c
     CHECK_MSG(bytes != NULL, "%s: model not built", c->name);
     if (!bytes) return;
     snprintf(path, sizeof path, "%s/%s/model.tflite", gdir, c->name);
-    FILE *f = fopen(path, "rb");
-    int same = 0;
-    if (f) {
-        uint8_t *cm = (uint8_t *)malloc(len + 1);
-        same = fread(cm, 1, len + 1, f) == len && memcmp(cm, bytes, len) == 0;
-        free(cm);
-        fclose(f);
-    }
+    const int same = test_file_equals(path, bytes, len);
     CHECK_MSG(same,
               "%s: committed model differs from the built one: run "
               "tests/golden/rnn_q/regen.sh",
