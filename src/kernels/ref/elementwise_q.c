@@ -955,6 +955,12 @@ static kiln_status softmax_prepare(kiln_kctx *ctx, kiln_node *n) {
         return s;
     const double beta = (double)kiln_opt_f32(n, 0, 1.0f);
     if (x->type == KILN_INT16) {
+        /* TFLite sums the rows' exp values (each up to 32767) in an int32: longer rows overflow */
+        if (d->depth > INT32_MAX / 32767)
+            return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                             "int16 SOFTMAX rows of %d elements overflow the int32 sum of "
+                             "exponentials (at most %d)",
+                             (int)d->depth, (int)(INT32_MAX / 32767));
         if (y->type != KILN_INT16 || zo != 0 || fabsf(so - 1.0f / 32768) > 0.001f / 32768)
             return kiln_kerr(ctx, KILN_ERR_MODEL,
                              "int16 output must have scale 1/32768 and zero point 0");
