@@ -737,6 +737,9 @@ static kiln_status sig_prepare(kiln_kctx *ctx, kiln_node *n) {
             }
             d->mult = (int32_t)mult;
             d->left_shift = shift;
+            if (d->mult == 0) /* TFLite would take it for the power-of-two case: 3 << 31 */
+                return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED,
+                                 "input scale %g is too small for the int16 table", (double)si);
         }
         return KILN_OK;
     }
@@ -806,8 +809,9 @@ static kiln_status sig_invoke(kiln_kctx *ctx, kiln_node *n) {
         }
         const int32_t round = ls > 0 ? 1 << (ls - 1) : 0;
         for (int64_t i = 0; i < count; i++) {
-            const int32_t v = (x[i] * mult + round) >> ls;
-            const uint32_t av = (uint32_t)(v < 0 ? -v : v);
+            /* int64: a large input scale makes x * mult + round exceed int32 */
+            const int32_t v = (int32_t)(((int64_t)x[i] * mult + round) >> ls);
+            const uint32_t av = (uint32_t)(v < 0 ? -(int64_t)v : v);
             int32_t out;
             if (tanh_op) {
                 /* tanh(x) = 2 * sigmoid(2x) - 1: the same table read with 8 fractional bits. */
