@@ -1190,13 +1190,9 @@ static void emit_quant_op(Q *q, int32_t i) {
         in[0] = get_q(q, x);
         set_fixed(q, y, 1.0f / 128.0f, 0);
         break;
-    case KILN_OP_SUM:
-        in[0] = get_q(q, x);
-        for (int32_t k = 1; k < nin; k++)
-            in[k] = get_f(q, op->inputs[k]);
-        break;
     case KILN_OP_MAXIMUM:
-    case KILN_OP_MINIMUM: {
+    case KILN_OP_MINIMUM:
+    case KILN_OP_CONCATENATION: {
         /* restrict_same_input_output_scale: inputs take the output's parameters */
         float ys;
         int32_t yz;
@@ -1245,14 +1241,7 @@ static void emit_quant_op(Q *q, int32_t i) {
         in[0] = get_q(q, x);
         set_fixed(q, y, i16 ? 1.0f / 32768.0f : 1.0f / 128.0f, 0);
         break;
-    case KILN_OP_CONCATENATION: {
-        float ys;
-        int32_t yz;
-        if (act_params(q, y, &ys, &yz)) return;
-        for (int32_t k = 0; k < nin; k++)
-            in[k] = get_q_as(q, op->inputs[k], ys, yz);
-        break;
-    }
+    case KILN_OP_SUM:
     case KILN_OP_MEAN:
         in[0] = get_q(q, x);
         for (int32_t k = 1; k < nin; k++)
