@@ -51,6 +51,28 @@ static inline const char *test_shared_dir(void) {
     return d;
 }
 
+/* The whole file at path in a 64-byte-aligned buffer (models are read zero-copy, so their
+ * buffers need the alignment a real caller gives them); NULL if it cannot be read. */
+static inline void *test_read_file(const char *path, size_t *len) {
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    void *b = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n < 0 || fseek(f, 0, SEEK_SET) != 0 || posix_memalign(&b, 64, (size_t)n + 1) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
 /* 1 if the file at path holds exactly these len bytes (e.g. a committed golden model equals the
  * one the test builds today), else 0. */
 static inline int test_file_equals(const char *path, const void *bytes, size_t len) {

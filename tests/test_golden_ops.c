@@ -22,26 +22,6 @@ static int file_exists(const char *path) {
 }
 
 /* Reads a whole file into a 64-byte aligned buffer (the loader wants 16-byte aligned data). */
-static void *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    void *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-            size_t cap = ((size_t)n + 64) & ~(size_t)63;
-            buf = aligned_alloc(64, cap);
-            if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            }
-            *len = (size_t)n;
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -313,7 +293,7 @@ int main(int argc, char **argv) {
         snprintf(dir, sizeof dir, "%.2100s/%.1000s", root, names[c]);
         snprintf(path, sizeof path, "%s/model.tflite", dir);
         size_t len = 0;
-        void *buf = read_file(path, &len);
+        void *buf = test_read_file(path, &len);
         if (!buf) continue; /* not a case folder */
         cases++;
         kiln_npy inputs[MAX_IO];

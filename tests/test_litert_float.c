@@ -8,31 +8,12 @@
 #include "kiln/npy.h"
 #include "test.h"
 
-static void *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    void *b = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-    if (n <= 0 || fseek(f, 0, SEEK_SET) != 0 || posix_memalign(&b, 64, (size_t)n) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* Runs MODEL on INPUT in the litert dialect; returns the largest |out - expected| over output
  * 0, or -1 when something could not be loaded or run (the reason is printed). */
 static double run_diff(const char *model, const char *input, const char *expected) {
     char err[256];
     size_t len = 0;
-    void *buf = read_all(model, &len);
+    void *buf = test_read_file(model, &len);
     kiln_npy in, ex;
     memset(&in, 0, sizeof in);
     memset(&ex, 0, sizeof ex);

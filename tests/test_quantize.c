@@ -18,26 +18,6 @@
 
 static char gdir[1024];
 
-static void *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *b = NULL;
-    if (n < 0 || posix_memalign(&b, 64, (size_t)n + 1) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* Runs the model on one input .npy; returns a malloc'd copy of output 0 (and its info). */
 static void *run1(const void *buf, size_t len, kiln_arith arith, const kiln_npy *in,
                   kiln_tensor_info *oinfo) {
@@ -135,7 +115,7 @@ static void test_goldens(void) {
         char mpath[8192];
         snprintf(mpath, sizeof mpath, "%s/%s/model.tflite", gdir, name);
         size_t len = 0;
-        void *buf = read_all(mpath, &len);
+        void *buf = test_read_file(mpath, &len);
         CHECK_MSG(buf != NULL, "%s", mpath);
         if (!buf) continue;
         const int exact = strstr(args, "dynamic") == NULL && strstr(args, "float16") == NULL;
@@ -147,7 +127,7 @@ static void test_goldens(void) {
                      gdir, bin, src, tmp, args);
             CHECK_MSG(system(cmd) == 0, "%s", cmd);
             size_t l2 = 0;
-            void *b2 = read_all(tmp, &l2);
+            void *b2 = test_read_file(tmp, &l2);
             CHECK_MSG(b2 && l2 == len && memcmp(b2, buf, len) == 0,
                       "%s: a fresh quantization differs from the committed model", name);
             free(b2);
@@ -195,7 +175,7 @@ static void test_int8_rules(void) {
     char path[8192];
     snprintf(path, sizeof path, "%s/qtiny_int8/model.tflite", gdir);
     size_t len;
-    void *buf = read_all(path, &len);
+    void *buf = test_read_file(path, &len);
     CHECK(buf != NULL);
     if (!buf) return;
     kiln_model *m = NULL;
@@ -278,7 +258,7 @@ static void test_int8_rules(void) {
 
     /* int16x8: symmetric int16 activations, int64 bias */
     snprintf(path, sizeof path, "%s/qtiny_int16x8/model.tflite", gdir);
-    buf = read_all(path, &len);
+    buf = test_read_file(path, &len);
     CHECK(buf && kiln_model_load(buf, len, "q", NULL, &m, err, sizeof err) == KILN_OK);
     if (buf && m) {
         sg = &m->subgraphs[0];
@@ -299,7 +279,7 @@ static void test_int8_rules(void) {
 
     /* keep-float: c2 stays a float CONV_2D, with DEQUANTIZE before and QUANTIZE after */
     snprintf(path, sizeof path, "%s/qtiny_keep/model.tflite", gdir);
-    buf = read_all(path, &len);
+    buf = test_read_file(path, &len);
     m = NULL;
     CHECK(buf && kiln_model_load(buf, len, "q", NULL, &m, err, sizeof err) == KILN_OK);
     if (buf && m) {
@@ -315,7 +295,7 @@ static kiln_model *load_case(const char *name, void **buf) {
     char path[8192];
     snprintf(path, sizeof path, "%s/%s/model.tflite", gdir, name);
     size_t len;
-    *buf = read_all(path, &len);
+    *buf = test_read_file(path, &len);
     CHECK_MSG(*buf != NULL, "%s", path);
     if (!*buf) return NULL;
     kiln_model *m = NULL;
@@ -451,7 +431,7 @@ static void test_errors(void) {
     char path[8192];
     snprintf(path, sizeof path, "%s/hw_float.tflite", gdir);
     size_t len;
-    void *fbuf = read_all(path, &len);
+    void *fbuf = test_read_file(path, &len);
     CHECK(fbuf != NULL);
     if (!fbuf) return;
     kiln_quantize_options o;
@@ -522,7 +502,7 @@ static void test_unsupported(void) {
     char path[8192];
     snprintf(path, sizeof path, "%s/exp_float.tflite", gdir);
     size_t len;
-    void *fbuf = read_all(path, &len);
+    void *fbuf = test_read_file(path, &len);
     if (!fbuf) return; /* optional fixture */
     kiln_quantize_options o;
     kiln_quantize_options_init(&o);

@@ -17,26 +17,6 @@
 
 #define TWO_PI 6.28318530717958647692
 
-static void *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *b = NULL;
-    if (n < 0 || posix_memalign(&b, 64, (size_t)n + 1) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 typedef struct runner {
     kiln_model *m;
     kiln_interp *it;
@@ -107,7 +87,7 @@ int main(void) {
     struct stat st;
     if (stat(path, &st) != 0) TEST_SKIP("tests/golden/quant/hw_float.tflite not found (KILN_TESTS)");
     size_t len = 0;
-    void *fbuf = read_all(path, &len);
+    void *fbuf = test_read_file(path, &len);
     CHECK(fbuf != NULL);
     if (!fbuf) return test_done();
 
