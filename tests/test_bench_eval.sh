@@ -154,6 +154,26 @@ if [ -d "$DATA" ]; then
       echo "SKIP official-runtime golden: node or the oracle is unavailable"
     fi
   fi
+  # Samples are independent: eval resets LSTM state before each one, so its predictions equal
+  # a fresh interpreter's per image (without the reset 6 of these 300 differ).
+  lstm="$here/tests/golden/convert/lstm_classifier/model.tflite"
+  if command -v python3 >/dev/null; then
+    "$KILN" eval "$lstm" --data "$DATA" --limit 300 --quiet --json --save-inputs "$tmp/lx" \
+      --predictions "$tmp/lp.csv" >/dev/null
+    for i in $(seq 0 299); do
+      f=$(printf '%s/lx/sample_%05d.npy' "$tmp" "$i")
+      "$KILN" run "$lstm" "$f" --out "$tmp/lo" >/dev/null 2>&1 || echo "run failed: $f"
+      python3 - "$tmp/lo/000_"*.npy <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+h = struct.unpack("<H", b[8:10])[0]
+v = struct.unpack("<10f", b[10 + h:10 + h + 40])
+print(max(range(10), key=lambda k: v[k]))
+PY
+    done >"$tmp/lfresh.txt"
+    check "eval on an LSTM model equals a fresh interpreter per image (state reset)" \
+      bash -c "diff <(cut -d, -f3 '$tmp/lp.csv') '$tmp/lfresh.txt' >/dev/null"
+  fi
 else
   echo "SKIP eval on Fashion-MNIST: $DATA is absent"
 fi
