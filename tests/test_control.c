@@ -6,16 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "convert/tfl_writer.h"
 #include "kernels/ops.h"
 #include "kiln/kiln_rt.h"
-#include "kiln/npy.h"
-#include "test.h"
+#include "stateful.h"
 
 #define STEPS 4
-#define MAXIN 4
 
 /* ---------------------------------------------------------------------------------------- */
 /* model building */
@@ -32,19 +29,8 @@ typedef struct qp {
 
 static int32_t tensor(mb *b, const char *name, int32_t type, int32_t rank, const int32_t *dims,
                       const void *data, size_t bytes, const qp *q) {
-    kiln_tfl_tensor t;
-    memset(&t, 0, sizeof t);
-    t.name = name;
-    t.type = type;
-    t.rank = rank;
-    t.shape = dims;
-    t.buffer = data ? kiln_tfl_add_buffer(b->w, data, bytes) : 0;
-    if (q) {
-        t.num_quant = 1;
-        t.scale = &q->scale;
-        t.zero_point = &q->zp;
-    }
-    return kiln_tfl_add_tensor(b->w, b->sg, &t);
+    return stateful_tensor(b->w, b->sg, name, type, rank, dims, data, bytes, q ? &q->scale : NULL,
+                           q ? &q->zp : NULL, 0);
 }
 
 static int32_t tf(mb *b, const char *name, int32_t rank, const int32_t *dims) {
@@ -52,9 +38,7 @@ static int32_t tf(mb *b, const char *name, int32_t rank, const int32_t *dims) {
 }
 
 static int32_t cf(mb *b, const char *name, int32_t rank, const int32_t *dims, const float *v) {
-    int64_t n = 1;
-    for (int32_t i = 0; i < rank; i++)
-        n *= dims[i];
+    const int64_t n = test_numel(rank, dims);
     return tensor(b, name, KILN_FLOAT32, rank, dims, v, (size_t)n * 4, NULL);
 }
 
@@ -65,17 +49,8 @@ static int32_t res(mb *b, const char *name) {
 static void op(mb *b, int32_t code, int32_t version, const int32_t *in, int32_t nin,
                const int32_t *out, int32_t nout, int32_t opts_type, const kiln_tfl_opt *opts,
                int32_t nopts) {
-    kiln_tfl_op o;
-    memset(&o, 0, sizeof o);
-    o.opcode = kiln_tfl_add_opcode(b->w, code, version, NULL);
-    o.inputs = in;
-    o.n_inputs = nin;
-    o.outputs = out;
-    o.n_outputs = nout;
-    o.opts_type = opts_type;
-    o.opts = opts;
-    o.n_opts = nopts;
-    kiln_tfl_add_operator(b->w, b->sg, &o);
+    stateful_op(b->w, b->sg, kiln_tfl_add_opcode(b->w, code, version, NULL), in, nin, out, nout,
+                opts_type, opts, nopts);
 }
 
 static void op2(mb *b, int32_t code, int32_t version, int32_t a, int32_t c, int32_t out) {
@@ -481,32 +456,15 @@ static uint8_t *build_model(void (*fn)(mb *), size_t *len) {
     memset(&b, 0, sizeof b);
     if (kiln_tfl_writer_create(&b.w) != KILN_OK) return NULL;
     fn(&b);
-    uint8_t *bytes = NULL;
-    if (kiln_tfl_writer_finish(b.w, &bytes, len) != KILN_OK) {
-        fprintf(stderr, "writer: %s\n", kiln_tfl_writer_error(b.w));
-        bytes = NULL;
-    }
-    kiln_tfl_writer_destroy(b.w);
-    return bytes;
+    return stateful_finish(b.w, "writer", len);
 }
 
-/* mulberry32 */
-static uint32_t rng_next(uint32_t *s) {
-    uint32_t z = (*s += 0x6D2B79F5u);
-    z = (z ^ (z >> 15)) * (z | 1u);
-    z ^= z + (z ^ (z >> 7)) * (z | 61u);
-    return z ^ (z >> 14);
-}
-
-static void make_input(const tcase *c, int32_t k, const kiln_tensor_info *ti, void *dst) {
-    uint32_t s = 1234u + 77u * (uint32_t)k;
-    for (const char *p = c->name; *p; p++)
-        s = s * 31u + (uint8_t)*p;
-    int64_t n = 1;
-    for (int32_t i = 0; i < ti->rank; i++)
-        n *= ti->dims[i];
+static void make_input(const void *cv, int32_t k, const kiln_tensor_info *ti, void *dst) {
+    const tcase *c = (const tcase *)cv;
+    uint32_t s = test_seed(1234u + 77u * (uint32_t)k, 31, c->name);
+    const int64_t n = test_numel(ti->rank, ti->dims);
     for (int64_t i = 0; i < n; i++) {
-        const uint32_t r = rng_next(&s);
+        const uint32_t r = test_rng_next(&s);
         if (ti->dtype == KILN_FLOAT32)
             ((float *)dst)[i] = c->lo + (c->hi - c->lo) * (float)(r >> 8) / 16777216.0f;
         else if (ti->dtype == KILN_INT8)
@@ -519,166 +477,55 @@ static void make_input(const tcase *c, int32_t k, const kiln_tensor_info *ti, vo
 }
 
 static int write_case(const char *dir, const tcase *c) {
-    char path[4096], err[256] = "";
     size_t len = 0;
     uint8_t *bytes = build_model(c->build, &len);
     if (!bytes) return 1;
-    snprintf(path, sizeof path, "%s/%s", dir, c->name);
-    mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/%s/model.tflite", dir, c->name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(bytes, 1, len, f) != len) {
-        fprintf(stderr, "cannot write %s\n", path);
-        if (f) fclose(f);
-        free(bytes);
-        return 1;
-    }
-    fclose(f);
-    kiln_model *m = NULL;
-    kiln_interp *it = NULL;
-    int rc = 1;
-    if (kiln_model_load(bytes, len, c->name, NULL, &m, err, sizeof err) == KILN_OK &&
-        kiln_interp_create(m, NULL, &it, err, sizeof err) == KILN_OK) {
-        rc = 0;
-        for (int32_t k = 0; k < kiln_interp_num_inputs(it) && !rc; k++) {
-            kiln_tensor_info ti;
-            kiln_interp_input(it, k, &ti);
-            void *buf = malloc(ti.bytes ? ti.bytes : 1);
-            make_input(c, k, &ti, buf);
-            int64_t dims[KILN_MAX_RANK];
-            for (int32_t i = 0; i < ti.rank; i++)
-                dims[i] = ti.dims[i];
-            snprintf(path, sizeof path, "%s/%s/input_%d.npy", dir, c->name, k);
-            rc = kiln_npy_write(path, ti.dtype, ti.rank, dims, buf, err, sizeof err) != KILN_OK;
-            free(buf);
-        }
-    }
-    if (rc) fprintf(stderr, "%s: %s\n", c->name, err);
-    kiln_interp_destroy(it);
-    kiln_model_destroy(m);
+    const int rc = stateful_write_case(dir, c->name, bytes, len, 1, make_input, c);
     free(bytes);
     return rc;
 }
 
-/* Compares an output with a golden .npy: 1 equal (floats within 1e-5 relative to
- * max(1, max|expected|), integers exact), 0 different, -1 absent. */
-static int compare(const char *path, const kiln_tensor_info *o, char *why, size_t whylen) {
-    kiln_npy e;
-    char err[256];
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fclose(f);
-    if (kiln_npy_read(path, &e, err, sizeof err) != KILN_OK) {
-        snprintf(why, whylen, "%s", err);
-        return 0;
-    }
-    int ok = e.dtype == o->dtype && e.bytes == o->bytes;
-    if (!ok) snprintf(why, whylen, "dtype/size differ (%zu vs %zu bytes)", e.bytes, o->bytes);
-    if (ok && o->dtype == KILN_FLOAT32) {
-        const float *a = (const float *)e.data, *b = (const float *)o->data;
-        const size_t n = o->bytes / 4;
-        double mx = 1.0, worst = 0.0;
-        for (size_t i = 0; i < n; i++)
-            mx = fabs(a[i]) > mx ? fabs(a[i]) : mx;
-        for (size_t i = 0; i < n; i++) {
-            const double dd = fabs((double)a[i] - (double)b[i]);
-            worst = dd > worst || dd != dd ? dd : worst;
-        }
-        ok = worst <= 1e-5 * mx;
-        if (!ok) snprintf(why, whylen, "max |diff| %g > %g", worst, 1e-5 * mx);
-    } else if (ok) {
-        ok = memcmp(e.data, o->data, o->bytes) == 0;
-        if (!ok) snprintf(why, whylen, "bytes differ");
-    }
-    kiln_npy_free(&e);
-    return ok;
-}
-
-/* Runs STEPS invokes, a reset, and STEPS more, against the goldens of one oracle (after the
- * reset the sequence starts again: Kiln's reset returns to the state after create). */
-static void run_case(const char *gdir, const tcase *c, kiln_arith arith, const char *prefix,
-                     int use_arena, int *nchecked) {
-    char path[4096], err[256] = "", why[256];
-    size_t len = 0;
-    uint8_t *bytes = build_model(c->build, &len);
-    CHECK_MSG(bytes != NULL, "%s: model not built", c->name);
-    if (!bytes) return;
-    snprintf(path, sizeof path, "%s/%s/model.tflite", gdir, c->name);
-    const int same = test_file_equals(path, bytes, len);
-    CHECK_MSG(same,
-              "%s: committed model differs from the built one: run "
-              "tests/golden/control/regen.sh",
-              c->name);
-    kiln_model *m = NULL;
-    kiln_interp *it = NULL;
-    kiln_interp_options opt;
-    kiln_interp_options_init(&opt);
-    opt.arith = arith;
-    void *arena = NULL;
-    kiln_status s = kiln_model_load(bytes, len, c->name, NULL, &m, err, sizeof err);
-    if (s == KILN_OK) s = kiln_interp_create(m, &opt, &it, err, sizeof err);
-    if (s == KILN_OK && use_arena) {
-        /* the same run in a caller arena of exactly the required size: no malloc */
-        const size_t need = kiln_rt_required_arena(it);
-        kiln_interp_destroy(it);
-        it = NULL;
-        arena = malloc(need);
-        opt.arena = arena;
-        opt.arena_bytes = need;
-        s = kiln_interp_create(m, &opt, &it, err, sizeof err);
-    }
-    CHECK_MSG(s == KILN_OK, "%s: %s", c->name, err);
-    /* Kiln's arena (planned + persistent) is at most TFLite Micro's for the same model. */
-    snprintf(path, sizeof path, "%s/%s/tflm_arena_used_bytes.txt", gdir, c->name);
+/* Kiln's arena (planned + persistent) is at most TFLite Micro's for the same model. */
+static int check_arena(const stateful_run *r, kiln_interp *it) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/tflm_arena_used_bytes.txt", r->gdir, r->name);
     FILE *f = fopen(path, "r");
-    if (f && s == KILN_OK && !use_arena && arith == KILN_ARITH_TFLM) {
+    if (f && !r->use_arena && r->arith == KILN_ARITH_TFLM) {
         unsigned long tflm = 0;
         if (fscanf(f, "%lu", &tflm) == 1) {
             const size_t ours = kiln_rt_arena_size(it) + kiln_rt_persistent_size(it);
-            CHECK_MSG(ours <= tflm, "%s: arena %zu + persistent %zu > TFLite Micro's %lu", c->name,
+            CHECK_MSG(ours <= tflm, "%s: arena %zu + persistent %zu > TFLite Micro's %lu", r->name,
                       kiln_rt_arena_size(it), kiln_rt_persistent_size(it), tflm);
-            printf("%-24s arena %4zu + persistent %4zu = %4zu  TFLite Micro %4lu\n", c->name,
+            printf("%-24s arena %4zu + persistent %4zu = %4zu  TFLite Micro %4lu\n", r->name,
                    kiln_rt_arena_size(it), kiln_rt_persistent_size(it), ours, tflm);
         }
     }
     if (f) fclose(f);
-    if (s == KILN_OK) {
-        const int32_t nin = kiln_interp_num_inputs(it), nout = kiln_interp_num_outputs(it);
-        void *x[MAXIN] = {0};
-        for (int32_t k = 0; k < nin && k < MAXIN; k++) {
-            kiln_tensor_info ti;
-            kiln_interp_input(it, k, &ti);
-            x[k] = malloc(ti.bytes ? ti.bytes : 1);
-            make_input(c, k, &ti, x[k]);
-        }
-        for (int step = 1; step <= 2 * STEPS; step++) {
-            if (step == STEPS + 1) CHECK(kiln_interp_reset(it) == KILN_OK);
-            for (int32_t k = 0; k < nin && k < MAXIN; k++) {
-                kiln_tensor_info ti;
-                kiln_interp_input(it, k, &ti);
-                memcpy(ti.data, x[k], ti.bytes);
-            }
-            s = kiln_interp_invoke(it);
-            CHECK_MSG(s == KILN_OK, "%s: invoke %d: %s", c->name, step, kiln_interp_error(it));
-            const int k = step > STEPS ? step - STEPS : step;
-            for (int32_t o = 0; o < nout; o++) {
-                kiln_tensor_info to;
-                kiln_interp_output(it, o, &to);
-                snprintf(path, sizeof path, "%s/%s/%s_%d_output_%d.npy", gdir, c->name, prefix, k,
-                         o);
-                const int r = compare(path, &to, why, sizeof why);
-                if (r < 0) continue;
-                (*nchecked)++;
-                CHECK_MSG(r == 1, "%s: %s step %d%s output %d: %s", c->name, prefix, k,
-                          step > STEPS ? " (after reset)" : "", o, why);
-            }
-        }
-        for (int32_t k = 0; k < MAXIN; k++)
-            free(x[k]);
-    }
-    kiln_interp_destroy(it);
-    kiln_model_destroy(m);
-    free(arena);
+    return 0;
+}
+
+/* Runs STEPS invokes, a reset, and STEPS more, against the goldens of one oracle (after the
+ * reset the sequence starts again: Kiln's reset returns to the state after create). Floats
+ * within 1e-5 relative to max(1, max|expected|), integers exact. */
+static void run_case(const char *gdir, const tcase *c, kiln_arith arith, const char *prefix,
+                     int use_arena, int *nchecked) {
+    size_t len = 0;
+    uint8_t *bytes = build_model(c->build, &len);
+    const stateful_run r = {.name = c->name,
+                            .gdir = gdir,
+                            .regen = "tests/golden/control/regen.sh",
+                            .prefix = prefix,
+                            .label = "",
+                            .arith = arith,
+                            .steps = STEPS,
+                            .after_reset = STEPS,
+                            .check_reset = 1,
+                            .all_outputs = 1,
+                            .use_arena = use_arena,
+                            .make_input = make_input,
+                            .c = c,
+                            .created = check_arena};
+    *nchecked += stateful_run_case(&r, bytes, len);
     free(bytes);
 }
 
@@ -885,12 +732,11 @@ int main(int argc, char **argv) {
             rc |= write_case(argv[2], &CASES[i]);
         return rc;
     }
-    const char *tests = getenv("KILN_TESTS");
     char gdir[4096];
-    snprintf(gdir, sizeof gdir, "%s/golden/control", tests ? tests : "tests");
+    stateful_gdir(gdir, sizeof gdir, "control");
     const char *only = argc > 1 ? argv[1] : NULL;
     for (int i = 0; i < NCASES; i++) {
-        if (only && strncmp(CASES[i].name, only, strlen(only)) != 0) continue;
+        if (!stateful_selected(CASES[i].name, only)) continue;
         int n = 0;
         run_case(gdir, &CASES[i], KILN_ARITH_LITERT, "litert", 0, &n);
         run_case(gdir, &CASES[i], KILN_ARITH_TFLM, "tflm", 0, &n);

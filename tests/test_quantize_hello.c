@@ -102,8 +102,9 @@ int main(void) {
         return test_done();
     }
 
-    /* TFLite's parameter rules still hold: int8 weights in [-127, 127], per-tensor weight scales,
-     * int32 biases with scale input scale x weight scale */
+    /* TFLite's parameter rules still hold: int8 weights in [-127, 127], per-channel weight scales
+     * (a scalar-input FULLY_CONNECTED chain is quantized per channel after range equalisation),
+     * int32 biases with scale input scale x weight scale, unit by unit */
     kiln_model *qm = NULL;
     char err[256];
     CHECK(kiln_model_load(q, qlen, "q", NULL, &qm, err, sizeof err) == KILN_OK);
@@ -122,14 +123,19 @@ int main(void) {
             const kiln__tensor_def *in = &sg->tensors[op->inputs[0]];
             const kiln__tensor_def *w = &sg->tensors[op->inputs[1]];
             const kiln__tensor_def *b = &sg->tensors[op->inputs[2]];
-            CHECK(w->type == KILN_INT8 && w->q.n == 1 && w->q.zero_point[0] == 0);
+            const int32_t units = w->dims[0];
+            CHECK(w->type == KILN_INT8 && w->q.n == units && w->q.dim == 0);
+            CHECK(b->type == KILN_INT32 && b->q.n == units);
+            if (w->q.n != units || b->q.n != units) continue;
             int ok = 1;
             for (size_t k = 0; k < w->data_len; k++)
                 ok &= (int8_t)w->data[k] >= -127;
             CHECK_MSG(ok, "weight -128 in layer %d", nfc);
-            CHECK(b->type == KILN_INT32 && b->q.n == 1 && b->q.zero_point[0] == 0);
-            CHECK_NEAR(b->q.scale[0], (double)in->q.scale[0] * w->q.scale[0],
-                       1e-6 * b->q.scale[0]);
+            for (int32_t u = 0; u < units; u++) {
+                CHECK(w->q.zero_point[u] == 0 && b->q.zero_point[u] == 0);
+                CHECK_NEAR(b->q.scale[u], (double)in->q.scale[0] * w->q.scale[u],
+                           1e-6 * b->q.scale[u]);
+            }
         }
         CHECK_EQ_INT(nfc, 3);
         kiln_model_destroy(qm);
@@ -179,20 +185,48 @@ int main(void) {
                a ? "litert" : "tflm", out_scale, gn, gmax[a], gsum[a] / gn, dn, dmax[a],
                dsum[a] / dn);
     printf("hello_world int8: quantization took %.2f s\n", secs);
-    /* Bounds (docs/quantize.md), measured: grid max 2.20, mean 0.81; dense max 3.59, mean 0.95,
-     * in both dialects (round-to-nearest: grid max 6.3; the calibration-sample refinement that
-     * came before: grid max 3.20 TFLite Micro, 4.17 LiteRT). On the dense sweep the int8 model
-     * sees x rounded to its input grid (step 2pi/255): where the float model's slope is near 1
-     * the float output moves up to 1.5 output steps inside one input step. */
+    /* Issue #7: within 2 output steps of the float model over its input range. Measured (docs/
+     * quantize.md): grid max 1.89, mean 0.67; dense max 3.08, mean 0.85, in both dialects (per-
+     * tensor weights without equalisation: grid 2.20; round-to-nearest: 6.3). On the dense sweep
+     * the int8 model sees x rounded to its input grid (step 2pi/255): where the float model's
+     * slope is near 1 the float output moves up to 2.9 output steps inside one input step, so no
+     * int8 model can be within 2 steps there (bound below). */
     for (int a = 0; a < 2 && gn && dn; a++) {
-        CHECK_MSG(gmax[a] <= 2.3, "%s: max error on the input grid %.2f steps",
+        CHECK_MSG(gmax[a] <= 2.0, "%s: max error on the input grid %.2f steps",
                   a ? "litert" : "tflm", gmax[a]);
-        CHECK_MSG(gsum[a] / gn <= 0.9, "%s: mean error on the input grid %.2f steps",
+        CHECK_MSG(gsum[a] / gn <= 0.75, "%s: mean error on the input grid %.2f steps",
                   a ? "litert" : "tflm", gsum[a] / gn);
-        CHECK_MSG(dmax[a] <= 3.8, "%s: max error over [0, 2pi] %.2f steps", a ? "litert" : "tflm",
+        CHECK_MSG(dmax[a] <= 3.3, "%s: max error over [0, 2pi] %.2f steps", a ? "litert" : "tflm",
                   dmax[a]);
-        CHECK_MSG(dsum[a] / dn <= 1.05, "%s: mean error over [0, 2pi] %.2f steps",
+        CHECK_MSG(dsum[a] / dn <= 0.95, "%s: mean error over [0, 2pi] %.2f steps",
                   a ? "litert" : "tflm", dsum[a] / dn);
+    }
+    if (!bad && gn) {
+        /* The best any int8 model with these input and output parameters can do on the dense
+         * sweep: each input code stands for a cell of x; its one output code is at least half the
+         * float output's spread over the cell away from one end, plus the distance from the
+         * cell's midpoint to the output grid. */
+        double bound = 0;
+        for (int c = -128; c <= 127; c++) {
+            double lo = INFINITY, hi = -INFINITY;
+            for (int t = -32; t <= 32; t++) {
+                const double x = (c - in_zp + t / 64.0) * in_scale;
+                if (x < 0 || x > TWO_PI) continue;
+                const double y = run_x(&fr, (float)x) / out_scale;
+                lo = y < lo ? y : lo;
+                hi = y > hi ? y : hi;
+            }
+            if (lo > hi) continue;
+            double best = INFINITY;
+            for (double k = floor(lo) - 1; k <= ceil(hi) + 1; k++) {
+                const double e = fmax(fabs(k - lo), fabs(k - hi));
+                best = e < best ? e : best;
+            }
+            bound = best > bound ? best : bound;
+        }
+        printf("hello_world int8: no int8 model can be closer than %.2f steps on the dense sweep\n",
+               bound);
+        CHECK(bound > 1.5 && bound <= dmax[0] + 1e-9);
     }
     runner_close(&fr);
     runner_close(&qr[0]);

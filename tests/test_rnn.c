@@ -6,29 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "convert/tfl_writer.h"
 #include "kernels/ops.h"
 #include "kiln/kiln_rt.h"
-#include "kiln/npy.h"
-#include "test.h"
+#include "stateful.h"
 
 #define STEPS 4
-
-/* mulberry32: a small seeded generator for the case weights. */
-static uint32_t rng_next(uint32_t *s) {
-    uint32_t z = (*s += 0x6D2B79F5u);
-    z = (z ^ (z >> 15)) * (z | 1u);
-    z ^= z + (z ^ (z >> 7)) * (z | 61u);
-    return z ^ (z >> 14);
-}
-static float rng_f(uint32_t *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)(rng_next(s) >> 8) / 16777216.0f;
-}
-static int32_t rng_i(uint32_t *s, int32_t lo, int32_t hi) {
-    return lo + (int32_t)(rng_next(s) % (uint32_t)(hi - lo + 1));
-}
 
 typedef struct builder {
     kiln_tfl_writer *w;
@@ -42,31 +26,17 @@ typedef struct qp {
 
 static int32_t add_t(builder *b, const char *name, int32_t type, int32_t rank, const int32_t *dims,
                      const void *data, size_t bytes, const qp *q, int variable) {
-    kiln_tfl_tensor t;
-    memset(&t, 0, sizeof t);
-    t.name = name;
-    t.type = type;
-    t.rank = rank;
-    t.shape = dims;
-    t.buffer = data ? kiln_tfl_add_buffer(b->w, data, bytes) : 0;
-    if (q) {
-        t.num_quant = 1;
-        t.scale = &q->scale;
-        t.zero_point = &q->zp;
-    }
-    t.is_variable = (uint8_t)variable;
-    return kiln_tfl_add_tensor(b->w, 0, &t);
+    return stateful_tensor(b->w, 0, name, type, rank, dims, data, bytes, q ? &q->scale : NULL,
+                           q ? &q->zp : NULL, variable);
 }
 
 /* A constant float tensor of random values in [lo, hi). */
 static int32_t const_f(builder *b, const char *name, int32_t rank, const int32_t *dims, float lo,
                        float hi) {
-    int64_t n = 1;
-    for (int32_t i = 0; i < rank; i++)
-        n *= dims[i];
+    const int64_t n = test_numel(rank, dims);
     float *v = (float *)malloc((size_t)n * sizeof(float));
     for (int64_t i = 0; i < n; i++)
-        v[i] = rng_f(&b->seed, lo, hi);
+        v[i] = test_rng_f(&b->seed, lo, hi);
     int32_t t = add_t(b, name, KILN_FLOAT32, rank, dims, v, (size_t)n * sizeof(float), NULL, 0);
     free(v);
     return t;
@@ -75,13 +45,11 @@ static int32_t const_f(builder *b, const char *name, int32_t rank, const int32_t
 /* A constant integer tensor (int8/int16/int32) of random stored values in [lo, hi]. */
 static int32_t const_q(builder *b, const char *name, int32_t type, int32_t rank,
                        const int32_t *dims, int32_t lo, int32_t hi, const qp *q) {
-    int64_t n = 1;
-    for (int32_t i = 0; i < rank; i++)
-        n *= dims[i];
+    const int64_t n = test_numel(rank, dims);
     const size_t es = kiln_dtype_size(type);
     uint8_t *v = (uint8_t *)malloc((size_t)n * es);
     for (int64_t i = 0; i < n; i++) {
-        const int32_t x = rng_i(&b->seed, lo, hi);
+        const int32_t x = test_rng_i(&b->seed, lo, hi);
         if (es == 1) {
             int8_t y = (int8_t)x;
             memcpy(v + i, &y, 1);
@@ -155,18 +123,10 @@ static int32_t build_lstm(builder *b, const lstm_case *c) {
         kiln_tfl_opt_int(0, KILN_TFL_OPT_I8, c->act), kiln_tfl_opt_float(1, c->cell_clip),
         kiln_tfl_opt_float(2, c->proj_clip), kiln_tfl_opt_int(3, KILN_TFL_OPT_I8, c->time_major),
         kiln_tfl_opt_int(4, KILN_TFL_OPT_I8, c->hybrid == 2)};
-    kiln_tfl_op op;
-    memset(&op, 0, sizeof op);
-    op.opcode = kiln_tfl_add_opcode(b->w, KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM,
-                                    c->hybrid ? 1 + c->hybrid : 1, NULL);
-    op.inputs = in;
-    op.n_inputs = c->layer_norm ? 24 : 20;
-    op.outputs = &y;
-    op.n_outputs = 1;
-    op.opts_type = KILN_OPTS_UnidirectionalSequenceLSTMOptions;
-    op.opts = opts;
-    op.n_opts = c->hybrid == 2 ? 5 : 4;
-    kiln_tfl_add_operator(b->w, 0, &op);
+    const int32_t code = kiln_tfl_add_opcode(b->w, KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM,
+                                             c->hybrid ? 1 + c->hybrid : 1, NULL);
+    stateful_op(b->w, 0, code, in, c->layer_norm ? 24 : 20, &y, 1,
+                KILN_OPTS_UnidirectionalSequenceLSTMOptions, opts, c->hybrid == 2 ? 5 : 4);
     kiln_tfl_set_subgraph_io(b->w, 0, &in[0], 1, &y, 1);
     return 0;
 }
@@ -219,17 +179,8 @@ static int32_t build_svdf(builder *b, const svdf_case *c) {
     const kiln_tfl_opt opts[3] = {kiln_tfl_opt_int(0, KILN_TFL_OPT_I32, c->rank),
                                   kiln_tfl_opt_int(1, KILN_TFL_OPT_I8, c->act),
                                   kiln_tfl_opt_int(2, KILN_TFL_OPT_I8, c->quant == 2)};
-    kiln_tfl_op op;
-    memset(&op, 0, sizeof op);
-    op.opcode = kiln_tfl_add_opcode(b->w, KILN_OP_SVDF, version, NULL);
-    op.inputs = in;
-    op.n_inputs = 5;
-    op.outputs = &y;
-    op.n_outputs = 1;
-    op.opts_type = KILN_OPTS_SVDFOptions;
-    op.opts = opts;
-    op.n_opts = c->quant == 2 ? 3 : 2;
-    kiln_tfl_add_operator(b->w, 0, &op);
+    stateful_op(b->w, 0, kiln_tfl_add_opcode(b->w, KILN_OP_SVDF, version, NULL), in, 5, &y, 1,
+                KILN_OPTS_SVDFOptions, opts, c->quant == 2 ? 3 : 2);
     kiln_tfl_set_subgraph_io(b->w, 0, &in[0], 1, &y, 1);
     return 0;
 }
@@ -274,223 +225,97 @@ static const tcase CASES[] = {
 
 static uint8_t *build_case(const tcase *c, size_t *len) {
     builder b;
-    b.seed = 1234;
-    for (const char *p = c->name; *p; p++)
-        b.seed = b.seed * 31u + (uint8_t)*p;
+    b.seed = test_seed(1234, 31, c->name);
     if (kiln_tfl_writer_create(&b.w) != KILN_OK) return NULL;
     kiln_tfl_add_subgraph(b.w, "main");
     if (c->lstm)
         build_lstm(&b, c->lstm);
     else
         build_svdf(&b, c->svdf);
-    uint8_t *bytes = NULL;
-    if (kiln_tfl_writer_finish(b.w, &bytes, len) != KILN_OK) {
-        fprintf(stderr, "%s: %s\n", c->name, kiln_tfl_writer_error(b.w));
-        bytes = NULL;
-    }
-    kiln_tfl_writer_destroy(b.w);
-    return bytes;
+    return stateful_finish(b.w, c->name, len);
 }
 
 /* The case's input: floats in [-1, 1), int8 over the full range. */
-static void make_input(const tcase *c, const kiln_tensor_info *ti, void *dst) {
-    uint32_t s = 99;
-    for (const char *p = c->name; *p; p++)
-        s = s * 131u + (uint8_t)*p;
-    int64_t n = 1;
-    for (int32_t i = 0; i < ti->rank; i++)
-        n *= ti->dims[i];
+static void make_input(const void *cv, int32_t k, const kiln_tensor_info *ti, void *dst) {
+    const tcase *c = (const tcase *)cv;
+    (void)k; /* one input */
+    uint32_t s = test_seed(99, 131, c->name);
+    const int64_t n = test_numel(ti->rank, ti->dims);
     for (int64_t i = 0; i < n; i++) {
         if (ti->dtype == KILN_FLOAT32)
-            ((float *)dst)[i] = rng_f(&s, -1.0f, 1.0f);
+            ((float *)dst)[i] = test_rng_f(&s, -1.0f, 1.0f);
         else
-            ((int8_t *)dst)[i] = (int8_t)rng_i(&s, -128, 127);
+            ((int8_t *)dst)[i] = (int8_t)test_rng_i(&s, -128, 127);
     }
 }
 
 static int write_case(const char *dir, const tcase *c) {
-    char path[4096], err[256];
     size_t len = 0;
     uint8_t *bytes = build_case(c, &len);
     if (!bytes) return 1;
-    snprintf(path, sizeof path, "%s/%s", dir, c->name);
-    mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/%s/model.tflite", dir, c->name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(bytes, 1, len, f) != len) {
-        fprintf(stderr, "cannot write %s\n", path);
-        if (f) fclose(f);
-        free(bytes);
-        return 1;
-    }
-    fclose(f);
-    kiln_model *m = NULL;
-    kiln_interp *it = NULL;
-    int rc = 1;
-    if (kiln_model_load(bytes, len, c->name, NULL, &m, err, sizeof err) == KILN_OK &&
-        kiln_interp_create(m, NULL, &it, err, sizeof err) == KILN_OK) {
-        kiln_tensor_info ti;
-        kiln_interp_input(it, 0, &ti);
-        void *buf = malloc(ti.bytes);
-        make_input(c, &ti, buf);
-        int64_t dims[KILN_MAX_RANK];
-        for (int32_t i = 0; i < ti.rank; i++)
-            dims[i] = ti.dims[i];
-        snprintf(path, sizeof path, "%s/%s/input.npy", dir, c->name);
-        rc = kiln_npy_write(path, ti.dtype, ti.rank, dims, buf, err, sizeof err) != KILN_OK;
-        free(buf);
-    }
-    if (rc) fprintf(stderr, "%s: %s\n", c->name, err);
-    kiln_interp_destroy(it);
-    kiln_model_destroy(m);
+    const int rc = stateful_write_case(dir, c->name, bytes, len, 0, make_input, c);
     free(bytes);
     return rc;
 }
 
-/* Compares the output with DIR/NAME.npy; returns 1 if equal (floats within 1e-5 relative to
- * max(1, max|expected|), integers exact), -1 if the file is absent. */
-static int compare(const char *path, const kiln_tensor_info *o, char *why, size_t whylen) {
-    kiln_npy e;
-    char err[256];
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fclose(f);
-    if (kiln_npy_read(path, &e, err, sizeof err) != KILN_OK) {
-        snprintf(why, whylen, "%s", err);
-        return 0;
+/* TFLite (and TFLite Micro) start an int8 variable tensor at its zero point; until the
+ * interpreter does, the steps whose output still sees the initial state are skipped. */
+static int initial_steps_to_skip(const stateful_run *r, kiln_interp *it) {
+    const tcase *c = (const tcase *)r->c;
+    int zp_unfilled = 0;
+    for (int32_t t = 0; c->svdf && t < kiln_interp_num_tensors(it); t++) {
+        kiln_tensor_info st;
+        kiln_interp_tensor(it, t, &st);
+        if (st.dtype == KILN_INT8 && st.num_quant == 1 && st.zero_point[0] != 0 &&
+            strcmp(st.name, "state") == 0 && ((int8_t *)st.data)[0] != st.zero_point[0])
+            zp_unfilled = 1;
     }
-    int ok = e.dtype == o->dtype && e.bytes == o->bytes;
-    if (!ok) snprintf(why, whylen, "dtype/size differ (%zu vs %zu bytes)", e.bytes, o->bytes);
-    if (ok && o->dtype == KILN_FLOAT32) {
-        const float *a = (const float *)e.data, *b = (const float *)o->data;
-        const size_t n = o->bytes / 4;
-        double mx = 1.0, worst = 0.0;
-        for (size_t i = 0; i < n; i++)
-            mx = fabs(a[i]) > mx ? fabs(a[i]) : mx;
-        for (size_t i = 0; i < n; i++) {
-            const double dd = fabs((double)a[i] - (double)b[i]);
-            worst = dd > worst || dd != dd ? dd : worst;
-        }
-        ok = worst <= 1e-5 * mx;
-        if (!ok) snprintf(why, whylen, "max |diff| %g > %g", worst, 1e-5 * mx);
-    } else if (ok) {
-        const int8_t *a = (const int8_t *)e.data, *b = (const int8_t *)o->data;
-        int diff = 0, first = -1;
-        for (size_t i = 0; i < o->bytes; i++)
-            if (a[i] != b[i]) {
-                if (first < 0) first = (int)i;
-                diff++;
-            }
-        ok = diff == 0;
-        if (!ok)
-            snprintf(why, whylen, "%d of %zu elements differ (first at %d: %d vs %d)", diff,
-                     o->bytes, first, a[first], b[first]);
-    }
-    kiln_npy_free(&e);
-    return ok;
+    if (!zp_unfilled) return 0;
+    const int skip_until = c->svdf->n_memory - 1;
+    printf("note: %s: int8 variable tensors start at 0, not at their zero point "
+           "(interpreter); steps 1..%d not compared\n",
+           c->name, skip_until);
+    return skip_until;
 }
 
-/* Runs STEPS invokes (then a reset and one more) in one dialect against the goldens. */
+/* Runs STEPS invokes (then a reset and one more) in one dialect against the goldens (floats
+ * within 1e-5 relative to max(1, max|expected|), integers exact). */
 static void run_case(const char *gdir, const tcase *c, kiln_arith arith, const char *prefix,
                      int *nchecked) {
-    char path[4096], err[256], why[256];
     size_t len = 0;
     uint8_t *bytes = build_case(c, &len);
-    CHECK_MSG(bytes != NULL, "%s: model not built", c->name);
-    if (!bytes) return;
-    /* The committed model must be what this file builds today, or the goldens are stale. */
-    snprintf(path, sizeof path, "%s/%s/model.tflite", gdir, c->name);
-    const int same = test_file_equals(path, bytes, len);
-    CHECK_MSG(same,
-              "%s: committed model differs from the built one: run "
-              "tests/golden/rnn/regen.sh",
-              c->name);
-    kiln_model *m = NULL;
-    kiln_interp *it = NULL;
-    kiln_interp_options opt;
-    kiln_interp_options_init(&opt);
-    opt.arith = arith;
-    kiln_status s = kiln_model_load(bytes, len, c->name, NULL, &m, err, sizeof err);
-    if (s == KILN_OK) s = kiln_interp_create(m, &opt, &it, err, sizeof err);
-    CHECK_MSG(s == KILN_OK, "%s: %s", c->name, err);
-    if (s == KILN_OK) {
-        kiln_tensor_info ti, to;
-        kiln_interp_input(it, 0, &ti);
-        void *x = malloc(ti.bytes);
-        make_input(c, &ti, x);
-        int checked = 0;
-        /* TFLite (and TFLite Micro) start an int8 variable tensor at its zero point; until the
-         * interpreter does, the steps whose output still sees the initial state are skipped. */
-        int zp_unfilled = 0, skip_until = 0;
-        for (int32_t t = 0; c->svdf && t < kiln_interp_num_tensors(it); t++) {
-            kiln_tensor_info st;
-            kiln_interp_tensor(it, t, &st);
-            if (st.dtype == KILN_INT8 && st.num_quant == 1 && st.zero_point[0] != 0 &&
-                strcmp(st.name, "state") == 0 && ((int8_t *)st.data)[0] != st.zero_point[0])
-                zp_unfilled = 1;
-        }
-        if (zp_unfilled) {
-            skip_until = c->svdf->n_memory - 1;
-            printf("note: %s: int8 variable tensors start at 0, not at their zero point "
-                   "(interpreter); steps 1..%d not compared\n",
-                   c->name, skip_until);
-        }
-        for (int step = 1; step <= STEPS + 1; step++) {
-            if (step == STEPS + 1) kiln_interp_reset(it);
-            kiln_interp_input(it, 0, &ti); /* inputs are copied in before every invoke */
-            memcpy(ti.data, x, ti.bytes);
-            s = kiln_interp_invoke(it);
-            CHECK_MSG(s == KILN_OK, "%s: invoke %d: %s", c->name, step, kiln_interp_error(it));
-            kiln_interp_output(it, 0, &to);
-            const int k = step == STEPS + 1 ? 1 : step; /* after reset: the first step again */
-            if (k <= skip_until) continue;
-            snprintf(path, sizeof path, "%s/%s/%s_%d.npy", gdir, c->name, prefix, k);
-            const int r = compare(path, &to, why, sizeof why);
-            if (r < 0) continue;
-            checked++;
-            CHECK_MSG(r == 1, "%s: %s step %d%s: %s", c->name, prefix, k,
-                      step == STEPS + 1 ? " (after reset)" : "", why);
-        }
-        *nchecked += checked;
-        free(x);
-    }
-    kiln_interp_destroy(it);
-    kiln_model_destroy(m);
+    const stateful_run r = {.name = c->name,
+                            .gdir = gdir,
+                            .regen = "tests/golden/rnn/regen.sh",
+                            .prefix = prefix,
+                            .label = "",
+                            .arith = arith,
+                            .steps = STEPS,
+                            .after_reset = 1,
+                            .make_input = make_input,
+                            .c = c,
+                            .created = initial_steps_to_skip};
+    *nchecked += stateful_run_case(&r, bytes, len);
     free(bytes);
 }
 
 /* Error paths: a clear message, no crash. */
 static void test_errors(void) {
-    char err[256];
     size_t len = 0;
     /* SVDF whose rank does not divide the filters. */
     svdf_case bad = S_F32;
     bad.rank = 3;
     tcase c = {"rnn_bad_rank", NULL, &bad};
     uint8_t *bytes = build_case(&c, &len);
-    kiln_model *m = NULL;
-    kiln_interp *it = NULL;
-    CHECK(kiln_model_load(bytes, len, "bad", NULL, &m, err, sizeof err) == KILN_OK);
-    err[0] = 0;
-    CHECK(kiln_interp_create(m, NULL, &it, err, sizeof err) != KILN_OK);
-    CHECK_MSG(strstr(err, "rank 3 does not divide the 4 filters") != NULL, "got: %s", err);
-    kiln_interp_destroy(it);
-    kiln_model_destroy(m);
+    stateful_expect_create_error(bytes, len, "bad", NULL, "rank 3 does not divide the 4 filters");
     free(bytes);
     /* LSTM without projection whose output size differs from the cell size. */
     lstm_case lbad = L_BASIC;
     lbad.n_output = 3;
     tcase c2 = {"rnn_bad_lstm", &lbad, NULL};
     bytes = build_case(&c2, &len);
-    m = NULL;
-    it = NULL;
-    CHECK(kiln_model_load(bytes, len, "bad", NULL, &m, err, sizeof err) == KILN_OK);
-    err[0] = 0;
-    CHECK(kiln_interp_create(m, NULL, &it, err, sizeof err) != KILN_OK);
-    CHECK_MSG(strstr(err, "without projection n_output (3) must equal n_cell (5)") != NULL,
-              "got: %s", err);
-    kiln_interp_destroy(it);
-    kiln_model_destroy(m);
+    stateful_expect_create_error(bytes, len, "bad", NULL,
+                                 "without projection n_output (3) must equal n_cell (5)");
     free(bytes);
 }
 
@@ -501,12 +326,10 @@ int main(int argc, char **argv) {
             rc |= write_case(argv[2], &CASES[i]);
         return rc;
     }
-    const char *tests = getenv("KILN_TESTS");
     char gdir[4096];
-    snprintf(gdir, sizeof gdir, "%s/golden/rnn", tests ? tests : "tests");
-    const char *only = argc > 1 ? argv[1] : NULL;
+    stateful_gdir(gdir, sizeof gdir, "rnn");
     for (int i = 0; i < NCASES; i++) {
-        if (only && strncmp(CASES[i].name, only, strlen(only)) != 0) continue;
+        if (!stateful_selected(CASES[i].name, argc > 1 ? argv[1] : NULL)) continue;
         int n = 0;
         run_case(gdir, &CASES[i], KILN_ARITH_LITERT, "expected_litert", &n);
         run_case(gdir, &CASES[i], KILN_ARITH_TFLM, "expected_tflm", &n);

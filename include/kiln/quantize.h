@@ -27,6 +27,16 @@ typedef enum kiln_calib_method {
     KILN_CALIB_MSE = 3             /* the clipping range minimising the expected squared error */
 } kiln_calib_method;
 
+/* FULLY_CONNECTED weights in the int8 and int16x8 modes. */
+typedef enum kiln_fc_weights {
+    /* per-tensor (TFLite's converter before 2024; every TFLite Micro runs it), except a scalar-
+     * input chain of FULLY_CONNECTED layers (hello_world): per-channel after range equalisation,
+     * then fitted on its whole input space (see docs/quantize.md) */
+    KILN_FC_AUTO = 0,
+    KILN_FC_PER_TENSOR = 1,
+    KILN_FC_PER_CHANNEL = 2 /* one scale per output unit (TFLite's converter since 2024) */
+} kiln_fc_weights;
+
 typedef struct kiln_quantize_options {
     kiln_quant_mode mode;
     /* Type of the model's inputs and outputs: KILN_FLOAT32 (default: QUANTIZE/DEQUANTIZE at the
@@ -51,6 +61,7 @@ typedef struct kiln_quantize_options {
      * (0 = all). */
     int32_t report;
     int64_t report_samples;
+    kiln_fc_weights fc_weights; /* default KILN_FC_AUTO */
 } kiln_quantize_options;
 
 void kiln_quantize_options_init(kiln_quantize_options *o);

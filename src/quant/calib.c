@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/ops.h"
 #include "kiln/data.h"
 #include "quant/internal.h"
 #include "rt/model.h"
@@ -36,19 +37,15 @@ void kq_stats_free(kq_stats *st, int32_t n) {
 }
 
 typedef struct calib_ctx {
+    const kiln_model *m;
     kiln_interp *it;
     kq_stats *st;
     int32_t n;
     int32_t pass; /* 1: min/max (+ moving average), 2: histograms */
 } calib_ctx;
 
-static void observe(calib_ctx *c, int32_t t) {
-    kiln_tensor_info ti;
-    if (t < 0 || t >= c->n || kiln_interp_tensor(c->it, t, &ti) != KILN_OK) return;
-    if (ti.dtype != KILN_FLOAT32 || !ti.data) return;
+static void observe_vals(calib_ctx *c, int32_t t, const float *v, size_t n) {
     kq_stats *s = &c->st[t];
-    const float *v = (const float *)ti.data;
-    const size_t n = ti.bytes / sizeof(float);
     if (c->pass == 1) {
         for (size_t i = 0; i < n; i++) {
             const float x = v[i];
@@ -83,6 +80,18 @@ static void observe(calib_ctx *c, int32_t t) {
     }
 }
 
+static void observe(calib_ctx *c, int32_t t) {
+    kiln_tensor_info ti;
+    if (t < 0 || t >= c->n || kiln_interp_tensor(c->it, t, &ti) != KILN_OK) return;
+    if (ti.dtype != KILN_FLOAT32 || !ti.data) return;
+    observe_vals(c, t, (const float *)ti.data, ti.bytes / sizeof(float));
+}
+
+static void lstm_sink(void *ud, int32_t slot, const float *v, int64_t n) {
+    calib_ctx *c = (calib_ctx *)ud;
+    if (slot >= 0 && slot < c->n) observe_vals(c, slot, v, (size_t)n);
+}
+
 static void calib_hook(void *ud, int32_t op, int after) {
     calib_ctx *c = (calib_ctx *)ud;
     if (!after) return;
@@ -90,6 +99,13 @@ static void calib_hook(void *ud, int32_t op, int after) {
     if (kiln_interp_op(c->it, op, &oi) != KILN_OK) return;
     for (int32_t k = 0; k < oi.num_outputs; k++)
         observe(c, oi.outputs[k]);
+    /* a float LSTM: the per-step values the full-integer form needs (lstm.c); a failed
+     * allocation only leaves those slots unseen */
+    if (oi.builtin_code == KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM)
+        (void)kq_lstm_observe(c->m, c->it, op, lstm_sink, c);
+    /* SVDF's state (input 4) holds the newest feature activations after the op: its range
+     * gives the int16 state scale, as TFLite's calibrator logs the variable tensor */
+    if (oi.builtin_code == KILN_OP_SVDF && oi.num_inputs == 5) observe(c, oi.inputs[4]);
 }
 
 /* Folds the current batch's min/max into the moving average (momentum 0.9, as the
@@ -133,6 +149,26 @@ kiln_status kq_set_inputs(kiln_interp *it, int64_t s, const kiln_quantize_option
         const size_t es = kiln_dtype_size(ti.dtype);
         const int64_t ne = (int64_t)(ti.bytes / (es ? es : 1));
         kq_fill_input(tmp, ne, i, s, o);
+        if (ti.dtype == KILN_INT32 || ti.dtype == KILN_INT64 || ti.dtype == KILN_BOOL) {
+            /* a float model's own integer input (token ids, indices): the sample values as
+             * they are; random calibration draws integers in [0, 10) (bool: 0/1), as the
+             * official runtime's tflite-run does */
+            const int rnd = !(o->calib && o->calib_n > 0 && i == 0);
+            for (int64_t k = 0; k < ne; k++) {
+                double v = rnd ? floor((double)tmp[k] * (ti.dtype == KILN_BOOL ? 2 : 10))
+                               : round((double)tmp[k]);
+                if (ti.dtype == KILN_BOOL) {
+                    ((uint8_t *)ti.data)[k] = v != 0;
+                } else if (ti.dtype == KILN_INT32) {
+                    v = v < -2147483648.0 ? -2147483648.0 : (v > 2147483647.0 ? 2147483647.0 : v);
+                    ((int32_t *)ti.data)[k] = (int32_t)v;
+                } else {
+                    const int64_t x = (int64_t)v;
+                    memcpy((int64_t *)ti.data + k, &x, 8);
+                }
+            }
+            continue;
+        }
         const float sc = ti.num_quant ? ti.scale[0] : 1.0f;
         const int32_t zp = ti.num_quant ? ti.zero_point[0] : 0;
         for (int64_t k = 0; k < ne; k++) {
@@ -246,7 +282,7 @@ kiln_status kq_calibrate(const kiln_model *m, const kiln_quantize_options *o, kq
     kiln_interp *it = NULL;
     kiln_status s = kiln_interp_create(m, &io, &it, err, errlen);
     if (s != KILN_OK) return s;
-    calib_ctx c = {it, st, n_tensors, 1};
+    calib_ctx c = {m, it, st, n_tensors, 1};
     kiln_interp_set_op_hook(it, calib_hook, &c);
     const int hist = o->method == KILN_CALIB_PERCENTILE || o->method == KILN_CALIB_MSE;
     float *tmp = (float *)malloc((size_t)max_input_numel(it) * sizeof(float));

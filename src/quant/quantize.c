@@ -43,6 +43,7 @@ typedef struct Q {
     int32_t qmap_cap, n_w;
     uint8_t *op_quant;
     int32_t split; /* the float pre-pass that splits fused activations off (split_model) */
+    int32_t nst;   /* entries of st: the tensors, then the LSTM slots (internal.h) */
     char *err;
     size_t errlen;
     kiln_status status;
@@ -428,6 +429,31 @@ static int32_t get_q_as(Q *q, int32_t t, float sc, int32_t zp) {
     return r;
 }
 
+/* t with given parameters for an input that must share them (PACK, PADV2, SELECT): a constant
+ * is quantized with them directly, as TFLite's converter does; an activation is requantized. */
+static int32_t get_q_shared(Q *q, int32_t t, float sc, int32_t zp) {
+    if (!is_const(q, t) || q->sg->tensors[t].type != KILN_FLOAT32 || q->status != KILN_OK)
+        return get_q_as(q, t, sc, zp);
+    const kiln__tensor_def *d = &q->sg->tensors[t];
+    float *v = const_f32(q, t);
+    if (!v) return -1;
+    const int64_t n = def_numel(d);
+    const size_t es = q->qtype == KILN_INT16 ? 2 : 1;
+    void *b = malloc((size_t)(n ? n : 1) * es);
+    if (!b) {
+        free(v);
+        fail(q, KILN_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++)
+        store_q(b, q->qtype, i, round((double)v[i] / sc) + zp);
+    const int32_t buf = kiln_tfl_add_buffer(q->w, b, (size_t)n * es);
+    free(b);
+    free(v);
+    const int64_t zp64 = zp;
+    return add_tensor(q, t, NULL, q->qtype, buf, 1, &sc, &zp64, 0);
+}
+
 /* The quantized output tensor of an op (native variant). */
 static int32_t out_q(Q *q, int32_t t) {
     float sc;
@@ -652,10 +678,21 @@ static int quantizable(int32_t b, int32_t qtype) {
     case KILN_OP_GATHER:
     case KILN_OP_MAXIMUM:
     case KILN_OP_MINIMUM:
+    case KILN_OP_SPLIT:
+    case KILN_OP_SPLIT_V:
+    case KILN_OP_PACK:
+    case KILN_OP_UNPACK:
+    case KILN_OP_PADV2:
+    case KILN_OP_TILE:
+    case KILN_OP_BROADCAST_TO:
+    case KILN_OP_SELECT:
+    case KILN_OP_SELECT_V2:
+    case KILN_OP_MIRROR_PAD:
+    case KILN_OP_LEAKY_RELU: /* int16 too: the property table does not exclude it (v2) */
+    case KILN_OP_REVERSE_V2: /* not in the property table; the MLIR converter shares scales */
         return 1;
     /* int8 only in TFLite's operator property table (quantizable_int16 = false) or in the
      * kernels (no int16 variant) */
-    case KILN_OP_LEAKY_RELU:
     case KILN_OP_HARD_SWISH:
     case KILN_OP_RELU_N1_TO_1:
     case KILN_OP_LOG_SOFTMAX:
@@ -664,7 +701,7 @@ static int quantizable(int32_t b, int32_t qtype) {
     case KILN_OP_RESIZE_BILINEAR:
     case KILN_OP_RESIZE_NEAREST_NEIGHBOR:
     case KILN_OP_SPACE_TO_DEPTH:
-    case KILN_OP_MIRROR_PAD:
+    case KILN_OP_DEPTH_TO_SPACE:
     case KILN_OP_SUM:
     case KILN_OP_EQUAL:
     case KILN_OP_NOT_EQUAL:
@@ -673,6 +710,9 @@ static int quantizable(int32_t b, int32_t qtype) {
     case KILN_OP_LESS:
     case KILN_OP_LESS_EQUAL:
     case KILN_OP_ARG_MAX:
+    case KILN_OP_ARG_MIN:
+    case KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM: /* the 8x8_16 form (emit_int_lstm) */
+    case KILN_OP_SVDF:                         /* emit_int_svdf */
         return qtype == KILN_INT8;
     default:
         return 0;
@@ -690,6 +730,7 @@ static int int_out_op(int32_t b) {
     case KILN_OP_LESS:
     case KILN_OP_LESS_EQUAL:
     case KILN_OP_ARG_MAX:
+    case KILN_OP_ARG_MIN:
         return 1;
     default:
         return 0;
@@ -728,7 +769,33 @@ static int32_t qversion(Q *q, const kiln__op_def *op, const optset *os, float mu
     case KILN_OP_TANH:
         return i16 ? 3 : 2;
     case KILN_OP_PAD:
+    case KILN_OP_PADV2:
         return q->sg->tensors[op->inputs[0]].rank > 4 ? 4 : (i16 ? 3 : 2);
+    case KILN_OP_MIRROR_PAD:
+        return i16 ? 3 : 2;
+    case KILN_OP_SPLIT:
+        return i16 ? 4 : 2;
+    case KILN_OP_SPLIT_V:
+    case KILN_OP_DEPTH_TO_SPACE:
+    case KILN_OP_ARG_MIN:
+        return i16 ? 1 : 2;
+    case KILN_OP_PACK:
+        return i16 ? 3 : 2;
+    case KILN_OP_UNPACK:
+        return i16 ? 4 : 2;
+    case KILN_OP_TILE:
+    case KILN_OP_REVERSE_V2:
+        return i16 ? 1 : 3;
+    case KILN_OP_BROADCAST_TO:
+        return 3;
+    case KILN_OP_SELECT: {
+        int r5 = 0;
+        for (int32_t k = 0; k < 3 && k < op->n_in; k++)
+            r5 |= op->inputs[k] >= 0 && q->sg->tensors[op->inputs[k]].rank == 5;
+        return r5 ? 3 : (i16 ? 1 : 2);
+    }
+    case KILN_OP_SELECT_V2:
+        return 1;
     case KILN_OP_LEAKY_RELU:
         return i16 ? 2 : 1;
     case KILN_OP_TRANSPOSE_CONV:
@@ -747,6 +814,8 @@ static int32_t qversion(Q *q, const kiln__op_def *op, const optset *os, float mu
         if (q->sg->tensors[op->inputs[0]].rank > 4) return 5;
         return i16 ? 4 : 2;
     case KILN_OP_GATHER:
+        if (get_opt_i(os, 1, 0)) return 5;
+        return i16 ? 4 : 2;
     case KILN_OP_SPACE_TO_DEPTH:
     case KILN_OP_EQUAL:
     case KILN_OP_NOT_EQUAL:
@@ -1099,9 +1168,418 @@ static int emit_hybrid_op(Q *q, int32_t i) {
     return 0;
 }
 
+/* SPLIT, SPLIT_V, UNPACK: every output takes the input's parameters
+ * (restrict_same_input_output_scale with arbitrary outputs). */
+static void emit_multi_out_op(Q *q, int32_t i) {
+    const kiln__op_def *op = &q->sg->ops[i];
+    const int32_t b = op->builtin;
+    const int32_t xi = b == KILN_OP_SPLIT ? 1 : 0; /* SPLIT: input 0 is the axis */
+    int32_t in[8], out[64];
+    optset os;
+    if (op->n_in > 8 || op->n_in <= xi || op->n_out > 64 || op->n_out < 1 || op->inputs[xi] < 0) {
+        fail(q, KILN_ERR_UNSUPPORTED, "operator %d (%s): unexpected inputs/outputs", i,
+             kiln_builtin_name(b));
+        return;
+    }
+    if (copy_opts(q, op, &os)) return;
+    float xs;
+    int32_t xz;
+    for (int32_t k = 0; k < op->n_in; k++)
+        in[k] =
+            op->inputs[k] < 0 ? -1 : (k == xi ? get_q(q, op->inputs[k]) : get_f(q, op->inputs[k]));
+    if (q->status != KILN_OK || act_params(q, op->inputs[xi], &xs, &xz)) return;
+    for (int32_t k = 0; k < op->n_out; k++) {
+        set_fixed(q, op->outputs[k], xs, xz);
+        out[k] = out_q(q, op->outputs[k]);
+        if (out[k] < 0) return;
+    }
+    add_op(q, b, qversion(q, op, &os, 0), NULL, in, op->n_in, out, op->n_out,
+           op->opts ? op->opts_type : 0, os.o, os.n);
+}
+
+/* ---- full-integer LSTM ------------------------------------------------------------------- */
+
+/* A tensor with an explicit shape (the LSTM intermediates), tracked in qmap as `src`. */
+static int32_t add_tensor_shaped(Q *q, int32_t src, const char *name, int32_t type, int32_t rank,
+                                 const int32_t *dims, float sc, int64_t zp) {
+    kiln_tfl_tensor tt;
+    memset(&tt, 0, sizeof tt);
+    tt.name = name;
+    tt.type = type;
+    tt.rank = rank;
+    tt.shape = dims;
+    tt.num_quant = 1;
+    tt.scale = &sc;
+    tt.zero_point = &zp;
+    const int32_t idx = kiln_tfl_add_tensor(q->w, q->wsg, &tt);
+    if (idx < 0) {
+        fail(q, KILN_ERR_NOMEM, "%s", kiln_tfl_writer_error(q->w));
+        return -1;
+    }
+    if (idx >= q->qmap_cap) {
+        int32_t cap = q->qmap_cap ? q->qmap_cap * 2 : 64;
+        while (cap <= idx)
+            cap *= 2;
+        int32_t *nm = (int32_t *)realloc(q->qmap, (size_t)cap * sizeof(int32_t));
+        if (!nm) {
+            fail(q, KILN_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+        for (int32_t k = q->qmap_cap; k < cap; k++)
+            nm[k] = -1;
+        q->qmap = nm;
+        q->qmap_cap = cap;
+    }
+    (void)src;
+    if (idx + 1 > q->n_w) q->n_w = idx + 1;
+    return idx;
+}
+
+/* A float constant as int16 symmetric per tensor (peepholes, layer-norm coefficients):
+ * scale = max|v| / 32767. */
+static int32_t emit_sym16(Q *q, int32_t t, float *scale) {
+    const kiln__tensor_def *d = &q->sg->tensors[t];
+    float *v = const_f32(q, t);
+    if (!v) return -1;
+    const int64_t n = def_numel(d);
+    double mx = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (fabs(v[i]) > mx) mx = fabs(v[i]);
+    const float sc = mx > 0 ? (float)(mx / 32767.0) : 1.0f;
+    int16_t *b = (int16_t *)malloc((size_t)(n ? n : 1) * 2);
+    if (!b) {
+        free(v);
+        fail(q, KILN_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double r = round((double)v[i] / sc);
+        b[i] = (int16_t)(r < -32767 ? -32767 : (r > 32767 ? 32767 : r));
+    }
+    const int32_t buf = kiln_tfl_add_buffer(q->w, b, (size_t)n * 2);
+    free(b);
+    free(v);
+    const int64_t zp = 0;
+    *scale = sc;
+    return add_tensor(q, t, NULL, KILN_INT16, buf, 1, &sc, &zp, 0);
+}
+
+/* The calibrated range of an LSTM slot (lstm.c), [0, 0] when never seen. */
+static void slot_range(const Q *q, int32_t slot, double *lo, double *hi) {
+    *lo = *hi = 0;
+    if (slot < 0 || slot >= q->nst || !q->st[slot].seen) return;
+    *lo = q->st[slot].lo;
+    *hi = q->st[slot].hi;
+}
+
+/* int8 mode: UNIDIRECTIONAL_SEQUENCE_LSTM as TFLite's converter writes the "8x8_16" LSTM
+ * (operator_property.cc, op version 1): int8 asymmetric input, output and output state (the
+ * output's parameters: restrict_scale {18, 0}); int8 symmetric per-tensor weights; int16
+ * symmetric peepholes and layer-norm coefficients; int32 biases at input x weight scale (layer
+ * norm: coefficient scale x 2^-10; projection bias: projection weights x hidden); int16 cell
+ * state at a power-of-two scale covering its calibrated range (2^-15..2^-9, the integer
+ * kernel's limits); 5 zero-sized intermediates: the gate pre-activations (int16 symmetric from
+ * calibration with layer norm, else TFLite's fixed 2^-12, which its kernel uses) and the
+ * hidden o * act(c) (int8 asymmetric). */
+static void emit_int_lstm(Q *q, int32_t i) {
+    const kiln__op_def *op = &q->sg->ops[i];
+    const char *nm = op->n_out ? tname(q, op->outputs[0]) : "?";
+    if ((op->n_in != 20 && op->n_in != 24) || op->n_out != 1 || op->inputs[0] < 0) {
+        fail(q, KILN_ERR_UNSUPPORTED, "LSTM %s: needs 20 or 24 inputs and one output", nm);
+        return;
+    }
+    optset os;
+    if (copy_opts(q, op, &os)) return;
+    kq_lstm_opts lo;
+    if (kq_lstm_read_opts(q->m, op, &lo)) {
+        fail(q, KILN_ERR_MODEL, "LSTM %s: bad options", nm);
+        return;
+    }
+    if (lo.act != KQ_ACT_TANH || lo.diagonal) {
+        fail(q, KILN_ERR_UNSUPPORTED,
+             "LSTM %s: the integer LSTM kernel needs the TANH activation and full recurrent "
+             "weights (this one: activation %d%s); keep it float with --keep-float %s",
+             nm, lo.act, lo.diagonal ? ", diagonal" : "", nm);
+        return;
+    }
+    const int32_t *x = op->inputs;
+    for (int32_t k = 1; k < op->n_in; k++) {
+        if (x[k] < 0 || k == 18 || k == 19) continue;
+        if (!is_const(q, x[k]) || q->sg->tensors[x[k]].type != KILN_FLOAT32) {
+            fail(q, KILN_ERR_UNSUPPORTED, "LSTM %s: input %d is not a float32 constant", nm, k);
+            return;
+        }
+    }
+    if (x[18] < 0 || x[19] < 0 || is_const(q, x[18]) || is_const(q, x[19]) || x[2] < 0 ||
+        x[6] < 0) {
+        fail(q, KILN_ERR_UNSUPPORTED, "LSTM %s: needs its state tensors and forget weights", nm);
+        return;
+    }
+    const int ln = op->n_in == 24 && x[21] >= 0;
+    const int base = kq_lstm_slot(q->sg, i);
+    const int32_t y = op->outputs[0];
+    int32_t in[24], im[5];
+    float xs, ys, ws[24];
+    int32_t xz, yz;
+    for (int32_t k = 0; k < 24; k++) {
+        in[k] = -1;
+        ws[k] = 0;
+    }
+    in[0] = get_q(q, x[0]);
+    if (act_params(q, x[0], &xs, &xz) || act_params(q, y, &ys, &yz)) return;
+    /* weights (input 1-8, projection 16): int8 symmetric per tensor */
+    for (int32_t k = 1; k < op->n_in && q->status == KILN_OK; k++) {
+        if (x[k] < 0 || !((k >= 1 && k <= 8) || k == 16)) continue;
+        float *sc = NULL;
+        int32_t nch = 1;
+        in[k] = emit_weights(q, x[k], -1, &sc, &nch);
+        if (sc) ws[k] = sc[0];
+        free(sc);
+    }
+    /* peepholes and layer-norm coefficients: int16 symmetric */
+    for (int32_t k = 9; k < op->n_in && q->status == KILN_OK; k++) {
+        if (x[k] < 0 || !((k >= 9 && k <= 11) || k >= 20)) continue;
+        in[k] = emit_sym16(q, x[k], &ws[k]);
+    }
+    if (q->status != KILN_OK) return;
+    /* the hidden intermediate (projection input) */
+    double lo_h, hi_h;
+    float hs;
+    int32_t hz;
+    slot_range(q, base + 4, &lo_h, &hi_h);
+    asym_params(lo_h, hi_h, -128, 127, &hs, &hz);
+    /* biases */
+    for (int32_t g = 0; g < 4 && q->status == KILN_OK; g++) {
+        const int32_t k = 12 + g;
+        if (x[k] < 0) continue;
+        if (ln) {
+            if (x[20 + g] < 0) {
+                fail(q, KILN_ERR_UNSUPPORTED, "LSTM %s: gate %d has a bias but no layer norm", nm,
+                     g);
+                return;
+            }
+            const float alpha = 1.0f / 1024.0f;
+            in[k] = emit_bias(q, x[k], ws[20 + g], &alpha, 1, nm);
+        } else {
+            if (x[1 + g] < 0) {
+                fail(q, KILN_ERR_MODEL, "LSTM %s: gate %d has a bias but no weights", nm, g);
+                return;
+            }
+            in[k] = emit_bias(q, x[k], xs, &ws[1 + g], 1, nm);
+        }
+    }
+    if (x[17] >= 0 && q->status == KILN_OK) {
+        if (x[16] < 0) {
+            fail(q, KILN_ERR_MODEL, "LSTM %s: projection bias without projection weights", nm);
+            return;
+        }
+        in[17] = emit_bias(q, x[17], hs, &ws[16], 1, nm);
+    }
+    if (q->status != KILN_OK) return;
+    /* output state: the output's parameters; cell state: int16 at 2^(k - 15), 2^k >= max|c| */
+    const int64_t yz64 = yz;
+    in[18] = add_tensor(q, x[18], NULL, KILN_INT8, 0, 1, &ys, &yz64, 0);
+    double lo_c, hi_c;
+    slot_range(q, base + 5, &lo_c, &hi_c);
+    const double cm = fmax(fabs(lo_c), fabs(hi_c));
+    int32_t pot = 0;
+    while (pot < 6 && ldexp(1.0, pot) < cm)
+        pot++;
+    const float cs = (float)ldexp(1.0, pot - 15);
+    const int64_t z0 = 0;
+    in[19] = add_tensor(q, x[19], NULL, KILN_INT16, 0, 1, &cs, &z0, 0);
+    if (in[18] < 0 || in[19] < 0) return;
+    q->t[x[18]].vq = in[18];
+    q->t[x[19]].vq = in[19];
+    /* intermediates: zero-sized (TFLite Micro allocates nothing for them) */
+    const int32_t zero[1] = {0};
+    static const char *const gname[4] = {"input", "forget", "cell", "output"};
+    for (int32_t g = 0; g < 4; g++) {
+        float sc = 1.0f / 4096.0f;
+        if (ln) {
+            double lo_g, hi_g;
+            slot_range(q, base + g, &lo_g, &hi_g);
+            sc = sym_scale(lo_g, hi_g, 32767);
+        }
+        char iname[300];
+        snprintf(iname, sizeof iname, "%s_%s_gate_intermediate", nm, gname[g]);
+        im[g] = add_tensor_shaped(q, y, iname, KILN_INT16, 1, zero, sc, 0);
+    }
+    {
+        char iname[300];
+        snprintf(iname, sizeof iname, "%s_hidden_intermediate", nm);
+        im[4] = add_tensor_shaped(q, y, iname, KILN_INT8, 1, zero, hs, hz);
+    }
+    for (int32_t g = 0; g < 5; g++)
+        if (im[g] < 0) return;
+    const int32_t out = out_q(q, y);
+    if (out < 0) return;
+    set_opt(&os, 4, KILN_TFL_OPT_I8, 0); /* asymmetric_quantize_inputs: hybrid only */
+    kiln_tfl_op o;
+    memset(&o, 0, sizeof o);
+    o.opcode = kiln_tfl_add_opcode(q->w, op->builtin, 1, NULL);
+    o.inputs = in;
+    o.n_inputs = 24; /* the converter's layout (TFLite Micro needs all 24; absent ones -1) */
+    o.outputs = &out;
+    o.n_outputs = 1;
+    o.intermediates = im;
+    o.n_intermediates = 5;
+    o.opts_type = op->opts ? op->opts_type : 0;
+    o.opts = os.o;
+    o.n_opts = os.n;
+    if (o.opcode < 0 || kiln_tfl_add_operator(q->w, q->wsg, &o) < 0)
+        fail(q, KILN_ERR_NOMEM, "%s", kiln_tfl_writer_error(q->w));
+}
+
+/* int8 mode: full-integer SVDF as TFLite's quantizer writes it (operator_property.cc, op
+ * version 3): int8 asymmetric input and output; weights_feature int8 symmetric per tensor;
+ * weights_time int16 with scale max|w| / 512 (its 10-bit property: 6 bits stay free for the
+ * sums); the state int16 symmetric from its calibrated range (observed after every sample);
+ * the bias int32 at weights_time scale x state scale. */
+static void emit_int_svdf(Q *q, int32_t i) {
+    const kiln__op_def *op = &q->sg->ops[i];
+    const char *nm = op->n_out ? tname(q, op->outputs[0]) : "?";
+    if (op->n_in != 5 || op->n_out != 1 || op->inputs[0] < 0 || op->inputs[1] < 0 ||
+        op->inputs[2] < 0 || op->inputs[4] < 0) {
+        fail(q, KILN_ERR_UNSUPPORTED, "SVDF %s: needs 5 inputs and one output", nm);
+        return;
+    }
+    const int32_t *x = op->inputs;
+    for (int32_t k = 1; k <= 3; k++) {
+        if (x[k] < 0) continue;
+        if (!is_const(q, x[k]) || q->sg->tensors[x[k]].type != KILN_FLOAT32) {
+            fail(q, KILN_ERR_UNSUPPORTED, "SVDF %s: input %d is not a float32 constant", nm, k);
+            return;
+        }
+    }
+    if (is_const(q, x[4])) {
+        fail(q, KILN_ERR_UNSUPPORTED, "SVDF %s: its state is not a variable tensor", nm);
+        return;
+    }
+    optset os;
+    if (copy_opts(q, op, &os)) return;
+    if (get_opt_i(&os, 1, 0) != 1) {
+        fail(q, KILN_ERR_UNSUPPORTED,
+             "SVDF %s: TFLite's integer SVDF runs only with the RELU activation (this one: %d); "
+             "keep it float with --keep-float %s",
+             nm, (int)get_opt_i(&os, 1, 0), nm);
+        return;
+    }
+    int32_t in[5] = {-1, -1, -1, -1, -1};
+    float ws_t = 1.0f, ss;
+    int32_t sz;
+    in[0] = get_q(q, x[0]);
+    {
+        float *sc = NULL;
+        int32_t nch = 1;
+        in[1] = emit_weights(q, x[1], -1, &sc, &nch);
+        free(sc);
+    }
+    if (q->status != KILN_OK) return;
+    /* weights_time: int16, symmetric over [-512, 512] */
+    {
+        const kiln__tensor_def *d = &q->sg->tensors[x[2]];
+        float *v = const_f32(q, x[2]);
+        if (!v) return;
+        const int64_t n = def_numel(d);
+        double mx = 0;
+        for (int64_t k = 0; k < n; k++)
+            if (fabs(v[k]) > mx) mx = fabs(v[k]);
+        ws_t = mx > 0 ? (float)(mx / 512.0) : 1.0f;
+        int16_t *bq = (int16_t *)malloc((size_t)(n ? n : 1) * 2);
+        if (!bq) {
+            free(v);
+            fail(q, KILN_ERR_NOMEM, "out of memory");
+            return;
+        }
+        for (int64_t k = 0; k < n; k++) {
+            double r = round((double)v[k] / ws_t);
+            bq[k] = (int16_t)(r < -32767 ? -32767 : (r > 32767 ? 32767 : r));
+        }
+        const int32_t buf = kiln_tfl_add_buffer(q->w, bq, (size_t)n * 2);
+        free(bq);
+        free(v);
+        const int64_t z0 = 0;
+        in[2] = add_tensor(q, x[2], NULL, KILN_INT16, buf, 1, &ws_t, &z0, 0);
+    }
+    /* the state: int16 symmetric from calibration */
+    {
+        const kq_stats *st = &q->st[x[4]];
+        double lo = 0, hi = 0;
+        if (st->seen) {
+            lo = st->lo;
+            hi = st->hi;
+        }
+        if (st->nonfinite || fabs(lo) > 1e30 || fabs(hi) > 1e30) {
+            fail(q, KILN_ERR_RUNTIME, "calibration overflow: the state of SVDF %s", nm);
+            return;
+        }
+        ss = sym_scale(lo, hi, 32767);
+        sz = 0;
+        const int64_t z0 = 0;
+        in[4] = add_tensor(q, x[4], NULL, KILN_INT16, 0, 1, &ss, &z0, 0);
+        if (in[4] >= 0) q->t[x[4]].vq = in[4];
+    }
+    (void)sz;
+    if (x[3] >= 0 && q->status == KILN_OK) in[3] = emit_bias(q, x[3], ws_t, &ss, 1, nm);
+    if (x[3] < 0 && q->status == KILN_OK) {
+        /* no bias: the integer kernels of both runtimes need one; zeros change nothing */
+        const kiln__tensor_def *wf = &q->sg->tensors[x[1]];
+        const int32_t rank = (int32_t)get_opt_i(&os, 0, 1);
+        if (wf->rank != 2 || rank <= 0 || wf->dims[0] % rank != 0 || wf->dims[0] / rank > 65536) {
+            fail(q, KILN_ERR_MODEL, "SVDF %s: bad weights_feature shape or rank", nm);
+            return;
+        }
+        const int32_t nu = wf->dims[0] / rank;
+        int32_t *zb = (int32_t *)calloc((size_t)nu, sizeof(int32_t));
+        if (!zb) {
+            fail(q, KILN_ERR_NOMEM, "out of memory");
+            return;
+        }
+        char bname[300];
+        snprintf(bname, sizeof bname, "%s_bias", nm);
+        kiln_tfl_tensor tt;
+        memset(&tt, 0, sizeof tt);
+        const float bs = ws_t * ss;
+        const int64_t z0 = 0;
+        tt.name = bname;
+        tt.type = KILN_INT32;
+        tt.rank = 1;
+        tt.shape = &nu;
+        tt.buffer = kiln_tfl_add_buffer(q->w, zb, (size_t)nu * 4);
+        tt.num_quant = 1;
+        tt.scale = &bs;
+        tt.zero_point = &z0;
+        free(zb);
+        in[3] = kiln_tfl_add_tensor(q->w, q->wsg, &tt);
+        if (in[3] < 0) {
+            fail(q, KILN_ERR_NOMEM, "%s", kiln_tfl_writer_error(q->w));
+            return;
+        }
+        if (in[3] + 1 > q->n_w) q->n_w = in[3] + 1;
+    }
+    if (q->status != KILN_OK) return;
+    const int32_t out = out_q(q, op->outputs[0]);
+    if (out < 0) return;
+    set_opt(&os, 2, KILN_TFL_OPT_I8, 0); /* asymmetric_quantize_inputs: hybrid only */
+    add_op(q, KILN_OP_SVDF, 3, NULL, in, 5, &out, 1, op->opts ? op->opts_type : 0, os.o, os.n);
+}
+
 static void emit_quant_op(Q *q, int32_t i) {
     const kiln__op_def *op = &q->sg->ops[i];
     const int32_t b = op->builtin;
+    if (b == KILN_OP_UNIDIRECTIONAL_SEQUENCE_LSTM) {
+        emit_int_lstm(q, i);
+        return;
+    }
+    if (b == KILN_OP_SVDF) {
+        emit_int_svdf(q, i);
+        return;
+    }
+    if (b == KILN_OP_SPLIT || b == KILN_OP_SPLIT_V || b == KILN_OP_UNPACK) {
+        emit_multi_out_op(q, i);
+        return;
+    }
     const int32_t x = op->inputs[0], y = op->outputs[0];
     const int i16 = q->qtype == KILN_INT16;
     int32_t in[64];
@@ -1123,7 +1601,10 @@ static void emit_quant_op(Q *q, int32_t i) {
         int32_t xz, nch = 1;
         in[0] = get_q(q, x);
         if (act_params(q, x, &xs, &xz)) return;
-        const int32_t qdim = b == KILN_OP_CONV_2D ? 0 : (b == KILN_OP_DEPTHWISE_CONV_2D ? 3 : -1);
+        const int32_t qdim = b == KILN_OP_CONV_2D ? 0
+                             : b == KILN_OP_DEPTHWISE_CONV_2D
+                                 ? 3
+                                 : (q->o->fc_weights == KILN_FC_PER_CHANNEL ? 0 : -1);
         float *ws = NULL;
         in[1] = emit_weights(q, op->inputs[1], qdim, &ws, &nch);
         if (in[1] < 0) {
@@ -1170,16 +1651,19 @@ static void emit_quant_op(Q *q, int32_t i) {
     case KILN_OP_GREATER_EQUAL:
     case KILN_OP_LESS:
     case KILN_OP_LESS_EQUAL:
-    case KILN_OP_ARG_MAX: {
+    case KILN_OP_ARG_MAX:
+    case KILN_OP_ARG_MIN: {
         /* integer inputs (each with its own parameters), the bool / int32 output as it was */
+        const int arg = b == KILN_OP_ARG_MAX || b == KILN_OP_ARG_MIN;
         in[0] = get_q(q, x);
         for (int32_t k = 1; k < nin; k++)
-            in[k] = b == KILN_OP_ARG_MAX ? get_f(q, op->inputs[k]) : get_q(q, op->inputs[k]);
+            in[k] = arg ? get_f(q, op->inputs[k]) : get_q(q, op->inputs[k]);
         if (q->status != KILN_OK) return;
         q->t[y].vf = add_tensor(q, y, NULL, q->sg->tensors[y].type, 0, 0, NULL, NULL, 0);
         if (q->t[y].vf < 0) return;
         q->qmap[q->t[y].vf] = y;
-        add_op(q, b, 2, NULL, in, nin, &q->t[y].vf, 1, op->opts ? op->opts_type : 0, os.o, os.n);
+        add_op(q, b, qversion(q, op, &os, 0), NULL, in, nin, &q->t[y].vf, 1,
+               op->opts ? op->opts_type : 0, os.o, os.n);
         return;
     }
     case KILN_OP_LOG_SOFTMAX:
@@ -1192,13 +1676,43 @@ static void emit_quant_op(Q *q, int32_t i) {
         break;
     case KILN_OP_MAXIMUM:
     case KILN_OP_MINIMUM:
+    case KILN_OP_PACK:
     case KILN_OP_CONCATENATION: {
         /* restrict_same_input_output_scale: inputs take the output's parameters */
         float ys;
         int32_t yz;
         if (act_params(q, y, &ys, &yz)) return;
         for (int32_t k = 0; k < nin; k++)
-            in[k] = get_q_as(q, op->inputs[k], ys, yz);
+            in[k] = b == KILN_OP_PACK ? get_q_shared(q, op->inputs[k], ys, yz)
+                                      : get_q_as(q, op->inputs[k], ys, yz);
+        break;
+    }
+    case KILN_OP_SELECT:
+    case KILN_OP_SELECT_V2: {
+        /* the bool condition as it is; both value operands take the output's parameters (the
+         * kernels copy values without rescaling) */
+        float ys;
+        int32_t yz;
+        if (nin != 3 || act_params(q, y, &ys, &yz)) {
+            if (nin != 3)
+                fail(q, KILN_ERR_MODEL, "operator %d (%s): needs 3 inputs", i,
+                     kiln_builtin_name(b));
+            return;
+        }
+        in[0] = get_f(q, op->inputs[0]);
+        in[1] = get_q_shared(q, op->inputs[1], ys, yz);
+        in[2] = get_q_shared(q, op->inputs[2], ys, yz);
+        break;
+    }
+    case KILN_OP_PADV2: {
+        /* the pad value takes the input's (= output's) parameters */
+        float xs;
+        int32_t xz;
+        in[0] = get_q(q, x);
+        if (act_params(q, x, &xs, &xz)) return;
+        set_fixed(q, y, xs, xz);
+        if (nin > 1) in[1] = get_f(q, op->inputs[1]);
+        if (nin > 2) in[2] = op->inputs[2] < 0 ? -1 : get_q_shared(q, op->inputs[2], xs, xz);
         break;
     }
     case KILN_OP_MAX_POOL_2D:
@@ -1217,6 +1731,10 @@ static void emit_quant_op(Q *q, int32_t i) {
     case KILN_OP_RESIZE_BILINEAR:
     case KILN_OP_RESIZE_NEAREST_NEIGHBOR:
     case KILN_OP_SPACE_TO_DEPTH:
+    case KILN_OP_DEPTH_TO_SPACE:
+    case KILN_OP_TILE:
+    case KILN_OP_BROADCAST_TO:
+    case KILN_OP_REVERSE_V2:
     case KILN_OP_MIRROR_PAD:
     case KILN_OP_PAD: {
         float xs;
@@ -1297,8 +1815,8 @@ static kiln_status check_ops(Q *q) {
                     "%d operator(s) cannot be quantized to %s: %s; keep them float with "
                     "--keep-float LAYER%s",
                     bad, kiln_quant_mode_name(q->o->mode), list,
-                    lstm ? " (Kiln does not write a full-integer LSTM yet; --mode dynamic "
-                           "makes a hybrid one)"
+                    lstm ? " (TFLite's converter makes a full-integer LSTM in int8 mode only; "
+                           "--mode dynamic makes a hybrid one)"
                          : "");
     return KILN_OK;
 }
@@ -1496,11 +2014,30 @@ kiln_status kiln_quantize_model(const void *buf, size_t len, const kiln_quantize
             return s;
         }
     }
+    if (o->mode == KILN_QUANT_INT8 && o->fc_weights == KILN_FC_AUTO) {
+        /* a scalar-input FULLY_CONNECTED chain: equalised ranges, per-channel weights (refine.c) */
+        uint8_t *ebuf = NULL;
+        size_t elen = 0;
+        s = kq_equalize(m, o, &ebuf, &elen, err, errlen);
+        if (s != KILN_OK || ebuf) {
+            kiln_model_destroy(m);
+            if (s == KILN_OK) {
+                kiln_quantize_options eo = *o;
+                eo.fc_weights = KILN_FC_PER_CHANNEL;
+                s = kiln_quantize_model(ebuf, elen, &eo, out, out_len, rep, err, errlen);
+                if (s == KILN_OK && rep) rep->float_bytes = len;
+            }
+            free(ebuf);
+            return s;
+        }
+    }
     const kiln__subgraph_def *sg = &m->subgraphs[0];
     q.sg = sg;
     const int32_t nt = sg->n_tensors;
+    const int32_t nst = nt + kq_extra_stats(sg); /* + the LSTM slots (lstm.c) */
+    q.nst = nst;
     q.t = (qtensor *)calloc((size_t)nt + 1, sizeof(qtensor));
-    q.st = (kq_stats *)calloc((size_t)nt + 1, sizeof(kq_stats));
+    q.st = (kq_stats *)calloc((size_t)nst + 1, sizeof(kq_stats));
     q.op_quant = (uint8_t *)calloc((size_t)sg->n_ops + 1, 1);
     int32_t *layer_of = (int32_t *)malloc(((size_t)nt + 1) * sizeof(int32_t));
     if (!q.t || !q.st || !q.op_quant || !layer_of) {
@@ -1549,7 +2086,7 @@ kiln_status kiln_quantize_model(const void *buf, size_t len, const kiln_quantize
     }
     if (int_mode && check_ops(&q) != KILN_OK) goto done;
     if (int_mode) {
-        s = kq_calibrate(m, o, q.st, nt, err, errlen);
+        s = kq_calibrate(m, o, q.st, nst, err, errlen);
         if (s != KILN_OK) {
             q.status = s;
             goto done;
@@ -1649,7 +2186,13 @@ kiln_status kiln_quantize_model(const void *buf, size_t len, const kiln_quantize
         fail(&q, s, "%s", kiln_tfl_writer_error(q.w));
         goto done;
     }
-    if (o->mode == KILN_QUANT_INT8) {
+    /* refine.c's work limits count parameters x samples, each sample one invoke: a recurrent
+     * model runs its whole sequence per invoke (the LSTM classifier: minutes), so models with
+     * state keep round-to-nearest, as TFLite's converter writes them */
+    int stateful = 0;
+    for (int32_t t = 0; t < nt; t++)
+        stateful |= sg->tensors[t].is_variable;
+    if (o->mode == KILN_QUANT_INT8 && !stateful) {
         s = kq_refine(m, *out, *out_len, o, err, errlen);
         if (s != KILN_OK) {
             q.status = s;
@@ -1716,7 +2259,7 @@ done:
         if (rep) kiln_quant_report_free(rep);
     }
     if (q.w) kiln_tfl_writer_destroy(q.w);
-    kq_stats_free(q.st, nt);
+    kq_stats_free(q.st, nst);
     free(q.st);
     free(q.t);
     free(q.op_quant);

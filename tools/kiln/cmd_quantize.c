@@ -18,10 +18,13 @@ static const char help[] =
     "Post-training quantization, producing what TFLite's converter produces for the same\n"
     "setting (see docs/quantize.md):\n"
     "  int8     full integer: per-channel symmetric int8 weights (conv dim 0, depthwise dim 3;\n"
-    "           per-tensor for FULLY_CONNECTED), int32 bias, asymmetric int8 activations from\n"
-    "           calibration; needs --calib (or --calib-random for shape-only tests); small\n"
-    "           models (<= 4096 weights) get their integer weights and biases refined\n"
-    "           against the float model on the calibration data\n"
+    "           FULLY_CONNECTED: see --fc-weights), int32 bias, asymmetric int8 activations\n"
+    "           from calibration; needs --calib (or --calib-random for shape-only tests);\n"
+    "           small models (<= 4096 weights) get their integer weights and biases refined\n"
+    "           against the float model on the calibration data; a scalar-input chain of\n"
+    "           FULLY_CONNECTED layers (hello_world) first gets its ReLU units scaled to one\n"
+    "           range (the float function is unchanged) and per-channel weights, and is\n"
+    "           fitted on all 256 input codes\n"
     "  dynamic  dynamic range: int8 weights (>= 1024 elements) with hybrid kernels, float\n"
     "           activations\n"
     "  float16  float16 weights, DEQUANTIZE to float32 at load\n"
@@ -44,6 +47,10 @@ static const char help[] =
     "  --percentile P           for --calib-method percentile (default 99.99)\n"
     "  --io TYPE                model input/output type: float (default: QUANTIZE/DEQUANTIZE\n"
     "                           at the edges), int8, uint8 (int8 mode), int16 (int16x8)\n"
+    "  --fc-weights W           FULLY_CONNECTED weights in int8/int16x8: auto (default:\n"
+    "                           per-tensor, as TFLite's converter before 2024 and every\n"
+    "                           TFLite Micro; per-channel for a scalar-input chain),\n"
+    "                           per-tensor, per-channel (TFLite's converter since 2024)\n"
     "  --keep-float LAYER...    keep these layers (operator output names, as kiln inspect\n"
     "                           shows them) in float, with QUANTIZE/DEQUANTIZE around them\n"
     "  --report-json PATH       write the per-layer report as JSON\n"
@@ -258,6 +265,19 @@ int kiln_cmd_quantize(int argc, char **argv) {
                 o.io_type = KILN_INT16;
             else {
                 fprintf(stderr, "kiln quantize: --io must be float, int8, uint8 or int16\n");
+                goto out;
+            }
+        } else if (!strcmp(a, "--fc-weights") && has) {
+            const char *t = argv[++i];
+            if (!strcmp(t, "auto"))
+                o.fc_weights = KILN_FC_AUTO;
+            else if (!strcmp(t, "per-tensor"))
+                o.fc_weights = KILN_FC_PER_TENSOR;
+            else if (!strcmp(t, "per-channel"))
+                o.fc_weights = KILN_FC_PER_CHANNEL;
+            else {
+                fprintf(stderr, "kiln quantize: --fc-weights must be auto, per-tensor or "
+                                "per-channel\n");
                 goto out;
             }
         } else if (!strcmp(a, "--keep-float") && has) {

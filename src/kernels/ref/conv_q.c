@@ -805,8 +805,126 @@ enum { KILN_CQ_MAX_WINDOW = 2048 }; /* int16 window on the stack: 4 KiB */
 #include "kernels/x86/qdot.h"
 #define KILN_CQ_X86 1
 enum { KILN_CQ_ROWS = 64 }; /* output channels per AVX2 call (int32 sums on the stack) */
+enum { KILN_CQ_OCB = 256 }; /* output channels per block of the four-pixel conv */
 #else
 #define KILN_CQ_X86 0
+#endif
+
+/* Requantizes n int32 sums (channels c0..c0+n-1, bias not yet added) into the outputs from
+ * element out_i on. With AVX2 the two 8-bit rules (reference Q31 and XNNPACK fp32) run 8
+ * channels at a time, bit-exact with requant() (tests/test_qdot.c); the rest uses requant(). */
+static void requant_row(const cq *d, const int32_t *acc, const kiln_tensor *b, int32_t c0,
+                        int32_t n, kiln_tensor *out, int64_t out_i, int avx2) {
+#if KILN_CQ_X86
+    if (avx2 && (out->type == KILN_INT8 || out->type == KILN_UINT8) &&
+        (d->rq == RQ_FP32 || d->rq == RQ_DOUBLE) && (!b || b->type == KILN_INT32)) {
+        const int32_t *bias = b && b->data ? (const int32_t *)b->data + c0 : NULL;
+        uint8_t *o = (uint8_t *)out->data + out_i;
+        const int u8 = out->type == KILN_UINT8;
+        if (d->rq == RQ_FP32)
+            kiln__qrq_fp32_avx2(acc, bias, d->fscale + c0, n, d->out_zp, d->act_min, d->act_max, o,
+                                u8);
+        else
+            kiln__qrq_q31_avx2(acc, bias, d->mult + c0, d->shift + c0, n, d->out_zp, d->act_min,
+                               d->act_max, o, u8);
+        return;
+    }
+#else
+    (void)avx2;
+#endif
+    for (int32_t j = 0; j < n; j++)
+        kiln_q_st(out->data, out->type, out_i + j,
+                  requant(d, (int64_t)acc[j] + bias_at(b, c0 + j), c0 + j));
+}
+
+#if KILN_CQ_X86
+/* Input kinds of the four-pixel conv. */
+enum { CX_I8 = 0, CX_U8 = 1, CX_I16 = 2 };
+
+/* n input values from element xo on, as int16 plus the input offset (int16 inputs have zero
+ * point 0: copied). */
+static void widen_x(const void *xin, int xt, int16_t off, int64_t xo, int32_t n, int16_t *dst) {
+    if (xt == CX_I16)
+        memcpy(dst, (const uint8_t *)xin + (size_t)xo * 2, (size_t)n * sizeof(int16_t));
+    else
+        kiln__qwiden_avx2((const uint8_t *)xin + xo, xt == CX_U8, off, n, dst);
+}
+
+/* Widens the conv window of output pixel (n, oy, ox) into patch, input offset added, padding
+ * as 0 (the reference skips those taps: they add nothing). */
+static void conv_patch(const cq *d, const void *xin, int xt, int32_t n, int32_t oy, int32_t ox,
+                       int16_t *patch) {
+    const int32_t iy0 = oy * d->stride_h - d->pad_h, ix0 = ox * d->stride_w - d->pad_w;
+    const int16_t in_off = (int16_t)-d->in_zp;
+    int32_t k = 0;
+    for (int32_t ky = 0; ky < d->k_h; ky++) {
+        const int32_t iy = iy0 + d->dil_h * ky;
+        if (d->dil_w == 1 && iy >= 0 && iy < d->in_h && ix0 >= 0 && ix0 + d->k_w <= d->in_w) {
+            /* the whole filter row lies inside the input, contiguous in NHWC: one widening */
+            const int64_t xo = (((int64_t)n * d->in_h + iy) * d->in_w + ix0) * d->in_c;
+            widen_x(xin, xt, in_off, xo, d->k_w * d->w_ic, patch + k);
+            k += d->k_w * d->w_ic;
+            continue;
+        }
+        for (int32_t kx = 0; kx < d->k_w; kx++, k += d->w_ic) {
+            const int32_t ix = ix0 + d->dil_w * kx;
+            if (iy < 0 || iy >= d->in_h || ix < 0 || ix >= d->in_w) {
+                memset(patch + k, 0, (size_t)d->w_ic * sizeof(int16_t));
+                continue;
+            }
+            const int64_t xo = (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c;
+            widen_x(xin, xt, in_off, xo, d->w_ic, patch + k);
+        }
+    }
+}
+
+/* The AVX2 conv: four output pixels at a time (each widened weight vector serves all four),
+ * blocks of output channels, vector requantization. Same int32 sums as the scalar path. */
+static void conv_q8_px4(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
+                        const kiln_tensor *b, kiln_tensor *out, int xt) {
+    const int u8 = xt == CX_U8;
+    const int32_t K = d->k_h * d->k_w * d->w_ic;
+    int16_t patch[4][KILN_CQ_MAX_WINDOW];
+    int32_t a[4 * KILN_CQ_OCB];
+    const int16_t *pp[4] = {patch[0], patch[1], patch[2], patch[3]};
+    const int32_t w_off = u8 ? -d->w_zp : 0;
+    const int64_t npix = (int64_t)d->batches * d->out_h * d->out_w;
+    int32_t pn = 0, poy = 0, pox = 0;
+    const int pw = d->k_h == 1 && d->k_w == 1 && d->stride_h == 1 && d->stride_w == 1 &&
+                   d->pad_h == 0 && d->pad_w == 0 && d->out_h == d->in_h && d->out_w == d->in_w &&
+                   4 * d->in_c <= KILN_CQ_MAX_WINDOW;
+    for (int64_t p0 = 0; p0 < npix; p0 += 4) {
+        const int32_t np = npix - p0 < 4 ? (int32_t)(npix - p0) : 4;
+        if (pw) {
+            /* 1x1, stride 1: the four windows are consecutive input pixels */
+            widen_x(in->data, xt, (int16_t)-d->in_zp, p0 * d->in_c, np * d->in_c, patch[0]);
+            for (int32_t j = 0; j < 4; j++)
+                pp[j] = j < np ? patch[0] + j * d->in_c : patch[0];
+        } else
+            for (int32_t j = 0; j < 4; j++) {
+                if (j >= np) { /* past the end: a copy of the first pixel, computed and dropped */
+                    pp[j] = patch[0];
+                    continue;
+                }
+                conv_patch(d, in->data, xt, pn, poy, pox, patch[j]);
+                if (++pox == d->out_w) { /* next pixel, without divisions */
+                    pox = 0;
+                    if (++poy == d->out_h) poy = 0, pn++;
+                }
+            }
+        for (int32_t oc0 = 0; oc0 < d->out_c; oc0 += KILN_CQ_OCB) {
+            const int32_t nr = d->out_c - oc0 < KILN_CQ_OCB ? d->out_c - oc0 : KILN_CQ_OCB;
+            if (u8)
+                kiln__qdot_px4_u8_avx2((const uint8_t *)w->data + (int64_t)oc0 * K, w_off, K, K, nr,
+                                       pp, a, KILN_CQ_OCB);
+            else
+                kiln__qdot_px4_i8_avx2((const int8_t *)w->data + (int64_t)oc0 * K, K, K, nr, pp, a,
+                                       KILN_CQ_OCB);
+            for (int32_t j = 0; j < np; j++)
+                requant_row(d, a + j * KILN_CQ_OCB, b, oc0, nr, out, (p0 + j) * d->out_c + oc0, 1);
+        }
+    }
+}
 #endif
 
 KILN_HOT static int conv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_tensor *w,
@@ -815,8 +933,19 @@ KILN_HOT static int conv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_
                    out->type == KILN_UINT8;
     const int i8 =
         d->kind == K_I8 && in->type == KILN_INT8 && w->type == KILN_INT8 && out->type == KILN_INT8;
-    if (!(u8 || i8) || d->in_c != d->w_ic) return 0;
     const int32_t K = d->k_h * d->k_w * d->w_ic;
+#if KILN_CQ_X86
+    /* int16x8 (int16 inputs with zero point 0, int8 weights): with at most 511 taps every
+     * partial sum is within 511 * 128 * 32768 < 2^31, so int32 sums are exact (the reference
+     * sums in int64); the outputs go through requant() with the int64 or int32 bias. */
+    if (d->kind == K_I16 && in->type == KILN_INT16 && w->type == KILN_INT8 &&
+        out->type == KILN_INT16 && d->in_c == d->w_ic && d->in_zp == 0 && K > 0 && K <= 511 &&
+        (kiln__cpu_features() & KILN_CPU_AVX2)) {
+        conv_q8_px4(d, in, w, b, out, CX_I16);
+        return 1;
+    }
+#endif
+    if (!(u8 || i8) || d->in_c != d->w_ic) return 0;
     if (K <= 0 || K > KILN_CQ_MAX_WINDOW) return 0;
     int16_t patch[KILN_CQ_MAX_WINDOW];
     const uint8_t *xu = (const uint8_t *)in->data;
@@ -827,6 +956,10 @@ KILN_HOT static int conv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_
     const int16_t in_off = (int16_t)-d->in_zp;
 #if KILN_CQ_X86
     const int avx2 = (kiln__cpu_features() & KILN_CPU_AVX2) != 0;
+    if (avx2) {
+        conv_q8_px4(d, in, w, b, out, u8 ? CX_U8 : CX_I8);
+        return 1;
+    }
 #endif
     for (int32_t n = 0; n < d->batches; n++)
         for (int32_t oy = 0; oy < d->out_h; oy++)
@@ -853,25 +986,6 @@ KILN_HOT static int conv_i8_fast(const cq *d, const kiln_tensor *in, const kiln_
                     }
                 }
                 const int64_t yo = (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
-#if KILN_CQ_X86
-                if (avx2) {
-                    for (int32_t oc0 = 0; oc0 < d->out_c; oc0 += KILN_CQ_ROWS) {
-                        const int32_t nr =
-                            d->out_c - oc0 < KILN_CQ_ROWS ? d->out_c - oc0 : KILN_CQ_ROWS;
-                        int32_t a[KILN_CQ_ROWS];
-                        memset(a, 0, (size_t)nr * sizeof(int32_t));
-                        if (u8)
-                            kiln__qdot_rows_u8i16_avx2(fu + (int64_t)oc0 * K, w_off, K, K, nr,
-                                                       patch, a);
-                        else
-                            kiln__qdot_rows_i8i16_avx2(f + (int64_t)oc0 * K, K, K, nr, patch, a);
-                        for (int32_t j = 0; j < nr; j++)
-                            kiln_q_st(out->data, out->type, yo + oc0 + j,
-                                      requant(d, (int64_t)a[j] + bias_at(b, oc0 + j), oc0 + j));
-                    }
-                    continue;
-                }
-#endif
                 for (int32_t oc = 0; oc < d->out_c; oc++) {
                     int32_t acc = 0;
                     if (u8) {
@@ -940,9 +1054,54 @@ KILN_HOT static int dwconv_i8_fast(const cq *d, const kiln_tensor *in, const kil
                     memset(acc, 0, (size_t)d->out_c * sizeof(int32_t));
                     kiln__qdot_rows_i8i16_avx2(ft, taps, taps, d->out_c, xs, acc);
                     const int64_t yo = (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
-                    for (int32_t c = 0; c < d->out_c; c++)
-                        kiln_q_st(out->data, out->type, yo + c,
-                                  requant(d, (int64_t)acc[c] + bias_at(b, c), c));
+                    requant_row(d, acc, b, 0, d->out_c, out, yo, 1);
+                }
+        return 1;
+    }
+    if (avx2 && dm == 1 && taps <= 64) {
+        /* The usual depthwise: per pixel, the list of taps inside the input (the reference
+         * skips the others), all channels summed in registers over those taps. */
+        const void *xp[64], *wp[64];
+        int32_t acc2[KILN_CQ_MAX_WINDOW];
+        for (int32_t n = 0; n < d->batches; n++)
+            for (int32_t oy = 0; oy < d->out_h; oy++)
+                for (int32_t ox = 0; ox < d->out_w; ox++) {
+                    const int32_t iy0 = oy * d->stride_h - d->pad_h;
+                    const int32_t ix0 = ox * d->stride_w - d->pad_w;
+                    int32_t nt = 0;
+                    for (int32_t ky = 0; ky < d->k_h; ky++) {
+                        const int32_t iy = iy0 + d->dil_h * ky;
+                        if (iy < 0 || iy >= d->in_h) continue;
+                        for (int32_t kx = 0; kx < d->k_w; kx++) {
+                            const int32_t ix = ix0 + d->dil_w * kx;
+                            if (ix < 0 || ix >= d->in_w) continue;
+                            const int64_t xo =
+                                (((int64_t)n * d->in_h + iy) * d->in_w + ix) * d->in_c;
+                            xp[nt] = xu + xo;
+                            wp[nt++] = fu + ((int64_t)ky * d->k_w + kx) * d->out_c;
+                        }
+                    }
+                    const int64_t yo = (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
+                    /* this pixel and the next both fully inside the input: the same taps,
+                     * inputs stride_w pixels further on, computed together */
+                    if (ox + 1 < d->out_w && iy0 >= 0 && iy0 + d->dil_h * (d->k_h - 1) < d->in_h &&
+                        ix0 >= 0 && ix0 + d->stride_w + d->dil_w * (d->k_w - 1) < d->in_w) {
+                        const int64_t step = (int64_t)d->stride_w * d->in_c;
+                        if (u8)
+                            kiln__qdw_taps2_u8_avx2(xp, wp, nt, w_off, in_off, step, d->out_c, acc,
+                                                    acc2);
+                        else
+                            kiln__qdw_taps2_i8_avx2(xp, wp, nt, in_off, step, d->out_c, acc, acc2);
+                        requant_row(d, acc, b, 0, d->out_c, out, yo, 1);
+                        requant_row(d, acc2, b, 0, d->out_c, out, yo + d->out_c, 1);
+                        ox++;
+                        continue;
+                    }
+                    if (u8)
+                        kiln__qdw_taps_u8_avx2(xp, wp, nt, w_off, in_off, d->out_c, acc);
+                    else
+                        kiln__qdw_taps_i8_avx2(xp, wp, nt, in_off, d->out_c, acc);
+                    requant_row(d, acc, b, 0, d->out_c, out, yo, 1);
                 }
         return 1;
     }
@@ -1001,9 +1160,11 @@ KILN_HOT static int dwconv_i8_fast(const cq *d, const kiln_tensor *in, const kil
                     }
                 }
                 const int64_t yo = (((int64_t)n * d->out_h + oy) * d->out_w + ox) * d->out_c;
-                for (int32_t c = 0; c < d->out_c; c++)
-                    kiln_q_st(out->data, out->type, yo + c,
-                              requant(d, (int64_t)acc[c] + bias_at(b, c), c));
+#if KILN_CQ_X86
+                requant_row(d, acc, b, 0, d->out_c, out, yo, avx2);
+#else
+                requant_row(d, acc, b, 0, d->out_c, out, yo, 0);
+#endif
             }
     return 1;
 }
@@ -1150,9 +1311,10 @@ KILN_HOT static int fc_q8_fast(const cq *d, const kiln_tensor *in, const kiln_te
                 for (int32_t j = 0; j < nr; j++)
                     tot[j] += a[j];
             }
+            /* the int32 accumulator TFLite keeps: the int64 total wrapped */
             for (int32_t j = 0; j < nr; j++)
-                kiln_q_st(out->data, out->type, (int64_t)r * d->units + u0 + j,
-                          requant(d, tot[j] + bias_at(b, u0 + j), u0 + j));
+                a[j] = kiln_wrap_i32(tot[j]);
+            requant_row(d, a, b, u0, nr, out, (int64_t)r * d->units + u0, 1);
         }
     }
     return 1;

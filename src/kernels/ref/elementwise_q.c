@@ -129,9 +129,9 @@ typedef struct {
     uint32_t xshift;
 } addsub_data;
 
-/* TFLite's QuantizeMultiplier, refusing ratios whose shift leaves the range the integer
- * arithmetic supports (a malformed or extreme scale must be an error, not undefined shifts). */
-/* QuantizeMultiplier of a non-negative ratio, refusing ones the arithmetic cannot take. */
+/* TFLite's QuantizeMultiplier of a non-negative ratio, refusing ratios whose shift leaves the
+ * range the integer arithmetic supports (a malformed or extreme scale must be an error, not
+ * undefined shifts). */
 static kiln_status qmul(kiln_kctx *ctx, double real, int32_t *m, int *shift) {
     if (real < 0.0)
         return kiln_kerr(ctx, KILN_ERR_UNSUPPORTED, "scale ratio %g is out of range", real);
@@ -158,6 +158,26 @@ static kiln_status bcast_prepare(kiln_kctx *ctx, kiln_node *n, kiln_bcast *bc) {
     if (s) return s;
     kiln_bcast_init2(bc, a->rank, a->dims, b->rank, b->dims, r, d);
     return KILN_OK;
+}
+
+/* The walk of the broadcast binary ops (ADD/SUB, MUL, MAXIMUM/MINIMUM): every output element in
+ * order from the two stored input values it reads, through elem (given the op's data d; returns
+ * the stored output value, already clamped). Inline, so that elem is inlined in each loop. */
+static inline void bcast_binary(const kiln_node *n, const void *d, const kiln_bcast *bc,
+                                int32_t type, int32_t (*elem)(const void *, int32_t, int32_t)) {
+    const void *pa = n->in[0]->data, *pb = n->in[1]->data;
+    void *py = n->out[0]->data;
+    kiln_bcast_it it;
+    kiln_bcast_begin(&it);
+    const int64_t sa = bc->stride[0][bc->rank - 1], sb = bc->stride[1][bc->rank - 1];
+    for (int64_t r = 0; r < bc->rows; r++) {
+        for (int64_t i = 0; i < bc->len; i++) {
+            const int32_t a = kiln_q_ld(pa, type, it.off[0] + i * sa);
+            const int32_t b = kiln_q_ld(pb, type, it.off[1] + i * sb);
+            kiln_q_st(py, type, r * bc->len + i, elem(d, a, b));
+        }
+        kiln_bcast_next(bc, &it);
+    }
 }
 
 /* The common part of the quantized binary ops' prepare: two int8/int16 inputs of the output's
@@ -246,34 +266,27 @@ static kiln_status addsub_prepare(kiln_kctx *ctx, kiln_node *n) {
     return KILN_OK;
 }
 
+static int32_t addsub_elem(const void *dv, int32_t x, int32_t w) {
+    const addsub_data *d = (const addsub_data *)dv;
+    int32_t out;
+    if (d->xnn) {
+        const int32_t acc = d->xbias + x * d->xa + w * d->xb;
+        out = (acc >> d->xshift) + d->xzp;
+    } else {
+        const int32_t v1 = (d->off1 + x) * (1 << d->left_shift);
+        const int32_t v2 = (d->off2 + w) * (1 << d->left_shift);
+        const int32_t a1 = kiln_mbqm(v1, d->m1, d->s1);
+        const int32_t a2 = kiln_mbqm(v2, d->m2, d->s2);
+        const int32_t raw = d->sub ? a1 - a2 : a1 + a2;
+        out = kiln_mbqm(raw, d->mo, d->so) + d->out_off;
+    }
+    return kiln_clamp_i32(out, d->lo, d->hi);
+}
+
 static kiln_status addsub_invoke(kiln_kctx *ctx, kiln_node *n) {
     (void)ctx;
     const addsub_data *d = (const addsub_data *)n->data;
-    const void *pa = n->in[0]->data, *pb = n->in[1]->data;
-    void *py = n->out[0]->data;
-    kiln_bcast_it it;
-    kiln_bcast_begin(&it);
-    const int64_t sa = d->bc.stride[0][d->bc.rank - 1], sb = d->bc.stride[1][d->bc.rank - 1];
-    for (int64_t r = 0; r < d->bc.rows; r++) {
-        for (int64_t i = 0; i < d->bc.len; i++) {
-            const int32_t x = kiln_q_ld(pa, d->type, it.off[0] + i * sa);
-            const int32_t w = kiln_q_ld(pb, d->type, it.off[1] + i * sb);
-            int32_t out;
-            if (d->xnn) {
-                const int32_t acc = d->xbias + x * d->xa + w * d->xb;
-                out = (acc >> d->xshift) + d->xzp;
-            } else {
-                const int32_t v1 = (d->off1 + x) * (1 << d->left_shift);
-                const int32_t v2 = (d->off2 + w) * (1 << d->left_shift);
-                const int32_t a1 = kiln_mbqm(v1, d->m1, d->s1);
-                const int32_t a2 = kiln_mbqm(v2, d->m2, d->s2);
-                const int32_t raw = d->sub ? a1 - a2 : a1 + a2;
-                out = kiln_mbqm(raw, d->mo, d->so) + d->out_off;
-            }
-            kiln_q_st(py, d->type, r * d->bc.len + i, kiln_clamp_i32(out, d->lo, d->hi));
-        }
-        kiln_bcast_next(&d->bc, &it);
-    }
+    bcast_binary(n, d, &d->bc, d->type, addsub_elem);
     return KILN_OK;
 }
 
@@ -310,27 +323,21 @@ static kiln_status mul_prepare(kiln_kctx *ctx, kiln_node *n) {
     return KILN_OK;
 }
 
+static int32_t mul_elem(const void *dv, int32_t a, int32_t b) {
+    const mul_data *d = (const mul_data *)dv;
+    const int32_t x = a - d->za, w = b - d->zb;
+    int32_t out;
+    if (d->xnn)
+        out = kiln_requant_fp32(x * w, d->xscale, d->zo, d->lo, d->hi);
+    else
+        out = kiln_mbqm(x * w, d->m, d->shift) + d->zo;
+    return kiln_clamp_i32(out, d->lo, d->hi);
+}
+
 static kiln_status mul_invoke(kiln_kctx *ctx, kiln_node *n) {
     (void)ctx;
     const mul_data *d = (const mul_data *)n->data;
-    const void *pa = n->in[0]->data, *pb = n->in[1]->data;
-    void *py = n->out[0]->data;
-    kiln_bcast_it it;
-    kiln_bcast_begin(&it);
-    const int64_t sa = d->bc.stride[0][d->bc.rank - 1], sb = d->bc.stride[1][d->bc.rank - 1];
-    for (int64_t r = 0; r < d->bc.rows; r++) {
-        for (int64_t i = 0; i < d->bc.len; i++) {
-            const int32_t x = kiln_q_ld(pa, d->type, it.off[0] + i * sa) - d->za;
-            const int32_t w = kiln_q_ld(pb, d->type, it.off[1] + i * sb) - d->zb;
-            int32_t out;
-            if (d->xnn)
-                out = kiln_requant_fp32(x * w, d->xscale, d->zo, d->lo, d->hi);
-            else
-                out = kiln_mbqm(x * w, d->m, d->shift) + d->zo;
-            kiln_q_st(py, d->type, r * d->bc.len + i, kiln_clamp_i32(out, d->lo, d->hi));
-        }
-        kiln_bcast_next(&d->bc, &it);
-    }
+    bcast_binary(n, d, &d->bc, d->type, mul_elem);
     return KILN_OK;
 }
 
@@ -625,75 +632,6 @@ typedef struct {
     int gl; /* litert int16 with a power-of-two input scale: gemmlowp's int16 fixed point */
 } sig_data;
 
-/* gemmlowp's FixedPoint<int16_t> arithmetic, which TFLite's optimized int16 LOGISTIC/TANH run
- * for power-of-two input scales: the same algorithms as fixedpoint.h with 16-bit raw values,
- * int16 constants (the int32 ones rounded by 2^16) and a saturating final add in exp. */
-static int32_t w16(int32_t x) {
-    return (int16_t)(uint16_t)(uint32_t)x;
-}
-static int32_t srdhm16(int32_t a, int32_t b) {
-    if (a == b && a == -32768) return 32767;
-    const int32_t ab = a * b;
-    return w16((ab + (ab >= 0 ? (1 << 14) : 1 - (1 << 14))) / (1 << 15));
-}
-static int32_t mulpot16(int32_t x, int e) {
-    if (e == 0) return x;
-    if (e < 0) return w16(kiln_rdbpot(x, -e));
-    const int32_t threshold = (1 << (15 - e)) - 1;
-    if (x > threshold) return 32767;
-    if (x < -threshold) return -32768;
-    return w16(x * (1 << e));
-}
-static int32_t c16(int32_t c32) {
-    return w16(kiln_rdbpot(c32, 16));
-}
-static int32_t exp_quarter16(int32_t a) {
-    const int32_t c_exp = c16(1895147668), c_1_3 = c16(715827883);
-    const int32_t x = w16(a + (1 << 12));
-    const int32_t x2 = srdhm16(x, x), x3 = srdhm16(x2, x), x4 = srdhm16(x2, x2);
-    const int32_t poly =
-        mulpot16(w16(srdhm16(w16(mulpot16(x4, -2) + x3), c_1_3) + x2), -1);
-    const int32_t sum = c_exp + srdhm16(c_exp, w16(x + poly));
-    return sum > 32767 ? 32767 : (sum < -32768 ? -32768 : sum);
-}
-static int32_t exp_neg16(int32_t a, int ib) {
-    const int fb = 15 - ib;
-    const int32_t quarter = 1 << (fb - 2);
-    const int32_t a_mod = w16((a & (quarter - 1)) - quarter);
-    int32_t result = exp_quarter16(mulpot16(a_mod, ib));
-    const int32_t remainder = w16(a_mod - a);
-    static const int32_t mult[7] = {1672461947, 1302514674, 790015084, 290630308,
-                                    39332535,   720401,     242};
-    for (int k = -2; k <= 4; k++)
-        if (ib > k && (remainder & (1 << (fb + k)))) result = srdhm16(result, c16(mult[k + 2]));
-    return a == 0 ? 32767 : result;
-}
-/* Newton-Raphson for 1/(1+a) (minus = 0) or (1-a)/(1+a) (minus = 1), a in (0, 1). */
-static int32_t nr_div16(int32_t a, int minus) {
-    const int32_t s = a + 32767;
-    const int32_t half_den = w16((s + (s >= 0 ? 1 : -1)) / 2);
-    const int32_t one_q2 = 1 << 13;
-    int32_t x = w16(c16(1515870810) + srdhm16(half_den, c16(-1010580540)));
-    for (int i = 0; i < 3; i++) {
-        const int32_t om = w16(one_q2 - srdhm16(half_den, x));
-        x = w16(x + mulpot16(srdhm16(x, om), 2));
-    }
-    return minus ? mulpot16(w16(x - one_q2), 2) : mulpot16(x, 1);
-}
-static int32_t logistic16(int32_t a) {
-    if (a == 0) return c16(1 << 30);
-    const int32_t abs_a = a > 0 ? a : w16(-a);
-    const int32_t r = nr_div16(exp_neg16(w16(-abs_a), 3), 0);
-    return a > 0 ? r : w16(32767 - r);
-}
-static int32_t tanh16(int32_t a) {
-    if (a == 0) return 0;
-    const int32_t n = a < 0 ? a : w16(-a);
-    const int32_t t = nr_div16(exp_neg16(n, 4), 1);
-    return a < 0 ? w16(-t) : t;
-}
-
-
 static kiln_status sig_prepare(kiln_kctx *ctx, kiln_node *n) {
     kiln_status s = check_io(ctx, n, 1, 1);
     if (s) return s;
@@ -797,47 +735,15 @@ static kiln_status sig_invoke(kiln_kctx *ctx, kiln_node *n) {
         const int16_t *x = (const int16_t *)px;
         int16_t *y = (int16_t *)py;
         if (d->gl) {
+            /* gemmlowp's FixedPoint<int16_t> with 3 integer bits: TFLite's optimized kernels */
             for (int64_t i = 0; i < count; i++)
-                y[i] = (int16_t)(tanh_op ? tanh16(mulpot16(x[i], d->left_shift))
-                                         : logistic16(x[i]));
+                y[i] = tanh_op ? kiln__g16_tanh(kiln__g16_mulpot(x[i], d->left_shift), 3)
+                               : kiln__g16_logistic(x[i], 3);
             return KILN_OK;
         }
-        int32_t mult = d->mult, ls = d->left_shift;
-        if (mult == 0) {
-            mult = 3 << ls;
-            ls = 0;
-        }
-        const int32_t round = ls > 0 ? 1 << (ls - 1) : 0;
         for (int64_t i = 0; i < count; i++) {
-            /* int64: a large input scale makes x * mult + round exceed int32 */
-            const int32_t v = (int32_t)(((int64_t)x[i] * mult + round) >> ls);
-            const uint32_t av = (uint32_t)(v < 0 ? -(int64_t)v : v);
-            int32_t out;
-            if (tanh_op) {
-                /* tanh(x) = 2 * sigmoid(2x) - 1: the same table read with 8 fractional bits. */
-                const uint32_t uh = av >> 8;
-                int32_t r;
-                if (uh >= 255) {
-                    r = 0xFFFF << 8;
-                } else {
-                    const uint32_t ua = kiln__sigmoid_q16[uh], ub = kiln__sigmoid_q16[uh + 1];
-                    r = (int32_t)((ua << 8) + (av & 0xFF) * (ub - ua));
-                }
-                r = v >= 0 ? (r - (1 << (14 + 9)) + (1 << (9 - 2)))
-                           : (-r + (1 << (14 + 9)) + (1 << (9 - 2)) - 1);
-                out = r >> (9 - 1);
-            } else {
-                const uint32_t uh = av >> 9;
-                uint32_t r;
-                if (uh >= 255) {
-                    r = 0x7FFFu << 10;
-                } else {
-                    const uint32_t ua = kiln__sigmoid_q16[uh], ub = kiln__sigmoid_q16[uh + 1];
-                    r = (ua << 9) + (av & 0x1ff) * (ub - ua);
-                }
-                r = v >= 0 ? (r + (1u << 9)) : ((1u << (16 + 9)) - r + (1u << 9) - 1);
-                out = (int32_t)(r >> 10);
-            }
+            const int32_t out = tanh_op ? kiln__tanh16_lut(x[i], d->mult, d->left_shift)
+                                        : kiln__logistic16_lut(x[i], d->mult, d->left_shift);
             y[i] = (int16_t)out; /* the reference stores without clamping */
         }
         return KILN_OK;
@@ -1252,22 +1158,22 @@ static kiln_status minmax_prepare(kiln_kctx *ctx, kiln_node *n) {
     return bcast_prepare(ctx, n, &d->bc);
 }
 
+static int32_t max_elem(const void *d, int32_t a, int32_t b) {
+    (void)d;
+    return a > b ? a : b;
+}
+static int32_t min_elem(const void *d, int32_t a, int32_t b) {
+    (void)d;
+    return a < b ? a : b;
+}
+
 static kiln_status minmax_invoke(kiln_kctx *ctx, kiln_node *n) {
     (void)ctx;
     const minmax_data *d = (const minmax_data *)n->data;
-    const int mx = n->op == KILN_OP_MAXIMUM;
-    kiln_bcast_it it;
-    kiln_bcast_begin(&it);
-    const int64_t sa = d->bc.stride[0][d->bc.rank - 1], sb = d->bc.stride[1][d->bc.rank - 1];
-    for (int64_t r = 0; r < d->bc.rows; r++) {
-        for (int64_t i = 0; i < d->bc.len; i++) {
-            const int32_t a = kiln_q_ld(n->in[0]->data, d->type, it.off[0] + i * sa);
-            const int32_t b = kiln_q_ld(n->in[1]->data, d->type, it.off[1] + i * sb);
-            kiln_q_st(n->out[0]->data, d->type, r * d->bc.len + i,
-                      mx ? (a > b ? a : b) : (a < b ? a : b));
-        }
-        kiln_bcast_next(&d->bc, &it);
-    }
+    if (n->op == KILN_OP_MAXIMUM)
+        bcast_binary(n, d, &d->bc, d->type, max_elem);
+    else
+        bcast_binary(n, d, &d->bc, d->type, min_elem);
     return KILN_OK;
 }
 

@@ -84,134 +84,6 @@ static int32_t apply(int32_t x, qmul q) {
     return kiln_mbqm(x, q.m, q.s);
 }
 
-/* gemmlowp fixed point on int16 raw values (FixedPoint<int16_t, ib>): the arithmetic of
- * TFLite's PortableApplySigmoid / PortableApplyTanh. Raw add/sub wrap, as int16 does. */
-
-static int16_t g16_add(int16_t a, int16_t b) {
-    return wrap16((int32_t)a + b);
-}
-static int16_t g16_sub(int16_t a, int16_t b) {
-    return wrap16((int32_t)a - b);
-}
-static int16_t g16_neg(int16_t a) {
-    return wrap16(-(int32_t)a);
-}
-
-static int16_t g16_srdhm(int16_t a, int16_t b) {
-    if (a == INT16_MIN && b == INT16_MIN) return INT16_MAX;
-    const int32_t ab = (int32_t)a * b;
-    const int32_t nudge = ab >= 0 ? (1 << 14) : (1 - (1 << 14));
-    return wrap16((ab + nudge) / (1 << 15));
-}
-
-static int16_t g16_mulpot(int16_t x, int e) {
-    if (e == 0) return x;
-    if (e < 0) return (int16_t)kiln_rdbpot(x, -e);
-    const int32_t threshold = (1 << (15 - e)) - 1;
-    if (x > threshold) return INT16_MAX;
-    if (x < -threshold) return INT16_MIN;
-    return wrap16((int32_t)((uint32_t)(int32_t)x << e));
-}
-
-/* An int32 gemmlowp constant narrowed to int16 (RescaleConstantInitializer). */
-static int16_t g16_const(int32_t v) {
-    return (int16_t)kiln_rdbpot(v, 16);
-}
-
-static int16_t g16_exp_quarter(int16_t a) {
-    const int16_t c_term = g16_const(1895147668), c_third = g16_const(715827883);
-    const int16_t x = g16_add(a, 1 << 12);
-    const int16_t x2 = g16_srdhm(x, x), x3 = g16_srdhm(x2, x), x4 = g16_srdhm(x2, x2);
-    const int16_t x4_4 = g16_mulpot(x4, -2);
-    const int16_t poly = g16_mulpot(g16_add(g16_srdhm(g16_add(x4_4, x3), c_third), x2), -1);
-    /* AddSaturatingIf16Bit */
-    return sat16((int32_t)c_term + g16_srdhm(c_term, g16_add(x, poly)));
-}
-
-static int16_t g16_exp_neg(int16_t a, int ib) {
-    const int frac = 15 - ib;
-    const int16_t quarter = (int16_t)(1 << (frac - 2));
-    const int16_t amq = g16_sub((int16_t)(a & (quarter - 1)), quarter);
-    int16_t r = g16_exp_quarter(g16_mulpot(amq, ib));
-    const int16_t rem = g16_sub(amq, a);
-    static const int32_t mult[7] = {1672461947, 1302514674, 790015084, 290630308,
-                                    39332535,   720401,     242};
-    for (int k = 0; k < 7; k++) {
-        const int e = k - 2;
-        if (ib > e && (rem & (1 << (frac + e)))) r = g16_srdhm(r, g16_const(mult[k]));
-    }
-    if (ib > 5 && a < g16_const(-(1 << (36 - ib)))) r = 0;
-    if (a == 0) r = INT16_MAX;
-    return r;
-}
-
-/* Newton-Raphson for 1/(1+a) (minus = 0) or (1-a)/(1+a) (minus = 1), a in [0, 1). */
-static int16_t g16_nr(int16_t a, int minus) {
-    const int16_t half_den = (int16_t)(((int32_t)a + INT16_MAX + 1) / 2);
-    const int16_t c48 = g16_const(1515870810), cm32 = g16_const(-1010580540);
-    int16_t x = g16_add(c48, g16_srdhm(half_den, cm32));
-    for (int i = 0; i < 3; i++) {
-        const int16_t hx = g16_srdhm(half_den, x);
-        const int16_t om = g16_sub(1 << 13, hx);
-        x = g16_add(x, g16_mulpot(g16_srdhm(x, om), 2));
-    }
-    return minus ? g16_mulpot(g16_sub(x, 1 << 13), 2) : g16_mulpot(x, 1);
-}
-
-static int16_t g16_logistic(int16_t a, int ib) {
-    if (a == 0) return g16_const(1 << 30);
-    const int16_t abs_a = a > 0 ? a : g16_neg(a);
-    const int16_t pos = g16_nr(g16_exp_neg(g16_neg(abs_a), ib), 0);
-    return a > 0 ? pos : g16_sub(INT16_MAX, pos);
-}
-
-static int16_t g16_tanh(int16_t a, int ib) {
-    if (a == 0) return 0;
-    const int16_t n = a < 0 ? a : g16_neg(a);
-    const int16_t t = g16_nr(g16_exp_neg(n, ib + 1), 1);
-    return a < 0 ? g16_neg(t) : t;
-}
-
-
-/* reference_integer_ops::Logistic on int16 with input_multiplier 0, input_left_shift 0 (the
- * power-of-two Q3.12 case: multiplier 3). */
-static int16_t lut_sigmoid(int16_t x) {
-    const int32_t v = (int32_t)x * 3;
-    const uint32_t av = (uint32_t)(v < 0 ? -v : v);
-    const uint32_t uh = av >> 9;
-    uint32_t r;
-    if (uh >= 255) {
-        r = 0x7FFFu << 10;
-    } else {
-        const uint32_t ua = kiln__sigmoid_q16[uh], ub = kiln__sigmoid_q16[uh + 1];
-        r = (ua << 9) + (av & 0x1ff) * (ub - ua);
-    }
-    r = v >= 0 ? (r + (1u << 9)) : ((1u << (16 + 9)) - r + (1u << 9) - 1);
-    return wrap16((int32_t)(r >> 10));
-}
-
-/* reference_integer_ops::Tanh on int16 (multiplier 0 means 3 << left_shift, no shift). */
-static int16_t lut_tanh(int16_t x, int32_t mult, int32_t ls) {
-    if (mult == 0) {
-        mult = 3 << ls;
-        ls = 0;
-    }
-    const int32_t round = ls > 0 ? 1 << (ls - 1) : 0;
-    const int32_t v = kiln_asr_i32(x * mult + round, ls);
-    const uint32_t av = (uint32_t)(v < 0 ? -v : v);
-    const uint32_t uh = av >> 8;
-    int32_t r;
-    if (uh >= 255) {
-        r = 0xFFFF << 8;
-    } else {
-        const uint32_t ua = kiln__sigmoid_q16[uh], ub = kiln__sigmoid_q16[uh + 1];
-        r = (int32_t)((ua << 8) + (av & 0xFF) * (ub - ua));
-    }
-    r = v >= 0 ? (r - (1 << (14 + 9)) + (1 << (9 - 2)))
-               : (-r + (1 << (14 + 9)) + (1 << (9 - 2)) - 1);
-    return wrap16(kiln_asr_i32(r, 9 - 1));
-}
-
 /* TFLite Micro's Tanh(cell_state_scale_power, ...) parameters. */
 static void tflm_tanh_params(int32_t power, int32_t *mult, int32_t *ls) {
     int32_t s = (15 + power) - 3;
@@ -688,9 +560,10 @@ static void gate(const lstmq *d, const kiln_node *node, int32_t g, const void *x
     const int64_t n = (int64_t)rows * nc;
     for (int64_t k = 0; k < n; k++) {
         if (g == 2)
-            out[k] = d->tflm ? lut_tanh(out[k], 3, 0) : g16_tanh(out[k], 3);
+            out[k] = d->tflm ? wrap16(kiln__tanh16_lut(out[k], 3, 0)) : kiln__g16_tanh(out[k], 3);
         else
-            out[k] = d->tflm ? lut_sigmoid(out[k]) : g16_logistic(out[k], 3);
+            out[k] = d->tflm ? wrap16(kiln__logistic16_lut(out[k], 0, 0))
+                             : kiln__g16_logistic(out[k], 3);
     }
 }
 
@@ -739,7 +612,7 @@ static void step(const lstmq *d, const kiln_node *node, const void *x, void *hv,
         int32_t tm, tls;
         tflm_tanh_params(d->cell_scale, &tm, &tls);
         for (int64_t k = 0; k < n; k++) {
-            const int16_t t = lut_tanh(c[k], tm, tls);
+            const int16_t t = wrap16(kiln__tanh16_lut(c[k], tm, tls));
             const int32_t v = kiln_add_wrap_i32(apply((int32_t)t * go[k], d->mul_out), d->hs_zp);
             if (d->act16)
                 ((int16_t *)hv)[k] = sat16(v);
@@ -749,7 +622,7 @@ static void step(const lstmq *d, const kiln_node *node, const void *x, void *hv,
     } else {
         const int ib = 15 + d->cell_scale;
         for (int64_t k = 0; k < n; k++) {
-            tb[k] = g16_tanh(c[k], ib);
+            tb[k] = kiln__g16_tanh(c[k], ib);
             /* TFLite subtracts the hidden zero point here (PortableCwiseMul). */
             hq[k] =
                 sat8(kiln_add_wrap_i32(apply((int32_t)go[k] * tb[k], d->hidden_m), -d->hidden_zp));

@@ -14,25 +14,8 @@
 # Usage: tests/golden/control/regen.sh [--test-control PATH]  (env KILN_ORACLE=DIR: the oracle)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-steps=4
-bin=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --test-control) bin="$2"; shift 2 ;;
-    *) echo "usage: $0 [--test-control PATH]" >&2; exit 1 ;;
-    esac
-done
-if [ -z "$bin" ]; then
-    for c in "$root"/build/tests/test_control "$root"/build-*/tests/test_control; do
-        [ -x "$c" ] && bin="$c" && break
-    done
-fi
-[ -x "$bin" ] || { echo "regen.sh: build test_control first (or pass --test-control)" >&2; exit 1; }
-oracle="${KILN_ORACLE:-$root/../shared/oracle}"
-[ -x "$oracle/tflite-run" ] || { echo "regen.sh: no oracle at $oracle" >&2; exit 1; }
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+. "$here/../lib.sh"
+regen_setup test_control "$@"
 rm -rf "$here"/ctl_*/
 "$bin" --write "$here"
 for d in "$here"/ctl_*/; do

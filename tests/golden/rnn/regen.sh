@@ -7,25 +7,8 @@
 # Usage: tests/golden/rnn/regen.sh [--test-rnn PATH]   (env KILN_ORACLE=DIR: the oracle copy)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-steps=4
-bin=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --test-rnn) bin="$2"; shift 2 ;;
-    *) echo "usage: $0 [--test-rnn PATH]" >&2; exit 1 ;;
-    esac
-done
-if [ -z "$bin" ]; then
-    for c in "$root"/build/tests/test_rnn "$root"/build-*/tests/test_rnn; do
-        [ -x "$c" ] && bin="$c" && break
-    done
-fi
-[ -x "$bin" ] || { echo "regen.sh: build test_rnn first (or pass --test-rnn)" >&2; exit 1; }
-oracle="${KILN_ORACLE:-$root/../shared/oracle}"
-[ -x "$oracle/tflite-run" ] || { echo "regen.sh: no oracle at $oracle" >&2; exit 1; }
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+. "$here/../lib.sh"
+regen_setup test_rnn "$@"
 "$bin" --write "$here"
 for d in "$here"/rnn_*/; do
     name="$(basename "$d")"

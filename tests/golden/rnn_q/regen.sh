@@ -8,25 +8,8 @@
 # Usage: tests/golden/rnn_q/regen.sh [--test-rnn-q PATH]   (env KILN_ORACLE=DIR: the oracles)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-steps=4
-bin=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --test-rnn-q) bin="$2"; shift 2 ;;
-    *) echo "usage: $0 [--test-rnn-q PATH]" >&2; exit 1 ;;
-    esac
-done
-if [ -z "$bin" ]; then
-    for c in "$root"/build/tests/test_rnn_q "$root"/build-*/tests/test_rnn_q; do
-        [ -x "$c" ] && bin="$c" && break
-    done
-fi
-[ -x "$bin" ] || { echo "regen.sh: build test_rnn_q first (or pass --test-rnn-q)" >&2; exit 1; }
-oracle="${KILN_ORACLE:-$root/../shared/oracle}"
-[ -x "$oracle/tflite-run" ] || { echo "regen.sh: no oracle at $oracle" >&2; exit 1; }
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+. "$here/../lib.sh"
+regen_setup test_rnn_q "$@"
 "$bin" --write "$here"
 for d in "$here"/rnnq_*/; do
     name="$(basename "$d")"
