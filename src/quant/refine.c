@@ -23,6 +23,7 @@
 #define KQ_REFINE_MAX_PARAMS 4096
 #define KQ_REFINE_MAX_WORK 4000000
 #define KQ_REFINE_SWEEPS 8
+#define KQ_REFINE_MAX_INVOKES 200000 /* model runs in all (a few seconds on a small model) */
 
 typedef struct rparam {
     void *p;      /* int8 weight or int32 bias in the quantized model's buffer */
@@ -850,9 +851,10 @@ kiln_status kq_refine(const kiln_model *fm, uint8_t *qbuf, size_t qlen,
     }
     static const int32_t wsteps[] = {1, -1, 2, -2};
     static const int32_t bsteps[] = {1, -1, 4, -4, 16, -16};
-    for (int sweep = 0; sweep < KQ_REFINE_SWEEPS; sweep++) {
+    int64_t invokes = 0;
+    for (int sweep = 0; sweep < KQ_REFINE_SWEEPS && invokes < KQ_REFINE_MAX_INVOKES; sweep++) {
         int64_t improved = 0;
-        for (int64_t j = 0; j < np; j++) {
+        for (int64_t j = 0; j < np && invokes < KQ_REFINE_MAX_INVOKES; j++) {
             const int isb = par[j].bias;
             const int32_t *steps = isb ? bsteps : wsteps;
             const int nsteps = isb ? 6 : 4;
@@ -871,6 +873,7 @@ kiln_status kq_refine(const kiln_model *fm, uint8_t *qbuf, size_t qlen,
                 else
                     *(int8_t *)par[j].p = (int8_t)v;
                 double obj;
+                invokes += c.ns; /* at most: the objective stops early past the bound */
                 if (objective(&c, best, &obj)) {
                     s = KILN_ERR_RUNTIME;
                     snprintf(err, errlen, "refinement: the quantized model does not run");
