@@ -85,6 +85,30 @@ static inline int test_file_equals(const char *path, const void *bytes, size_t l
     return same;
 }
 
+/* One line of a golden cases.txt ("name | source | arguments"): splits it in place into its
+ * three fields, trimmed of blanks and the line end. 0 for a comment, a blank or a short line. */
+static inline char *test_trim(char *s) {
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = 0;
+    return s;
+}
+
+static inline int test_case_fields(char *line, char **name, char **src, char **args) {
+    if (line[0] == '#' || line[0] == '\n') return 0;
+    char *a = strchr(line, '|');
+    char *b = a ? strchr(a + 1, '|') : NULL;
+    if (!a || !b) return 0;
+    *a = 0;
+    *b = 0;
+    *name = test_trim(line);
+    *src = test_trim(a + 1);
+    *args = test_trim(b + 1);
+    return 1;
+}
+
 static inline int test_done(void) {
     printf("%d passed, %d failed\n", t_pass, t_fail);
     return t_fail ? 1 : 0;

@@ -75,16 +75,6 @@ static int same_output(const void *out, const kiln_tensor_info *oi, const char *
     return ok;
 }
 
-static void trim(char *s) {
-    char *p = s;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    memmove(s, p, strlen(p) + 1);
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-        s[--n] = 0;
-}
-
 /* Every golden case: the committed model equals a fresh quantization (byte for byte), and
  * Kiln's interpreter gives TFLite Micro's outputs (default dialect) and the official runtime's
  * (litert dialect). */
@@ -98,19 +88,8 @@ static void test_goldens(void) {
     char line[1024];
     int ncases = 0;
     while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#' || line[0] == '\n') continue;
-        char *a = strchr(line, '|');
-        char *b = a ? strchr(a + 1, '|') : NULL;
-        if (!a || !b) continue;
-        *a = 0;
-        *b = 0;
-        char name[1024], src[1024], args[1024];
-        snprintf(name, sizeof name, "%s", line);
-        snprintf(src, sizeof src, "%s", a + 1);
-        snprintf(args, sizeof args, "%s", b + 1);
-        trim(name);
-        trim(src);
-        trim(args);
+        char *name, *src, *args;
+        if (!test_case_fields(line, &name, &src, &args)) continue;
         ncases++;
         char mpath[8192];
         snprintf(mpath, sizeof mpath, "%s/%s/model.tflite", gdir, name);

@@ -36,16 +36,6 @@ static int have_fmnist(void) {
     return stat(p, &st) == 0;
 }
 
-static void trim(char *s) {
-    char *p = s;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    memmove(s, p, strlen(p) + 1);
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-        s[--n] = 0;
-}
-
 /* Runs input_K.npy (invokes times, state carried, from a fresh interpreter) and compares output
  * 0 with expected_<dialect>_K.npy bit for bit. Returns 1 compared, 0 no golden, -1 failed. */
 static int run_compare(const char *name, const void *buf, size_t len, int k, int invokes,
@@ -201,19 +191,8 @@ static void test_goldens(void) {
     char line[1024];
     int ncases = 0, nlit = 0, ntflm = 0;
     while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#' || line[0] == '\n') continue;
-        char *a = strchr(line, '|');
-        char *b = a ? strchr(a + 1, '|') : NULL;
-        if (!a || !b) continue;
-        *a = 0;
-        *b = 0;
-        char name[1024], src[1024], args[1024];
-        snprintf(name, sizeof name, "%s", line);
-        snprintf(src, sizeof src, "%s", a + 1);
-        snprintf(args, sizeof args, "%s", b + 1);
-        trim(name);
-        trim(src);
-        trim(args);
+        char *name, *src, *args;
+        if (!test_case_fields(line, &name, &src, &args)) continue;
         ncases++;
         size_t len = 0;
         snprintf(path, sizeof path, "%s/%s/model.tflite", gdir, name);

@@ -125,24 +125,9 @@ static float *const_f32(Q *q, int32_t t) {
     return v;
 }
 
-static int32_t add_tensor(Q *q, int32_t src, const char *name, int32_t type, int32_t buffer,
-                          int32_t nq, const float *sc, const int64_t *zp, int32_t qdim) {
-    const kiln__tensor_def *d = &q->sg->tensors[src];
-    kiln_tfl_tensor tt;
-    memset(&tt, 0, sizeof tt);
-    tt.name = name ? name : d->name;
-    tt.type = type;
-    tt.rank = d->rank;
-    tt.shape = d->dims;
-    tt.shape_signature = d->has_signature ? d->sig : NULL;
-    tt.buffer = buffer;
-    tt.num_quant = nq;
-    tt.scale = sc;
-    tt.zero_point = zp;
-    tt.quantized_dimension = qdim;
-    tt.is_variable = d->is_variable;
-    tt.has_rank = d->has_rank;
-    const int32_t idx = kiln_tfl_add_tensor(q->w, q->wsg, &tt);
+/* Adds tt to the written subgraph and grows the tensor map to cover its index. */
+static int32_t write_tensor(Q *q, const kiln_tfl_tensor *tt) {
+    const int32_t idx = kiln_tfl_add_tensor(q->w, q->wsg, tt);
     if (idx < 0) {
         fail(q, KILN_ERR_NOMEM, "%s", kiln_tfl_writer_error(q->w));
         return -1;
@@ -163,6 +148,26 @@ static int32_t add_tensor(Q *q, int32_t src, const char *name, int32_t type, int
     }
     if (idx + 1 > q->n_w) q->n_w = idx + 1;
     return idx;
+}
+
+static int32_t add_tensor(Q *q, int32_t src, const char *name, int32_t type, int32_t buffer,
+                          int32_t nq, const float *sc, const int64_t *zp, int32_t qdim) {
+    const kiln__tensor_def *d = &q->sg->tensors[src];
+    kiln_tfl_tensor tt;
+    memset(&tt, 0, sizeof tt);
+    tt.name = name ? name : d->name;
+    tt.type = type;
+    tt.rank = d->rank;
+    tt.shape = d->dims;
+    tt.shape_signature = d->has_signature ? d->sig : NULL;
+    tt.buffer = buffer;
+    tt.num_quant = nq;
+    tt.scale = sc;
+    tt.zero_point = zp;
+    tt.quantized_dimension = qdim;
+    tt.is_variable = d->is_variable;
+    tt.has_rank = d->has_rank;
+    return write_tensor(q, &tt);
 }
 
 static int32_t add_op(Q *q, int32_t builtin, int32_t version, const char *custom, const int32_t *in,
@@ -1199,8 +1204,8 @@ static void emit_multi_out_op(Q *q, int32_t i) {
 
 /* ---- full-integer LSTM ------------------------------------------------------------------- */
 
-/* A tensor with an explicit shape (the LSTM intermediates), tracked in qmap as `src`. */
-static int32_t add_tensor_shaped(Q *q, int32_t src, const char *name, int32_t type, int32_t rank,
+/* A tensor with an explicit shape and one scale / zero point (the LSTM intermediates). */
+static int32_t add_tensor_shaped(Q *q, const char *name, int32_t type, int32_t rank,
                                  const int32_t *dims, float sc, int64_t zp) {
     kiln_tfl_tensor tt;
     memset(&tt, 0, sizeof tt);
@@ -1211,28 +1216,7 @@ static int32_t add_tensor_shaped(Q *q, int32_t src, const char *name, int32_t ty
     tt.num_quant = 1;
     tt.scale = &sc;
     tt.zero_point = &zp;
-    const int32_t idx = kiln_tfl_add_tensor(q->w, q->wsg, &tt);
-    if (idx < 0) {
-        fail(q, KILN_ERR_NOMEM, "%s", kiln_tfl_writer_error(q->w));
-        return -1;
-    }
-    if (idx >= q->qmap_cap) {
-        int32_t cap = q->qmap_cap ? q->qmap_cap * 2 : 64;
-        while (cap <= idx)
-            cap *= 2;
-        int32_t *nm = (int32_t *)realloc(q->qmap, (size_t)cap * sizeof(int32_t));
-        if (!nm) {
-            fail(q, KILN_ERR_NOMEM, "out of memory");
-            return -1;
-        }
-        for (int32_t k = q->qmap_cap; k < cap; k++)
-            nm[k] = -1;
-        q->qmap = nm;
-        q->qmap_cap = cap;
-    }
-    (void)src;
-    if (idx + 1 > q->n_w) q->n_w = idx + 1;
-    return idx;
+    return write_tensor(q, &tt);
 }
 
 /* A float constant as int16 symmetric per tensor (peepholes, layer-norm coefficients):
@@ -1403,12 +1387,12 @@ static void emit_int_lstm(Q *q, int32_t i) {
         }
         char iname[300];
         snprintf(iname, sizeof iname, "%s_%s_gate_intermediate", nm, gname[g]);
-        im[g] = add_tensor_shaped(q, y, iname, KILN_INT16, 1, zero, sc, 0);
+        im[g] = add_tensor_shaped(q, iname, KILN_INT16, 1, zero, sc, 0);
     }
     {
         char iname[300];
         snprintf(iname, sizeof iname, "%s_hidden_intermediate", nm);
-        im[4] = add_tensor_shaped(q, y, iname, KILN_INT8, 1, zero, hs, hz);
+        im[4] = add_tensor_shaped(q, iname, KILN_INT8, 1, zero, hs, hz);
     }
     for (int32_t g = 0; g < 5; g++)
         if (im[g] < 0) return;

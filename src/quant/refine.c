@@ -39,6 +39,27 @@ typedef struct rctx {
     double out_scale;
 } rctx;
 
+/* Whether another tensor of sg points at tensor t's data (the writer stores identical buffers
+ * once): such a buffer is left as it is. */
+static int shares_buffer(const kiln__subgraph_def *sg, int32_t t) {
+    for (int32_t k = 0; k < sg->n_tensors; k++)
+        if (k != t && sg->tensors[k].data == sg->tensors[t].data) return 1;
+    return 0;
+}
+
+/* FULLY_CONNECTED fused activation (options field 0) when its weights format (field 1) is the
+ * default one; -1 otherwise or when unreadable. */
+static int fc_act(const kiln_model *m, const kiln__op_def *op) {
+    int8_t act = 0, fmt = 0;
+    if (!op->opts) return 0;
+    kiln__fb f = {m->buf, m->len};
+    kiln__fbt t;
+    if (kiln__fb_table(&f, (size_t)(op->opts - m->buf), &t) || kiln__fb_i8(&f, &t, 0, 0, &act) ||
+        kiln__fb_i8(&f, &t, 1, 0, &fmt) || fmt != 0)
+        return -1;
+    return act;
+}
+
 /* Error of the quantized model over the samples: 10 x the largest error plus the mean squared
  * error, both in output steps (the largest error matters most for a function approximator, the
  * mean keeps the descent moving when the largest one does not change). */
@@ -424,21 +445,9 @@ static int gread_layer(const kiln_model *qm, const kiln__op_def *op, uint8_t *qb
         return 0;
     if (w->q.n != 1 && w->q.n != L->units) return 0;
     if (b && (b->type != KILN_INT32 || !b->data || b->data_len != (size_t)L->units * 4)) return 0;
-    /* a buffer the writer shares with another tensor stays as it is */
-    for (int32_t t = 0; t < sg->n_tensors; t++)
-        if ((sg->tensors[t].data == w->data && &sg->tensors[t] != w) ||
-            (b && sg->tensors[t].data == b->data && &sg->tensors[t] != b))
-            return 0;
-    /* options: fused activation (field 0), weights format (1): the default one only */
-    int8_t act = 0, fmt = 0;
-    if (op->opts) {
-        kiln__fb f = {qm->buf, qm->len};
-        kiln__fbt t;
-        if (kiln__fb_table(&f, (size_t)(op->opts - qm->buf), &t) ||
-            kiln__fb_i8(&f, &t, 0, 0, &act) || kiln__fb_i8(&f, &t, 1, 0, &fmt))
-            return 0;
-    }
-    if (fmt != 0 || (act != 0 && act != 1 && act != 3 && act != 2)) return 0;
+    if (shares_buffer(sg, op->inputs[1]) || (b && shares_buffer(sg, op->inputs[2]))) return 0;
+    const int act = fc_act(qm, op); /* NONE, RELU, RELU_N1_TO_1, RELU6 */
+    if (act < 0 || act > 3) return 0;
     for (int32_t i = 0; i < w->q.n; i++)
         if (w->q.zero_point && w->q.zero_point[i] != 0) return 0;
     L->w = (int8_t *)(qbuf + (w->data - qm->buf));
@@ -629,26 +638,13 @@ done:
  * layer up to the widest range (with per-channel weights, so a scaled row costs no precision)
  * halves the activation rounding noise at the output there. */
 
-/* FULLY_CONNECTED fused activation (options field 0), -1 when unreadable. */
-static int fc_act(const kiln_model *m, const kiln__op_def *op) {
-    int8_t act = 0, fmt = 0;
-    if (!op->opts) return 0;
-    kiln__fb f = {m->buf, m->len};
-    kiln__fbt t;
-    if (kiln__fb_table(&f, (size_t)(op->opts - m->buf), &t) || kiln__fb_i8(&f, &t, 0, 0, &act) ||
-        kiln__fb_i8(&f, &t, 1, 0, &fmt) || fmt != 0)
-        return -1;
-    return act;
-}
-
 /* Constant float data of tensor t when no other tensor shares its buffer, else NULL. */
 static const float *fc_const(const kiln__subgraph_def *sg, int32_t t, size_t n) {
     if (t < 0 || t >= sg->n_tensors) return NULL;
     const kiln__tensor_def *d = &sg->tensors[t];
-    if (d->type != KILN_FLOAT32 || !d->data || d->data_len != n * 4 || ((uintptr_t)d->data & 3))
+    if (d->type != KILN_FLOAT32 || !d->data || d->data_len != n * 4 ||
+        ((uintptr_t)d->data & 3) || shares_buffer(sg, t))
         return NULL;
-    for (int32_t k = 0; k < sg->n_tensors; k++)
-        if (k != t && sg->tensors[k].data == d->data) return NULL;
     return (const float *)(const void *)d->data;
 }
 
@@ -776,11 +772,7 @@ kiln_status kq_refine(const kiln_model *fm, uint8_t *qbuf, size_t qlen,
                 const kiln__tensor_def *d = &sg->tensors[op->inputs[k]];
                 const int isb = k == 2;
                 if (!d->data || d->type != (isb ? KILN_INT32 : KILN_INT8)) continue;
-                /* a buffer the writer shares with another tensor stays as it is */
-                int shared = 0;
-                for (int32_t t = 0; t < sg->n_tensors && !shared; t++)
-                    shared = t != op->inputs[k] && sg->tensors[t].data == d->data;
-                if (shared) continue;
+                if (shares_buffer(sg, op->inputs[k])) continue;
                 const int64_t n = (int64_t)d->data_len / (isb ? 4 : 1);
                 for (int64_t j = 0; j < n; j++, np++)
                     if (par) {
